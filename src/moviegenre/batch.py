@@ -1,0 +1,281 @@
+"""Score a whole file in constant memory, resumably, on this machine or on a Ray cluster.
+
+The input is read in chunks of ``chunk_rows`` rows (boundaries depend only on the file and
+``chunk_rows``, so a rerun sees the same chunks); each scored chunk becomes one atomic part
+(see :mod:`moviegenre.batch_io`), and a rerun after a crash skips the parts already written.
+Rows that fail the input checks are written with an ``error`` column, never dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from moviegenre.batch_io import PartStore, input_fingerprint, output_kind
+from moviegenre.classifier import GenreClassifier
+from moviegenre.data import Dataset, detect_format, iter_chunks
+from moviegenre.errors import ConfigError
+
+OUTPUT_FORMATS = ("wide", "kaggle")
+ENGINES = ("local", "ray")
+#: Testing aid: milliseconds to sleep after each written part, so a test can kill a run mid-way.
+DELAY_ENV = "MOVIEGENRE_BATCH_DELAY_MS"
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """How to read the input and lay out the output (all of it is pinned in the manifest)."""
+
+    output_format: str = "wide"
+    top_k: int = 1
+    batch_size: int = 256
+    chunk_rows: int = 10_000
+    text_col: str | None = None
+    id_col: str | None = None
+    check: bool = True
+
+    def __post_init__(self) -> None:
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ConfigError(
+                f"output format {self.output_format!r} is unknown; use one of "
+                + ", ".join(OUTPUT_FORMATS)
+            )
+        if self.chunk_rows < 1:
+            raise ConfigError(f"chunk_rows must be >= 1, got {self.chunk_rows}")
+        if self.top_k < 1:
+            raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass
+class BatchSummary:
+    """Row counts of a finished run; ``resumed_rows`` were scored by an earlier, killed run."""
+
+    rows: int = 0
+    errors: int = 0
+    chunks: int = 0
+    resumed_rows: int = 0
+
+
+# -- rows -> table -----------------------------------------------------------------------------
+
+
+def output_schema(settings: BatchSettings) -> pa.Schema:
+    """Columns: id,genre (kaggle) or id, genre, probability, genre_2, ..., error (wide)."""
+    fields = [pa.field("id", pa.string()), pa.field("genre", pa.string())]
+    if settings.output_format == "kaggle":
+        return pa.schema(fields)
+    fields.append(pa.field("probability", pa.float64()))
+    for k in range(2, settings.top_k + 1):
+        fields += [pa.field(f"genre_{k}", pa.string()), pa.field(f"probability_{k}", pa.float64())]
+    return pa.schema([*fields, pa.field("error", pa.string())])
+
+
+def score_rows(
+    classifier: GenreClassifier,
+    ids: list[str],
+    texts: list[str],
+    input_errors: list[str | None] | None,
+    settings: BatchSettings,
+) -> tuple[pa.Table, int]:
+    """Score one chunk into an output table; returns (table, rows carrying an error)."""
+    input_errors = input_errors or [None] * len(texts)
+    good = [i for i, e in enumerate(input_errors) if e is None]
+    results = classifier.classify(
+        [texts[i] for i in good],
+        top_k=settings.top_k,
+        batch_size=settings.batch_size,
+        check=settings.check,
+    )
+    errors: list[str | None] = list(input_errors)
+    genres: list[list[tuple[str, float]] | None] = [None] * len(texts)
+    for i, result in zip(good, results, strict=True):
+        errors[i] = result.error
+        genres[i] = result.genres if result.error is None else None
+    columns: dict[str, list[Any]] = {"id": [str(i) for i in ids]}
+    wide = settings.output_format == "wide"
+    for k in range(settings.top_k if wide else 1):
+        suffix = "" if k == 0 else f"_{k + 1}"
+        columns[f"genre{suffix}"] = [g[k][0] if g else None for g in genres]
+        if wide:
+            columns[f"probability{suffix}"] = [round(g[k][1], 6) if g else None for g in genres]
+    if wide:
+        columns["error"] = errors
+    table = pa.Table.from_pydict(columns, schema=output_schema(settings))
+    return table, sum(e is not None for e in errors)
+
+
+# -- fingerprints ------------------------------------------------------------------------------
+
+
+def model_fingerprint(classifier: GenreClassifier) -> dict[str, Any]:
+    """The sha256 of the weights listed in model.json (or of the in-memory state), kind, genres."""
+    digest = hashlib.sha256()
+    meta_path = classifier.path / "model.json" if classifier.path else None
+    if meta_path is not None and meta_path.is_file():
+        files = json.loads(meta_path.read_text(encoding="utf-8")).get("files", {})
+        for name in sorted(files):
+            digest.update(f"{name}:{files[name].get('sha256')}\n".encode())
+    else:
+        config, arrays = classifier.model.to_state()
+        digest.update(json.dumps(config, sort_keys=True, default=str).encode())
+        for name in sorted(arrays):
+            digest.update(name.encode() + arrays[name].tobytes())
+    return {"kind": classifier.kind, "genres": len(classifier.genres), "sha256": digest.hexdigest()}
+
+
+def _estimate_rows(path: Path) -> int | None:
+    """Rows in the input for the progress bar: Parquet metadata, else a newline count."""
+    try:
+        fmt = detect_format(path)
+        if fmt == "parquet" and path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(path).metadata.num_rows
+        if path.suffix.lower() in (".gz", ".zip"):
+            return None
+        lines = 0
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                lines += block.count(b"\n")
+        return max(lines - (fmt in ("csv", "kaggle")), 0)
+    except Exception:  # an estimate only: the real read reports real problems
+        return None
+
+
+# -- engines -----------------------------------------------------------------------------------
+
+
+ChunkSource = Iterable[Dataset]
+OnRows = Callable[[int], None]
+
+
+def _run_local(
+    classifier: GenreClassifier,
+    chunks: ChunkSource,
+    store: PartStore,
+    settings: BatchSettings,
+    on_rows: OnRows,
+) -> tuple[int, int]:
+    """Score chunk by chunk in this process; returns (chunks seen, rows refused)."""
+    delay = int(os.environ.get(DELAY_ENV, "0") or 0) / 1000
+    n_chunks = errors = 0
+    for index, chunk in enumerate(chunks):
+        n_chunks += 1
+        if store.is_done(index, len(chunk)):
+            errors += store.parts[index]["errors"]
+            on_rows(len(chunk))
+            continue
+        table, n_bad = score_rows(classifier, chunk.ids, chunk.texts, chunk.row_errors, settings)
+        store.write_part(index, table, n_bad)
+        errors += n_bad
+        on_rows(len(chunk))
+        if delay:
+            time.sleep(delay)
+    return n_chunks, errors
+
+
+def _progress(total: int | None, enabled: bool) -> Any:
+    """A rich progress bar (rows, rows/s, ETA), or None."""
+    if not enabled:
+        return None
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("[bold]scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows  {task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    progress.add_task("scoring", total=total, rate="")
+    return progress
+
+
+def score_file(
+    classifier: GenreClassifier,
+    input: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    settings: BatchSettings | None = None,
+    *,
+    engine: str = "local",
+    overwrite: bool = False,
+    show_progress: bool = False,
+    on_chunk: Callable[[int], None] | None = None,
+) -> BatchSummary:
+    """Score ``input`` into ``output`` (.csv or .parquet), resuming an interrupted run.
+
+    File-level problems (missing file, empty file, no text column, unreadable Parquet) raise
+    DataError before anything is written; bad rows become rows with an ``error`` message.
+    """
+    settings = settings or BatchSettings()
+    if engine not in ENGINES:
+        raise ConfigError(f"engine {engine!r} is unknown; use one of {', '.join(ENGINES)}")
+    out = Path(output)
+    output_kind(out)
+    chunks: Iterator[Dataset] = iter_chunks(
+        input,
+        chunk_rows=settings.chunk_rows,
+        text_col=settings.text_col,
+        id_col=settings.id_col,
+        errors="collect",
+    )
+    first = next(chunks)  # raises now for a missing text column or an unreadable Parquet file
+    job = {
+        "input": input_fingerprint(input),
+        "model": model_fingerprint(classifier),
+        "settings": {**asdict(settings), "output": out.name},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    store = PartStore.open(out, job, overwrite=overwrite)
+    summary = BatchSummary(resumed_rows=store.done_rows)
+    progress = _progress(_estimate_rows(Path(input)) if show_progress else None, show_progress)
+    started = time.perf_counter()
+
+    def on_rows(n: int) -> None:
+        summary.rows += n
+        if progress is not None:
+            fresh = max(summary.rows - summary.resumed_rows, 0)
+            rate = fresh / max(time.perf_counter() - started, 1e-9)
+            task = progress.tasks[0]
+            total = task.total if task.total is None else max(task.total, summary.rows)
+            progress.update(task.id, completed=summary.rows, total=total, rate=f"{rate:,.0f}/s")
+        if on_chunk is not None:
+            on_chunk(summary.rows)
+
+    all_chunks = itertools.chain([first], chunks)
+    if progress is not None:
+        progress.start()
+    try:
+        if engine == "ray":
+            from moviegenre.batch_ray import run_ray
+
+            n_chunks, summary.errors = run_ray(classifier, all_chunks, store, settings, on_rows)
+        else:
+            n_chunks, summary.errors = _run_local(classifier, all_chunks, store, settings, on_rows)
+    finally:
+        if progress is not None:
+            progress.stop()
+    schema = output_schema(settings)
+    store.finalize(n_chunks, schema.names, schema)
+    summary.chunks = n_chunks
+    return summary

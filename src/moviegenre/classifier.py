@@ -1,0 +1,232 @@
+"""GenreClassifier: the public face of every model kind (load, predict, predict_proba, classify).
+
+``predict`` is for people: it checks its input (seed rules by default) and raises one clear
+error naming every refused text. ``classify`` is for pipelines (API, batch): it never raises for
+bad content; each result carries either genres or the reason it was refused.
+``predict_proba`` is for evaluation: a probability matrix with columns in ``genres`` order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from moviegenre.checks import (
+    NO_CONTENT_CHECKS,
+    CheckSettings,
+    TextCheck,
+    as_text_list,
+    check_texts,
+    raise_for_problems,
+)
+from moviegenre.errors import ConfigError
+from moviegenre.modelio import ModelInfo, load_model, save_model
+from moviegenre.models import GenreModel
+
+#: The model that ships inside the package (see pretrained/MODEL_CARD.md).
+BUNDLED_MODEL_DIR = Path(__file__).parent / "pretrained" / "default"
+#: Environment variable that points ``GenreClassifier.load()`` at another model directory.
+MODEL_ENV = "MOVIEGENRE_MODEL"
+
+GenreScores = list[tuple[str, float]]
+
+
+@dataclass
+class Prediction:
+    """One text's result: top genres with probabilities, or why the text was refused."""
+
+    genres: GenreScores = field(default_factory=list)
+    error: str | None = None
+    code: str | None = None
+    truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def genre(self) -> str | None:
+        """The most probable genre, or None for a refused text."""
+        return self.genres[0][0] if self.genres else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "genres": [{"genre": g, "probability": p} for g, p in self.genres],
+            "error": self.error,
+            "code": self.code,
+            "truncated": self.truncated,
+        }
+
+
+def _batches(n: int, batch_size: int) -> Iterator[slice]:
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+def top_k_of(proba: np.ndarray, genres: Sequence[str], top_k: int) -> list[GenreScores]:
+    """The ``top_k`` (genre, probability) pairs of each row, most probable first."""
+    order = np.argsort(-proba, axis=1, kind="stable")[:, :top_k]
+    return [
+        [(genres[j], float(row[j])) for j in idx] for row, idx in zip(proba, order, strict=True)
+    ]
+
+
+class GenreClassifier:
+    """A loaded model plus the input checks applied before it sees a text."""
+
+    def __init__(
+        self,
+        model: GenreModel,
+        info: ModelInfo,
+        *,
+        checks: CheckSettings | None = None,
+        path: Path | None = None,
+    ) -> None:
+        self.model = model
+        self.info = info
+        self.checks = checks if checks is not None else CheckSettings()
+        self.path = path
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str] | None = None, *, checks: CheckSettings | None = None
+    ) -> GenreClassifier:
+        """Load a model directory; ``None`` means $MOVIEGENRE_MODEL, else the bundled model."""
+        if path is None:
+            path = os.environ.get(MODEL_ENV) or BUNDLED_MODEL_DIR
+        folder = Path(path)
+        model, info = load_model(folder)
+        return cls(model, info, checks=checks, path=folder)
+
+    @classmethod
+    def from_model(
+        cls,
+        model: GenreModel,
+        *,
+        name: str = "moviegenre",
+        metrics: dict[str, Any] | None = None,
+        training: dict[str, Any] | None = None,
+        checks: CheckSettings | None = None,
+    ) -> GenreClassifier:
+        """Wrap a freshly fitted model (what ``train`` returns) without saving it first."""
+        config, _ = model.to_state()
+        info = ModelInfo(
+            kind=model.kind,
+            genres=[str(c) for c in model.classes_],
+            config=config,
+            name=name,
+            metrics=dict(metrics or {}),
+            training=dict(training or {}),
+            requires=list(model.requires),
+        )
+        return cls(model, info, checks=checks)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model directory (model.json + weights.safetensors)."""
+        self.path = save_model(
+            self.model,
+            path,
+            name=self.info.name,
+            metrics=self.info.metrics,
+            training=self.info.training,
+        )
+        return self.path
+
+    # -- description ----------------------------------------------------------------------
+
+    @property
+    def genres(self) -> list[str]:
+        """The labels, in the column order of ``predict_proba``."""
+        return list(self.info.genres)
+
+    @property
+    def kind(self) -> str:
+        return self.info.kind
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return dict(self.info.metrics)
+
+    def __repr__(self) -> str:
+        return (
+            f"GenreClassifier(name={self.name!r}, kind={self.kind!r}, "
+            f"genres={len(self.genres)}, path={self.path})"
+        )
+
+    # -- prediction -----------------------------------------------------------------------
+
+    def _validate(self, top_k: int | None, batch_size: int) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        if top_k is not None and not 1 <= top_k <= len(self.genres):
+            raise ConfigError(f"top_k must be between 1 and {len(self.genres)}, got {top_k}")
+
+    def _proba(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, len(self.genres)))
+        parts = [self.model.predict_proba(texts[s]) for s in _batches(len(texts), batch_size)]
+        return np.vstack(parts)
+
+    def _checked(self, texts: Any, check: bool) -> list[TextCheck]:
+        results = check_texts(as_text_list(texts), self.checks if check else NO_CONTENT_CHECKS)
+        raise_for_problems(results)
+        return results
+
+    def predict_proba(
+        self, texts: Any, *, batch_size: int = 256, check: bool = False
+    ) -> np.ndarray:
+        """Probabilities, one row per text and one column per entry of ``genres``.
+
+        Only non-strings and empty texts are refused unless ``check=True``, so that a labelled
+        test set (whose descriptions may be short) can be scored as it is.
+        """
+        self._validate(None, batch_size)
+        results = self._checked(texts, check)
+        return self._proba([r.text for r in results], batch_size)
+
+    def predict(
+        self, texts: Any, top_k: int = 1, *, batch_size: int = 256, check: bool = True
+    ) -> list[GenreScores]:
+        """Top-``top_k`` (genre, probability) pairs per text, most probable first.
+
+        Raises InvalidTextError naming each text that fails the checks (``self.checks``);
+        ``check=False`` skips the word-count and language rules.
+        """
+        self._validate(top_k, batch_size)
+        results = self._checked(texts, check)
+        proba = self._proba([r.text for r in results], batch_size)
+        return top_k_of(proba, self.genres, top_k)
+
+    def classify(
+        self, texts: Any, top_k: int = 1, *, batch_size: int = 256, check: bool = True
+    ) -> list[Prediction]:
+        """Like ``predict`` but never raises for a bad text: it comes back with its error."""
+        self._validate(top_k, batch_size)
+        texts = as_text_list(texts)
+        results = check_texts(texts, self.checks if check else NO_CONTENT_CHECKS)
+        good = [i for i, r in enumerate(results) if r.ok]
+        proba = self._proba([results[i].text for i in good], batch_size)
+        out = [Prediction(error=r.problem, code=r.code, truncated=r.truncated) for r in results]
+        for i, scores in zip(good, top_k_of(proba, self.genres, top_k), strict=True):
+            out[i].genres = scores
+        return out
+
+    def explain(self, text: str, top_k: int = 3, **options: Any) -> Any:
+        """Top genres of ``text`` plus each word's signed weight toward the first (an Explanation).
+
+        Uses the model's own weights when it has them, else occlusion; see ``moviegenre.explain``.
+        """
+        from moviegenre.explain import explain
+
+        return explain(self, text, top_k, **options)

@@ -1,0 +1,354 @@
+"""The ``moviegenre`` command: a thin shell over the library, one function per command.
+
+Every MovieGenreError is printed as one line on stderr (no traceback) with exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from moviegenre.errors import ConfigError, MovieGenreError
+
+app = typer.Typer(
+    name="moviegenre",
+    help="Classify English movie descriptions into genres, with probabilities.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+ModelOpt = Annotated[
+    Path | None,
+    typer.Option("--model", "-m", help="Model directory (default: $MOVIEGENRE_MODEL or bundled)."),
+]
+TextCol = Annotated[str | None, typer.Option(help="Text column of a CSV/JSONL/Parquet file.")]
+LabelCol = Annotated[str | None, typer.Option(help="Label column of a CSV/JSONL/Parquet file.")]
+IdCol = Annotated[str | None, typer.Option(help="Id column (default: 'id', else row numbers).")]
+
+
+def _status(message: str) -> None:
+    console.log(message)
+
+
+def _metrics_table(title: str, metrics: dict) -> Table:
+    table = Table(title=title)
+    for column in ("rows", "accuracy", "macro-F1", "weighted-F1", "top-3 accuracy"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(metrics["rows"]),
+        f"{metrics['accuracy']:.3f}",
+        f"{metrics['macro_f1']:.3f}",
+        f"{metrics['weighted_f1']:.3f}",
+        f"{metrics['top3_accuracy']:.3f}",
+    )
+    return table
+
+
+def _per_class_table(metrics: dict) -> Table:
+    table = Table(title="Per genre")
+    for column in ("genre", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "genre" else "right")
+    for genre, row in metrics["per_class"].items():
+        if row["support"] or row["precision"]:
+            table.add_row(
+                genre,
+                f"{row['precision']:.3f}",
+                f"{row['recall']:.3f}",
+                f"{row['f1']:.3f}",
+                str(row["support"]),
+            )
+    return table
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Labelled training file (IMDb txt, CSV, ...).")],
+    out: Annotated[Path, typer.Option(help="Directory to write the model to.")],
+    model: Annotated[str, typer.Option("--model", help="Model kind, e.g. linear.")] = "linear",
+    val_fraction: Annotated[float, typer.Option(help="Share of rows held out.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Random seed for the split and the model.")] = 0,
+    name: Annotated[str, typer.Option(help="Name recorded in model.json.")] = "moviegenre",
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="Fixed model parameter KEY=JSON_VALUE (repeatable), e.g. C=0.3."),
+    ] = None,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+) -> None:
+    """Train a model, choosing its settings on a validation split, and save it."""
+    from moviegenre.data import load_dataset
+    from moviegenre.training import TrainSettings
+    from moviegenre.training import train as train_model
+
+    params = _parse_params(param or [])
+    dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
+    settings = TrainSettings(
+        kind=model, params=params, val_fraction=val_fraction, seed=seed, name=name
+    )
+    with console.status("training..."):
+        result = train_model(dataset, settings, progress=_status)
+    path = result.classifier.save(out)
+    console.print(_metrics_table(f"Validation ({result.seconds:.1f} s)", result.validation))
+    console.print(f"best settings: {json.dumps(result.best_params)}")
+    console.print(f"model written to [bold]{path}[/bold]")
+
+
+def _parse_params(items: list[str]) -> dict:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {item!r} must look like KEY=VALUE, e.g. C=0.3")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option(help="Labelled file to score.")],
+    model: ModelOpt = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write metrics.json and confusion_matrix.png here.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Texts per model call.")] = 256,
+    record_as: Annotated[
+        str | None,
+        typer.Option(help="Also store the headline metrics in model.json under this name."),
+    ] = None,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+) -> None:
+    """Print accuracy, macro-F1, weighted-F1, top-3 accuracy and a per-genre table."""
+    from moviegenre.classifier import GenreClassifier
+    from moviegenre.data import load_dataset
+    from moviegenre.evaluate import evaluate as run_evaluation
+    from moviegenre.evaluate import write_report
+
+    classifier = GenreClassifier.load(model)
+    dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
+    with console.status(f"scoring {len(dataset)} descriptions..."):
+        metrics = run_evaluation(classifier, dataset, batch_size=batch_size)
+    console.print(_metrics_table(f"{classifier.name} ({classifier.kind}) on {data}", metrics))
+    console.print(_per_class_table(metrics))
+    if out is not None:
+        for path in write_report(metrics, out):
+            console.print(f"wrote {path}")
+    if record_as:
+        from moviegenre.metrics import headline
+        from moviegenre.modelio import record_metrics
+
+        record_metrics(classifier.path, record_as, {"data": str(data), **headline(metrics)})
+        console.print(f"recorded as {record_as!r} in {classifier.path / 'model.json'}")
+
+
+@app.command()
+def predict(
+    texts: Annotated[list[str] | None, typer.Argument(help="Descriptions to classify.")] = None,
+    model: ModelOpt = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Genres per text.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    examples: Annotated[bool, typer.Option(help="Classify the bundled sample texts.")] = False,
+    no_checks: Annotated[
+        bool, typer.Option("--no-checks", help="Skip the 20-word and English-only checks.")
+    ] = False,
+    input: Annotated[Path | None, typer.Option(help="File of descriptions to score.")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Where to write scores: *.csv or *.parquet.")
+    ] = None,
+    format: Annotated[
+        str, typer.Option(help="Output layout: 'kaggle' (id,genre) or 'wide' (top-k columns).")
+    ] = "wide",
+    batch_size: Annotated[int, typer.Option(help="Texts per model call.")] = 256,
+    text_col: TextCol = None,
+    id_col: IdCol = None,
+    engine: Annotated[
+        str, typer.Option(help="File scoring engine: 'local' or 'ray' (RAY_ADDRESS or local).")
+    ] = "local",
+    overwrite: Annotated[
+        bool, typer.Option(help="Start a file run fresh, replacing output and unfinished parts.")
+    ] = False,
+    chunk_rows: Annotated[int, typer.Option(help="Rows per chunk (and per resumable part).")] = (
+        10_000
+    ),
+) -> None:
+    """Classify texts given on the command line, or a whole file with --input/--output."""
+    from moviegenre.classifier import GenreClassifier
+    from moviegenre.examples import EXAMPLES
+
+    classifier = GenreClassifier.load(model)
+    if input is not None or output is not None:
+        file_options = {"format": format, "top_k": top_k, "batch_size": batch_size}
+        file_options |= {"text_col": text_col, "id_col": id_col, "check": not no_checks}
+        file_options |= {"engine": engine, "overwrite": overwrite, "chunk_rows": chunk_rows}
+        _predict_file(classifier, input, output, **file_options)
+        return
+    items = list(texts or [])
+    if examples:
+        items += list(EXAMPLES.values())
+    if not items:
+        raise ConfigError("give descriptions to classify, --examples, or --input FILE")
+    results = classifier.classify(items, top_k=top_k, batch_size=batch_size, check=not no_checks)
+    if as_json:
+        payload = [{"text": t, **r.to_dict()} for t, r in zip(items, results, strict=True)]
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        for text, result in zip(items, results, strict=True):
+            head = text if len(text) <= 70 else text[:67] + "..."
+            console.print(f"[bold]{head}[/bold]")
+            if result.ok:
+                for genre, prob in result.genres:
+                    console.print(f"  {genre:<12} {prob:6.1%}")
+            else:
+                console.print(f"  [red]refused:[/red] {result.error}")
+    if not all(r.ok for r in results):
+        raise typer.Exit(code=1)
+
+
+def _predict_file(classifier, input, output, *, format, engine, overwrite, **options) -> None:
+    """Stream a file through batch.score_file (resumable; see README "Batch scoring")."""
+    from moviegenre.batch import BatchSettings, score_file
+
+    if input is None or output is None:
+        raise ConfigError("--input and --output go together")
+    settings = BatchSettings(output_format=format, **options)
+    summary = score_file(
+        classifier, input, output, settings, engine=engine, overwrite=overwrite, show_progress=True
+    )
+    resumed = f", {summary.resumed_rows} from an earlier run" if summary.resumed_rows else ""
+    console.print(
+        f"scored {summary.rows} rows ({summary.errors} refused{resumed}) into [bold]{output}[/bold]"
+    )
+
+
+@app.command()
+def baselines(
+    data: Annotated[Path, typer.Option(help="Labelled training file.")],
+    test: Annotated[
+        Path | None,
+        typer.Option(help="Labelled file to score on (default: a validation split of --data)."),
+    ] = None,
+    val_fraction: Annotated[float, typer.Option(help="Held-out share without --test.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
+) -> None:
+    """Compare the seed's TF-IDF baselines with our linear model, in one table."""
+    from moviegenre.baselines import run_baselines
+    from moviegenre.data import load_dataset
+    from moviegenre.split import stratified_split
+
+    dataset = load_dataset(data, require_labels=True)
+    if test is None:
+        train_idx, val_idx = stratified_split(
+            dataset.labels or [], val_fraction=val_fraction, seed=seed
+        )
+        train_set, test_set = dataset.subset(train_idx), dataset.subset(val_idx)
+        where = f"validation split ({len(test_set)} rows)"
+    else:
+        train_set, test_set = dataset, load_dataset(test, require_labels=True)
+        where = str(test)
+    with console.status("training baselines..."):
+        rows = run_baselines(train_set, test_set)
+    table = Table(title=f"Trained on {len(train_set)} rows, scored on {where}")
+    for column in ("model", "accuracy", "macro-F1", "top-3", "train s"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in rows:
+        table.add_row(
+            row["model"],
+            f"{row['accuracy']:.3f}",
+            f"{row['macro_f1']:.3f}",
+            f"{row['top3_accuracy']:.3f}",
+            f"{row['train_seconds']:.2f}",
+        )
+    console.print(table)
+
+
+@app.command()
+def report(
+    data: Annotated[Path, typer.Option(help="Data file to describe (labelled or not).")],
+    out: Annotated[Path, typer.Option(help="Directory for index.html and the PNG figures.")],
+    model: Annotated[
+        Path | None, typer.Option("--model", "-m", help="Also describe and score this model.")
+    ] = None,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+) -> None:
+    """Write a data (and model) report: PNG figures and one self-contained index.html."""
+    from moviegenre.classifier import GenreClassifier
+    from moviegenre.data import load_dataset
+    from moviegenre.report import build_report
+
+    classifier = GenreClassifier.load(model) if model is not None else None
+    dataset = load_dataset(data, text_col=text_col, label_col=label_col)
+    with console.status(f"building the report on {len(dataset)} rows..."):
+        index = build_report(dataset, out, classifier)
+    console.print(f"report written to [bold]{index}[/bold]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    model: ModelOpt = None,
+    max_texts: Annotated[int, typer.Option(help="Texts per request at most.")] = 64,
+    max_chars: Annotated[int, typer.Option(help="Characters per text at most.")] = 5_000,
+    max_body_bytes: Annotated[int, typer.Option(help="Request body bytes at most.")] = 2_000_000,
+    workers: Annotated[int, typer.Option(help="Threads that run the model.")] = 2,
+) -> None:
+    """Run the HTTP API (FastAPI + uvicorn); docs at http://HOST:PORT/docs."""
+    from moviegenre.api import ApiSettings
+    from moviegenre.api import serve as run_server
+
+    settings = ApiSettings(max_texts, max_chars, max_body_bytes, workers)
+    err_console.print(f"serving on http://{host}:{port} (docs at /docs); Ctrl+C stops")
+    run_server(host, port, str(model) if model else None, settings)
+
+
+@app.command(name="app")
+def web_app(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8501,
+    model: ModelOpt = None,
+) -> None:
+    """Run the web page (Streamlit) in the foreground."""
+    import os
+    import subprocess
+
+    from moviegenre import app as page
+
+    env = dict(os.environ, **({"MOVIEGENRE_MODEL": str(model.resolve())} if model else {}))
+    command = [sys.executable, "-m", "streamlit", "run", page.__file__, "--server.port", str(port)]
+    command += ["--server.address", host, "--server.headless", "true"]
+    command += ["--browser.gatherUsageStats", "false"]
+    raise typer.Exit(subprocess.call(command, env=env))
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning our errors into one readable line."""
+    import warnings
+
+    warnings.showwarning = _show_warning
+    try:
+        # standalone mode: click itself prints usage errors and turns typer.Exit into exit codes
+        app(args=argv)
+    except MovieGenreError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

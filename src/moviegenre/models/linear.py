@@ -1,0 +1,261 @@
+"""TF-IDF + LinearSVC with class weights and temperature-calibrated probabilities.
+
+Features are word unigrams, word bigrams and a crude stem (each long word's first
+``prefix_chars`` characters), with sublinear tf. The stem features are a cheap stand-in for
+character n-grams: on 5-fold CV of the shared training file they add ~2 points of accuracy and
+macro-F1 at word-n-gram speed, where sklearn's char n-grams run ~5x slower.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import LinearSVC
+from sklearn.utils.class_weight import compute_class_weight
+
+from moviegenre.errors import ConfigError, ModelFileError
+from moviegenre.models.base import (
+    GenreModel,
+    array_to_strings,
+    check_training_data,
+    require_arrays,
+    strings_to_array,
+)
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
+class TextFeatures:
+    """The analyzer: tokens, adjacent-token bigrams and prefix stems of one lower-cased text.
+
+    A plain class (not a closure) so the feature recipe is fully described by its parameters.
+    """
+
+    def __init__(self, bigrams: bool = True, prefix_chars: int = 5) -> None:
+        self.bigrams = bigrams
+        self.prefix_chars = prefix_chars
+
+    def __call__(self, text: str) -> list[str]:
+        tokens = _TOKEN.findall(text.lower())
+        features = list(tokens)
+        if self.bigrams:
+            features += [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+        n = self.prefix_chars
+        if n:
+            features += ["#" + t[:n] for t in tokens if len(t) > n]
+        return features
+
+
+def _class_weights(targets: np.ndarray, power: float) -> dict[int, float]:
+    """'balanced' weights of the class indices in ``targets``, raised to ``power``.
+
+    0 means unweighted, 1 fully balanced (rare genres weigh as much as common ones in total).
+    """
+    present = np.unique(targets)
+    weights = compute_class_weight("balanced", classes=present, y=targets) ** power
+    return dict(zip(present.tolist(), weights.tolist(), strict=True))
+
+
+def fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
+    """The softmax temperature that minimises the log-loss of ``scores`` for ``targets``."""
+
+    def nll(log_t: float) -> float:
+        logp = log_softmax(scores / np.exp(log_t), axis=1)
+        return -float(np.mean(logp[np.arange(len(targets)), targets]))
+
+    result = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded")
+    return float(np.exp(result.x))
+
+
+class LinearGenreModel(GenreModel):
+    """TF-IDF features + one-vs-rest LinearSVC; probabilities are softmax(scores / temperature).
+
+    The temperature is fitted on out-of-fold decision scores (``calibration_folds``), so the
+    probabilities are honest even though the SVM itself is not probabilistic.
+    """
+
+    kind = "linear"
+    search_space = {"C": [0.1, 0.2, 0.3, 0.5, 1.0]}
+    search_overrides = {"calibration_folds": 0}
+
+    def __init__(
+        self,
+        *,
+        C: float = 0.5,
+        class_weight_power: float = 1.0,
+        bigrams: bool = True,
+        prefix_chars: int = 5,
+        min_df: int = 1,
+        max_features: int | None = 300_000,
+        calibration_folds: int = 3,
+        seed: int = 0,
+    ) -> None:
+        self.C = C
+        self.class_weight_power = class_weight_power
+        self.bigrams = bigrams
+        self.prefix_chars = prefix_chars
+        self.min_df = min_df
+        self.max_features = max_features
+        self.calibration_folds = calibration_folds
+        self.seed = seed
+
+    # -- fitting --------------------------------------------------------------------------
+
+    def _vectorizer(self) -> TfidfVectorizer:
+        return TfidfVectorizer(
+            analyzer=TextFeatures(self.bigrams, self.prefix_chars),
+            sublinear_tf=True,
+            min_df=self.min_df,
+            max_features=self.max_features,
+            dtype=np.float32,
+        )
+
+    def _svm(self, targets: np.ndarray) -> LinearSVC:
+        return LinearSVC(
+            C=self.C,
+            class_weight=_class_weights(targets, self.class_weight_power),
+            random_state=self.seed,
+        )
+
+    def _validate_params(self) -> None:
+        if not self.C > 0:
+            raise ConfigError(f"C must be > 0, got {self.C}")
+        if not 0 <= self.class_weight_power <= 1:
+            raise ConfigError(
+                f"class_weight_power must be in [0, 1], got {self.class_weight_power}"
+            )
+        if self.prefix_chars < 0:
+            raise ConfigError(f"prefix_chars must be >= 0, got {self.prefix_chars}")
+        if self.calibration_folds == 1 or self.calibration_folds < 0:
+            raise ConfigError(
+                "calibration_folds must be 0 (no calibration) or >= 2, "
+                f"got {self.calibration_folds}"
+            )
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> LinearGenreModel:
+        """Fit features and SVM on all rows; calibrate the temperature out-of-fold."""
+        self._validate_params()
+        self.classes_ = check_training_data(texts, labels)
+        vectorizer = self._vectorizer()
+        X = vectorizer.fit_transform(texts)
+        targets = np.searchsorted(self.classes_, np.asarray(labels, dtype=object))
+        svm = self._svm(targets).fit(X, targets)
+        self.vocabulary_ = vectorizer.get_feature_names_out()
+        self.idf_ = vectorizer.idf_.astype(np.float32)
+        self.coef_, self.intercept_ = self._full_coef(svm)
+        self.temperature_ = 1.0
+        if self.calibration_folds:
+            self.temperature_ = fit_temperature(self._out_of_fold_scores(X, targets), targets)
+        self._vectorizer_ = vectorizer
+        return self
+
+    def _out_of_fold_scores(self, X: Any, targets: np.ndarray) -> np.ndarray:
+        """Decision scores for each row from a model that did not see it."""
+        n_classes = len(self.classes_)
+        counts = np.bincount(targets, minlength=n_classes)
+        folds = max(2, min(self.calibration_folds, int(counts.max())))
+        scores = np.zeros((len(targets), n_classes), dtype=np.float64)
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=self.seed)
+        # Classes rarer than the fold count are fine: StratifiedKFold only warns about them.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            splits = list(splitter.split(np.zeros(len(targets)), targets))
+        for train_idx, held_idx in splits:
+            if len(np.unique(targets[train_idx])) < 2:
+                continue
+            svm = self._svm(targets[train_idx]).fit(X[train_idx], targets[train_idx])
+            fold_scores = np.full((len(held_idx), n_classes), -10.0)
+            fold_scores[:, svm.classes_] = self._scores_of(svm, X[held_idx])
+            scores[held_idx] = fold_scores
+        return scores
+
+    @staticmethod
+    def _scores_of(svm: LinearSVC, X: Any) -> np.ndarray:
+        scores = svm.decision_function(X)
+        if scores.ndim == 1:  # two classes: sklearn returns one column
+            scores = np.column_stack([-scores, scores])
+        return scores
+
+    def _full_coef(self, svm: LinearSVC) -> tuple[np.ndarray, np.ndarray]:
+        """Weights with one row per class, also when sklearn stores a single binary row.
+
+        The weights are rounded to float16 here, not only when saved, so that a reloaded
+        model predicts exactly what the fitted one did while the file stays half the size.
+        """
+        coef = np.asarray(svm.coef_, dtype=np.float16).astype(np.float32)
+        intercept = np.asarray(svm.intercept_, dtype=np.float32)
+        if coef.shape[0] == 1:
+            coef = np.vstack([-coef, coef])
+            intercept = np.concatenate([-intercept, intercept])
+        return coef, intercept
+
+    # -- prediction -----------------------------------------------------------------------
+
+    def transform(self, texts: Sequence[str]) -> Any:
+        """The TF-IDF matrix of ``texts`` (sparse, one row per text)."""
+        self._check_fitted()
+        return self._vectorizer_.transform(texts)
+
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        X = self.transform(texts)
+        return np.asarray(X @ self.coef_.T + self.intercept_, dtype=np.float64)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return softmax(self.decision_function(texts) / self.temperature_, axis=1)
+
+    def feature_contributions(self, text: str, class_index: int) -> dict[str, float]:
+        """How much each feature of ``text`` adds to one class's score (tf-idf x weight)."""
+        X = self.transform([text]).tocsr()
+        row = X.getrow(0)
+        return {
+            str(self.vocabulary_[j]): float(v * self.coef_[class_index, j])
+            for j, v in zip(row.indices, row.data, strict=True)
+        }
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        self._check_fitted()
+        config = {
+            "params": self.get_params(),
+            "classes": self.classes_.tolist(),
+            "temperature": self.temperature_,
+        }
+        arrays = {
+            "vocabulary": strings_to_array(self.vocabulary_.tolist()),
+            "idf": self.idf_,
+            "coef": self.coef_.astype(np.float16),
+            "intercept": self.intercept_,
+        }
+        return config, arrays
+
+    @classmethod
+    def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> LinearGenreModel:
+        require_arrays(arrays, ["vocabulary", "idf", "coef", "intercept"], cls.kind)
+        model = cls(**config["params"])
+        vocabulary = array_to_strings(arrays["vocabulary"])
+        model.classes_ = np.array(list(config["classes"]), dtype=object)
+        model.vocabulary_ = np.array(vocabulary, dtype=object)
+        model.idf_ = np.asarray(arrays["idf"], dtype=np.float32)
+        model.coef_ = np.asarray(arrays["coef"], dtype=np.float32)
+        model.intercept_ = np.asarray(arrays["intercept"], dtype=np.float32)
+        model.temperature_ = float(config["temperature"])
+        n_features, n_classes = len(vocabulary), len(model.classes_)
+        if model.coef_.shape != (n_classes, n_features) or model.idf_.shape != (n_features,):
+            raise ModelFileError(
+                f"linear weights do not fit together: coef {model.coef_.shape}, "
+                f"idf {model.idf_.shape}, {n_features} words, {n_classes} classes"
+            )
+        vectorizer = model._vectorizer()
+        vectorizer.vocabulary_ = {w: i for i, w in enumerate(vocabulary)}
+        vectorizer.idf_ = model.idf_
+        model._vectorizer_ = vectorizer
+        return model

@@ -1,0 +1,352 @@
+"""Row readers behind :mod:`moviegenre.data`: UTF-8 lines, CSV, JSONL and Parquet, all streamed.
+
+A reader yields :class:`Row` records; a problem with one row travels in ``Row.error`` so the
+caller chooses between raising and collecting. Problems with the whole file raise DataError.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator, Sequence
+from typing import IO, Any, NamedTuple
+
+from moviegenre.errors import DataError
+from moviegenre.genres import normalise_label
+
+TEXT_COLUMNS = ("text", "description", "overview", "plot", "synopsis")
+LABEL_COLUMNS = ("genre", "label")
+ID_COLUMNS = ("id",)
+TITLE_COLUMNS = ("title", "name")
+
+_BOM = b"\xef\xbb\xbf"
+_MISSING = object()
+
+
+class Row(NamedTuple):
+    """One record as read; ``line`` is the 1-based line (Parquet: row) where it starts."""
+
+    line: int
+    id: str | None
+    title: str | None
+    text: str
+    label: str | None
+    error: str | None = None
+
+
+class Layout(NamedTuple):
+    """What a reader learnt from a file's header: whether it has labels, and how it looks."""
+
+    labelled: bool
+    describe: str
+
+
+class Columns(NamedTuple):
+    """The column chosen for each role (None: the file has no such column)."""
+
+    text: str
+    label: str | None
+    id: str | None
+    title: str | None
+
+
+class Lines:
+    """Decode a binary stream one line at a time, so bad bytes are pinned to a line number.
+
+    The first non-blank line must decode (else the file is not UTF-8 and DataError is raised);
+    later bad lines are decoded with replacement and reported through :meth:`take_bad`.
+    """
+
+    def __init__(self, stream: IO[bytes], name: str) -> None:
+        self._it = iter(stream)
+        self.name = name
+        self.number = 0
+        self._bad: list[int] = []
+        self._seen_text = False
+
+    def __iter__(self) -> Lines:
+        return self
+
+    def __next__(self) -> str:
+        raw = next(self._it)
+        self.number += 1
+        if self.number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if not self._seen_text:
+                raise DataError(
+                    f"{self.name}, line {self.number}: undecodable bytes, the file is not UTF-8 "
+                    f"({exc.reason} at byte {exc.start}); re-save it as UTF-8"
+                ) from None
+            self._bad.append(self.number)
+            text = raw.decode("utf-8", errors="replace")
+        if not self._seen_text and text.strip():
+            self._seen_text = True
+        return text
+
+    def take_bad(self) -> list[int]:
+        """Line numbers that failed to decode since the last call."""
+        bad, self._bad = self._bad, []
+        return bad
+
+
+def failure(line: int, message: str) -> Row:
+    """A row that could not be read; ``message`` names file, line and problem."""
+    return Row(line, None, None, "", None, message)
+
+
+def undecodable(name: str, line: int) -> str:
+    return f"{name}, line {line}: undecodable bytes (not UTF-8); re-save the file as UTF-8"
+
+
+def resolve_columns(
+    columns: Sequence[str],
+    name: str,
+    *,
+    text_col: str | None,
+    label_col: str | None,
+    id_col: str | None,
+    title_col: str | None,
+) -> Columns:
+    """Pick the column for each role: the one asked for, else the first known default."""
+    by_lower = {c.lower(): c for c in reversed(columns)}
+    listing = ", ".join(repr(c) for c in columns) or "none"
+
+    def pick(requested: str | None, defaults: tuple[str, ...], role: str) -> str | None:
+        if requested is not None:
+            if requested in columns:
+                return requested
+            raise DataError(
+                f"{name}: missing column {requested!r} (asked for as the {role} column); "
+                f"the columns are: {listing}"
+            )
+        return next((by_lower[d] for d in defaults if d in by_lower), None)
+
+    text = pick(text_col, TEXT_COLUMNS, "text")
+    if text is None:
+        raise DataError(
+            f"{name}: missing column: no text column found (looked for {', '.join(TEXT_COLUMNS)}); "
+            f"the columns are: {listing}; pass text_col= to choose one"
+        )
+    return Columns(
+        text=text,
+        label=pick(label_col, LABEL_COLUMNS, "label"),
+        id=pick(id_col, ID_COLUMNS, "id"),
+        title=pick(title_col, TITLE_COLUMNS, "title"),
+    )
+
+
+def describe_columns(columns: Sequence[str], cols: Columns) -> str:
+    return (
+        f"columns {', '.join(repr(c) for c in columns)}; no label column "
+        f"(looked for {', '.join(LABEL_COLUMNS)}; pass label_col=)"
+        if cols.label is None
+        else f"columns {', '.join(repr(c) for c in columns)}"
+    )
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {value}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    return f"a {type(value).__name__}"
+
+
+def make_row(
+    where: str,
+    line: int,
+    *,
+    id_: Any,
+    title: Any,
+    text: Any,
+    label: Any,
+    labelled: bool,
+    text_col: str = "description",
+    label_col: str = "genre",
+) -> Row:
+    """Validate raw values into a Row; a bad value becomes a Row carrying its error message."""
+    rid = None if id_ is None or str(id_).strip() == "" else str(id_).strip()
+
+    def bad(problem: str) -> Row:
+        return failure(line, f"{where}: {problem}")._replace(id=rid)
+
+    if text is _MISSING:
+        return bad(f"missing field {text_col!r}")
+    if not isinstance(text, str):
+        return bad(f"description is {_kind(text)}, not a string (column {text_col!r})")
+    text = text.strip()
+    if not text:
+        return bad(f"empty description (column {text_col!r})")
+    norm = None
+    if labelled:
+        if label is _MISSING:
+            return bad(f"label is missing (field {label_col!r})")
+        if not isinstance(label, str):
+            return bad(f"label is {_kind(label)}, not a string (column {label_col!r})")
+        norm = normalise_label(label)
+        if not norm:
+            return bad(f"empty label (column {label_col!r})")
+    title = None if title is None or title is _MISSING else (str(title).strip() or None)
+    return Row(line, rid, title, text, norm)
+
+
+# -- CSV -------------------------------------------------------------------------------------
+
+
+def csv_rows(
+    lines: Lines, name: str, *, delimiter: str = ",", **wanted: str | None
+) -> tuple[Layout, Iterator[Row]]:
+    """Read the header now, then stream records; ``line`` is the physical line, header = 1."""
+    reader = csv.reader(lines, delimiter=delimiter)
+    header: list[str] | None = None
+    try:
+        for record in reader:
+            if any(field.strip() for field in record):
+                header = [field.strip() for field in record]
+                break
+    except csv.Error as exc:
+        raise DataError(f"{name}, line {reader.line_num}: malformed CSV header ({exc})") from None
+    if header is None:
+        raise DataError(f"{name}: file is empty")
+    cols = resolve_columns(header, name, **wanted)
+    index = {c: header.index(c) for c in cols if c is not None}
+
+    def records() -> Iterator[Row]:
+        end = reader.line_num
+        while True:
+            start = end + 1
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                lines.take_bad()
+                end = reader.line_num
+                yield failure(start, f"{name}, line {start}: malformed CSV ({exc})")
+                continue
+            end = reader.line_num
+            bad = lines.take_bad()
+            if not any(field.strip() for field in record):
+                continue
+            if bad:
+                yield failure(start, undecodable(name, bad[0]))
+            elif len(record) != len(header):
+                yield failure(
+                    start,
+                    f"{name}, line {start}: wrong number of fields: expected {len(header)} "
+                    f"({', '.join(header)}), found {len(record)}",
+                )
+            else:
+                yield make_row(
+                    f"{name}, line {start}",
+                    start,
+                    id_=record[index[cols.id]] if cols.id else None,
+                    title=record[index[cols.title]] if cols.title else None,
+                    text=record[index[cols.text]],
+                    label=record[index[cols.label]] if cols.label else None,
+                    labelled=cols.label is not None,
+                    text_col=cols.text,
+                    label_col=cols.label or "",
+                )
+
+    return Layout(cols.label is not None, describe_columns(header, cols)), records()
+
+
+# -- JSONL -----------------------------------------------------------------------------------
+
+
+def _parse_object(text: str, where: str) -> tuple[dict | None, str | None]:
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"{where}: invalid JSON ({exc.msg} at column {exc.colno}); expected JSON Lines"
+    if not isinstance(obj, dict):
+        return None, f"{where}: expected a JSON object, found {_kind(obj)}"
+    return obj, None
+
+
+def jsonl_rows(lines: Lines, name: str, **wanted: str | None) -> tuple[Layout, Iterator[Row]]:
+    """JSON Lines: the first object must parse and names the columns; blank lines are skipped."""
+    first = next((s for s in lines if s.strip()), None)
+    if first is None:
+        raise DataError(f"{name}: file is empty")
+    first_line = lines.number
+    obj, error = _parse_object(first, f"{name}, line {first_line}")
+    if error:
+        raise DataError(error)
+    cols = resolve_columns(list(obj), name, **wanted)
+
+    def row(o: dict, line: int) -> Row:
+        return make_row(
+            f"{name}, line {line}",
+            line,
+            id_=o.get(cols.id) if cols.id else None,
+            title=o.get(cols.title) if cols.title else None,
+            text=o.get(cols.text, _MISSING),
+            label=o.get(cols.label, _MISSING) if cols.label else None,
+            labelled=cols.label is not None,
+            text_col=cols.text,
+            label_col=cols.label or "",
+        )
+
+    def records() -> Iterator[Row]:
+        yield row(obj, first_line)
+        for text in lines:
+            if not text.strip():
+                continue
+            line = lines.number
+            if lines.take_bad():
+                yield failure(line, undecodable(name, line))
+                continue
+            o, err = _parse_object(text, f"{name}, line {line}")
+            yield failure(line, err) if err else row(o, line)
+
+    return Layout(cols.label is not None, describe_columns(list(obj), cols)), records()
+
+
+# -- Parquet ---------------------------------------------------------------------------------
+
+
+def parquet_rows(
+    stream: IO[bytes], name: str, *, batch_rows: int, **wanted: str | None
+) -> tuple[Layout, Iterator[Row]]:
+    """Parquet, read batch by batch; ``line`` is the 1-based data row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    failures = (pa.ArrowException, OSError, ValueError, EOFError)
+    try:
+        pf = pq.ParquetFile(stream)
+        columns = list(pf.schema_arrow.names)
+    except failures as exc:
+        raise DataError(f"{name}: unreadable Parquet file ({exc})") from None
+    cols = resolve_columns(columns, name, **wanted)
+    needed = list(dict.fromkeys(c for c in cols if c is not None))
+
+    def records() -> Iterator[Row]:
+        number = 0
+        try:
+            for batch in pf.iter_batches(batch_size=batch_rows, columns=needed):
+                data = {c: batch.column(c).to_pylist() for c in needed}
+                for i in range(batch.num_rows):
+                    number += 1
+                    yield make_row(
+                        f"{name}, row {number}",
+                        number,
+                        id_=data[cols.id][i] if cols.id else None,
+                        title=data[cols.title][i] if cols.title else None,
+                        text=data[cols.text][i],
+                        label=data[cols.label][i] if cols.label else None,
+                        labelled=cols.label is not None,
+                        text_col=cols.text,
+                        label_col=cols.label or "",
+                    )
+        except failures as exc:
+            raise DataError(f"{name}, row {number + 1}: unreadable Parquet data ({exc})") from None
+
+    return Layout(cols.label is not None, describe_columns(columns, cols)), records()

@@ -1,0 +1,111 @@
+"""Train a model kind on a labelled dataset: split, search settings on validation, refit.
+
+Test data never enters here: settings are chosen on a validation split carved out of the
+training rows, and the chosen setting is refit on all training rows when the kind allows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from moviegenre.checks import CheckSettings
+from moviegenre.classifier import GenreClassifier
+from moviegenre.data import Dataset, dataset_fingerprint
+from moviegenre.errors import ConfigError
+from moviegenre.metrics import headline, score, selection_score
+from moviegenre.models import model_class
+from moviegenre.split import stratified_split
+
+
+@dataclass
+class TrainSettings:
+    """How to train: which kind, fixed parameters, what to search, how to split."""
+
+    kind: str = "linear"
+    params: dict[str, Any] = field(default_factory=dict)
+    #: Parameter grid searched on validation; None means the kind's own ``search_space``.
+    search: dict[str, list[Any]] | None = None
+    val_fraction: float = 0.2
+    seed: int = 0
+    name: str = "moviegenre"
+
+
+@dataclass
+class TrainResult:
+    """The trained classifier, its validation metrics, and every setting tried."""
+
+    classifier: GenreClassifier
+    validation: dict[str, Any]
+    trials: list[dict[str, Any]]
+    best_params: dict[str, Any]
+    seconds: float
+
+
+def _candidates(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(grid)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
+
+
+def train(
+    dataset: Dataset,
+    settings: TrainSettings | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Fit ``settings.kind`` on ``dataset`` and return a ready GenreClassifier.
+
+    ``progress`` receives one line per step (the CLI shows it; the library stays quiet).
+    """
+    settings = settings or TrainSettings()
+    if not dataset.has_labels:
+        raise ConfigError(f"{dataset.source} has no genre labels; training needs labelled rows")
+    start = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    cls = model_class(settings.kind)
+    grid = cls.search_space if settings.search is None else settings.search
+    grid = {k: v for k, v in grid.items() if k not in settings.params}
+    labels = list(dataset.labels or [])
+    train_idx, val_idx = stratified_split(
+        labels, val_fraction=settings.val_fraction, seed=settings.seed
+    )
+    if len(val_idx) == 0:
+        raise ConfigError("the validation split is empty; every genre needs at least 2 rows")
+    train_set, val_set = dataset.subset(train_idx), dataset.subset(val_idx)
+    trials = []
+    best: tuple[float, dict[str, Any], Any, dict[str, Any]] | None = None
+    for candidate in _candidates(grid):
+        params = {**settings.params, **cls.search_overrides, **candidate}
+        say(f"fitting {settings.kind} {candidate or ''} on {len(train_set)} rows")
+        model = cls(**params).fit(train_set.texts, train_set.labels)
+        metrics = score(val_set.labels, model.predict_proba(val_set.texts), model.classes_)
+        trials.append({"params": candidate, **headline(metrics)})
+        say(f"  validation accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
+        if best is None or selection_score(metrics) > best[0]:
+            best = (selection_score(metrics), candidate, model, metrics)
+    assert best is not None  # the product of grids always has at least one candidate
+    _, best_params, model, val_metrics = best
+    final_params = {**settings.params, **best_params}
+    if cls.refit_on_full:
+        say(f"refitting {settings.kind} {best_params or ''} on all {len(dataset)} rows")
+        model = cls(**final_params).fit(dataset.texts, labels)
+    seconds = time.perf_counter() - start
+    training = {
+        "data": dataset.source,
+        "rows": len(dataset),
+        "data_fingerprint": dataset_fingerprint(dataset.texts, labels),
+        "val_fraction": settings.val_fraction,
+        "seed": settings.seed,
+        "params": final_params,
+        "trials": trials,
+        "refit_on_full": cls.refit_on_full,
+        "seconds": round(seconds, 2),
+    }
+    metrics = {"validation": headline(val_metrics)}
+    classifier = GenreClassifier.from_model(
+        model, name=settings.name, metrics=metrics, training=training, checks=CheckSettings()
+    )
+    return TrainResult(classifier, val_metrics, trials, final_params, seconds)

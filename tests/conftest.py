@@ -1,0 +1,136 @@
+"""Shared fixtures: tiny generated data files, and the real data when ../shared/data exists."""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+import pytest
+
+# -- tiny generated data ---------------------------------------------------------------------
+
+# Each genre gets its own vocabulary, so a tiny linear model can learn the data perfectly.
+TINY_GENRE_WORDS: dict[str, tuple[str, ...]] = {
+    "comedy": (
+        "hilarious", "laughs", "jokes", "funny", "prank", "clumsy", "wacky", "comedian",
+        "sitcom", "giggles", "awkward", "silly", "banana", "slapstick", "chuckle",
+    ),
+    "horror": (
+        "haunted", "ghost", "blood", "terror", "demon", "scream", "zombie", "cursed",
+        "nightmare", "creature", "possessed", "corpse", "graveyard", "sinister", "vampire",
+    ),
+    "documentary": (
+        "interviews", "archival", "footage", "explores", "history", "experts", "reveals",
+        "community", "investigation", "portrait", "filmmaker", "testimony", "society",
+        "environment", "journalists",
+    ),
+    "western": (
+        "cowboy", "sheriff", "outlaw", "saloon", "ranch", "frontier", "horse", "gunslinger",
+        "desert", "cattle", "bandits", "stagecoach", "revolver", "prairie", "marshal",
+    ),
+    "sci-fi": (
+        "spaceship", "alien", "galaxy", "robot", "planet", "laser", "futuristic", "android",
+        "starship", "orbit", "cyborg", "asteroid", "quantum", "colony", "interstellar",
+    ),
+}  # fmt: skip
+TINY_GENRES = tuple(TINY_GENRE_WORDS)
+_FILLER = (
+    "the", "a", "young", "man", "woman", "family", "town", "finds", "must", "life", "story",
+    "when", "their", "old", "friend", "city", "years", "after", "new", "day", "with", "and",
+)  # fmt: skip
+_TITLE_WORDS = ("Last", "Dark", "Long", "Red", "Silent", "Road", "Night", "River", "Home", "Sky")
+
+
+def tiny_rows(n_rows: int, seed: int) -> list[tuple[str, str, str, str]]:
+    """(id, title, genre, description) rows cycling over TINY_GENRES; 30 words each."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n_rows):
+        genre = TINY_GENRES[i % len(TINY_GENRES)]
+        words = rng.choices(TINY_GENRE_WORDS[genre], k=18) + rng.choices(_FILLER, k=12)
+        rng.shuffle(words)
+        text = " ".join(words).capitalize() + "."
+        name = " ".join(rng.choices(_TITLE_WORDS, k=2))
+        title = f"{name} ({1950 + rng.randrange(70)})"
+        rows.append((str(i + 1), title, genre, text))
+    return rows
+
+
+def _write_imdb(path: Path, rows, labelled: bool) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for rid, title, genre, text in rows:
+            fields = [rid, title, f" {genre} " if labelled else None, text]
+            fh.write(" ::: ".join(f for f in fields if f is not None) + "\n")
+    return path
+
+
+@pytest.fixture
+def tiny_imdb_train(tmp_path: Path) -> Path:
+    """A 60-row labelled IMDb ':::' file over 5 genres (12 each), learnable by a linear model."""
+    return _write_imdb(tmp_path / "train_data.txt", tiny_rows(60, seed=0), labelled=True)
+
+
+@pytest.fixture
+def tiny_imdb_test(tmp_path: Path) -> Path:
+    """A 12-row unlabelled IMDb file (ID ::: TITLE ::: DESCRIPTION)."""
+    return _write_imdb(tmp_path / "test_data.txt", tiny_rows(12, seed=1), labelled=False)
+
+
+@pytest.fixture
+def tiny_imdb_solution(tmp_path: Path) -> Path:
+    """The labels of ``tiny_imdb_test``: same ids, titles and descriptions, with genres."""
+    return _write_imdb(tmp_path / "test_data_solution.txt", tiny_rows(12, seed=1), labelled=True)
+
+
+@pytest.fixture
+def tiny_csv(tmp_path: Path) -> Path:
+    """A 20-row Kaggle-style CSV (name, genre, text); some texts hold commas and quotes."""
+    path = tmp_path / "train.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["name", "genre", "text"])
+        for i, (_, title, genre, text) in enumerate(tiny_rows(20, seed=2)):
+            if i % 4 == 0:
+                text = f'{text} He said, "again, and again."'
+            writer.writerow([title, genre, text])
+    return path
+
+
+# -- real data -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The real IMDb files in ../shared/data/imdb-genre beside the project root, else skip."""
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imdb-genre"
+    if not path.is_dir():
+        pytest.skip(
+            f"real data not found at {path}: it lives in ../shared/data beside the project root "
+            "(present in CI, absent on a user's machine)"
+        )
+    return path
+
+
+# -- tiny trained model ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A linear model trained once per test session on 100 generated rows, saved to disk."""
+    from moviegenre.data import from_records
+    from moviegenre.training import TrainSettings, train
+
+    rows = tiny_rows(100, seed=5)
+    dataset = from_records([r[3] for r in rows], [r[2] for r in rows], ids=[r[0] for r in rows])
+    result = train(dataset, TrainSettings(search={"C": [0.5]}, name="tiny-test-model"))
+    return result.classifier.save(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tiny_model_dir: Path):
+    """The session's tiny model, loaded."""
+    from moviegenre import GenreClassifier
+
+    return GenreClassifier.load(tiny_model_dir)
+

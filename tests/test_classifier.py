@@ -1,0 +1,117 @@
+"""GenreClassifier: loading, predict / predict_proba / classify, and input handling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moviegenre import GENRES, CheckSettings, GenreClassifier
+from moviegenre.classifier import BUNDLED_MODEL_DIR, MODEL_ENV
+from moviegenre.errors import ConfigError, InvalidTextError, ModelFileError
+from moviegenre.examples import EXAMPLES
+from tests.conftest import TINY_GENRE_WORDS
+
+SCARY = " ".join(TINY_GENRE_WORDS["horror"]) + " in the old house where the family lives now"
+FUNNY = " ".join(TINY_GENRE_WORDS["comedy"]) + " in the old house where the family lives now"
+
+
+def test_predict_returns_top_k_descending(tiny_classifier: GenreClassifier):
+    (result,) = tiny_classifier.predict([SCARY], top_k=3)
+    genres = [g for g, _ in result]
+    probs = [p for _, p in result]
+    assert genres[0] == "horror" and len(set(genres)) == 3
+    assert probs == sorted(probs, reverse=True) and all(0 <= p <= 1 for p in probs)
+
+
+def test_single_string_is_accepted(tiny_classifier: GenreClassifier):
+    assert tiny_classifier.predict(FUNNY)[0][0][0] == "comedy"
+
+
+def test_predict_proba_columns_follow_genres(tiny_classifier: GenreClassifier):
+    proba = tiny_classifier.predict_proba([SCARY, FUNNY], batch_size=1)
+    assert proba.shape == (2, len(tiny_classifier.genres))
+    assert tiny_classifier.genres[int(np.argmax(proba[0]))] == "horror"
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
+
+
+def test_batches_do_not_change_results(tiny_classifier: GenreClassifier):
+    texts = [SCARY, FUNNY] * 5
+    a = tiny_classifier.predict_proba(texts, batch_size=3)
+    b = tiny_classifier.predict_proba(texts, batch_size=256)
+    np.testing.assert_allclose(a, b)
+
+
+def test_predict_raises_naming_refused_texts(tiny_classifier: GenreClassifier):
+    with pytest.raises(InvalidTextError, match="text 1: the text has 2 words"):
+        tiny_classifier.predict([SCARY, "too short"])
+
+
+def test_check_false_scores_short_texts(tiny_classifier: GenreClassifier):
+    assert len(tiny_classifier.predict(["haunted ghost"], check=False)) == 1
+
+
+@pytest.mark.parametrize("bad", ["", "   ", None, 3.5])
+def test_unreadable_texts_are_refused_even_without_checks(tiny_classifier, bad):
+    with pytest.raises(InvalidTextError):
+        tiny_classifier.predict_proba([bad])
+
+
+def test_classify_flags_items_without_raising(tiny_classifier: GenreClassifier):
+    results = tiny_classifier.classify([SCARY, "short one", 7, ""], top_k=2)
+    assert results[0].ok and results[0].genre == "horror" and len(results[0].genres) == 2
+    assert [r.code for r in results[1:]] == ["too_short", "not_a_string", "empty"]
+    assert all(r.genres == [] and r.genre is None for r in results[1:])
+    assert results[1].to_dict()["error"].startswith("the text has 2 words")
+
+
+def test_classify_empty_list(tiny_classifier: GenreClassifier):
+    assert tiny_classifier.classify([]) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"top_k": 0}, "top_k must be between 1 and 5"),
+        ({"top_k": 6}, "top_k must be between 1 and 5"),
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+    ],
+)
+def test_bad_arguments(tiny_classifier: GenreClassifier, kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        tiny_classifier.predict([SCARY], **kwargs)
+
+
+def test_custom_checks(tiny_model_dir: Path):
+    clf = GenreClassifier.load(tiny_model_dir, checks=CheckSettings(min_words=2))
+    assert clf.predict(["haunted ghost"])[0][0][0] == "horror"
+
+
+def test_env_var_selects_model(tiny_model_dir: Path, monkeypatch):
+    monkeypatch.setenv(MODEL_ENV, str(tiny_model_dir))
+    assert GenreClassifier.load().name == "tiny-test-model"
+
+
+def test_missing_model_dir(tmp_path: Path):
+    with pytest.raises(ModelFileError, match="does not exist"):
+        GenreClassifier.load(tmp_path / "nope")
+
+
+def test_save_and_reload_identical(tiny_classifier: GenreClassifier, tmp_path: Path):
+    path = tiny_classifier.save(tmp_path / "copy")
+    again = GenreClassifier.load(path)
+    texts = [SCARY, FUNNY]
+    np.testing.assert_array_equal(again.predict_proba(texts), tiny_classifier.predict_proba(texts))
+    assert again.metrics == tiny_classifier.metrics and "tiny" in repr(again)
+
+
+@pytest.mark.skipif(not BUNDLED_MODEL_DIR.is_dir(), reason="no bundled model in this checkout")
+def test_bundled_model_top3_of_the_27():
+    clf = GenreClassifier.load()
+    assert clf.genres == list(GENRES)
+    result = clf.predict(EXAMPLES["Frontier town"], top_k=3)[0]
+    assert len({g for g, _ in result}) == 3 and all(g in GENRES for g, _ in result)
+    assert [p for _, p in result] == sorted((p for _, p in result), reverse=True)
+    assert all(0 <= p <= 1 for _, p in result)
+    assert result[0][0] == "western"

@@ -1,0 +1,103 @@
+"""The command line: each command end to end on tiny files, and errors without tracebacks."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from moviegenre.cli import main
+from tests.conftest import TINY_GENRE_WORDS
+
+SCARY = " ".join(TINY_GENRE_WORDS["horror"]) + " in the old house where the family lives now"
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_then_evaluate(tiny_imdb_train: Path, tiny_imdb_solution: Path, tmp_path, capsys):
+    model = tmp_path / "model"
+    code, out, _ = run(
+        ["train", "--data", str(tiny_imdb_train), "--out", str(model), "--param", "C=0.5"], capsys
+    )
+    assert code == 0 and "Validation" in out and (model / "model.json").exists()
+    report = tmp_path / "eval"
+    argv = ["evaluate", "--model", str(model), "--data", str(tiny_imdb_solution)]
+    code, out, _ = run([*argv, "--out", str(report), "--record-as", "test"], capsys)
+    assert code == 0 and "accuracy" in out and "Per genre" in out and "horror" in out
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["rows"] == 12 and (report / "confusion_matrix.png").stat().st_size > 1000
+    assert json.loads((model / "model.json").read_text())["metrics"]["test"]["rows"] == 12
+
+
+def test_predict_text_json(tiny_model_dir: Path, capsys):
+    argv = ["predict", SCARY, "--model", str(tiny_model_dir), "--top-k", "3", "--json"]
+    code, out, _ = run(argv, capsys)
+    payload = json.loads(out)
+    assert code == 0 and payload[0]["genres"][0]["genre"] == "horror"
+    assert len(payload[0]["genres"]) == 3
+
+
+def test_predict_refused_text_exits_1(tiny_model_dir: Path, capsys):
+    code, out, _ = run(["predict", "too short", "--model", str(tiny_model_dir)], capsys)
+    assert code == 1 and "refused" in out and "2 words" in out
+
+
+def test_predict_no_checks(tiny_model_dir: Path, capsys):
+    argv = ["predict", "haunted ghost", "--model", str(tiny_model_dir), "--no-checks"]
+    code, out, _ = run(argv, capsys)
+    assert code == 0 and "horror" in out
+
+
+def test_predict_examples_with_bundled_model(capsys):
+    code, out, _ = run(["predict", "--examples", "--top-k", "2"], capsys)
+    assert code == 0 and "western" in out and "%" in out
+
+
+def test_predict_file_kaggle(tiny_model_dir: Path, tiny_imdb_test: Path, tmp_path: Path, capsys):
+    output = tmp_path / "submission.csv"
+    argv = ["predict", "--model", str(tiny_model_dir), "--input", str(tiny_imdb_test)]
+    code, out, _ = run([*argv, "--output", str(output), "--format", "kaggle"], capsys)
+    rows = list(csv.reader(output.open()))
+    assert code == 0 and rows[0] == ["id", "genre"] and len(rows) == 13
+    assert "12 rows" in out
+
+
+def test_baselines_table(tiny_imdb_train: Path, capsys):
+    code, out, _ = run(["baselines", "--data", str(tiny_imdb_train)], capsys)
+    assert code == 0
+    for name in ("LogisticRegression", "SGDClassifier", "MultinomialNB", "ComplementNB", "ours"):
+        assert name in out or name == "ours"
+    assert "moviegenre linear" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--data", "missing.txt", "--out", "x"], "missing.txt"),
+        (["predict", "--model", "no/such/dir", "hello"], "does not exist"),
+        (["predict"], "give descriptions to classify"),
+        (["train", "--data", "{data}", "--out", "{tmp}", "--param", "C"], "KEY=VALUE"),
+        (["train", "--data", "{data}", "--out", "{tmp}", "--model", "bert"], "unknown model kind"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(argv, message, tiny_imdb_train, tmp_path, capsys):
+    argv = [a.format(data=tiny_imdb_train, tmp=tmp_path / "m") for a in argv]
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "error:" in err and message in err
+    assert "Traceback" not in err
+
+
+def test_usage_error_exits_nonzero(capsys):
+    code, _, err = run(["train", "--no-such-flag"], capsys)
+    assert code == 2 and "No such option" in err

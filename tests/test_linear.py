@@ -1,0 +1,125 @@
+"""The TF-IDF + LinearSVC model: estimator contract, calibration, state round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from moviegenre.errors import ConfigError, ModelFileError
+from moviegenre.models import model_class
+from moviegenre.models.linear import LinearGenreModel, TextFeatures, fit_temperature
+from tests.conftest import TINY_GENRES, tiny_rows
+
+
+@pytest.fixture(scope="module")
+def data():
+    rows = tiny_rows(80, seed=3)
+    return [r[3] for r in rows], [r[2] for r in rows]
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    return LinearGenreModel(C=0.5).fit(*data)
+
+
+def test_features_hold_words_bigrams_and_stems():
+    feats = TextFeatures(bigrams=True, prefix_chars=5)("The Haunted house, haunted!")
+    assert {"the", "haunted", "house", "the haunted", "haunted house", "#haunt"} <= set(feats)
+    assert "#house" not in feats  # words of exactly prefix_chars letters add no stem
+
+
+def test_init_stores_params_only():
+    model = LinearGenreModel(C=2.0, prefix_chars=0)
+    assert model.get_params()["C"] == 2.0 and not hasattr(model, "classes_")
+    assert clone(model).get_params() == model.get_params()
+
+
+def test_fit_returns_self_with_sorted_classes(data, fitted):
+    assert isinstance(fitted, LinearGenreModel)
+    assert list(fitted.classes_) == sorted(TINY_GENRES)
+
+
+def test_predict_proba_rows_sum_to_one_and_learn(data, fitted):
+    texts, labels = data
+    proba = fitted.predict_proba(texts)
+    assert proba.shape == (len(texts), len(TINY_GENRES))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.mean(fitted.predict(texts) == np.array(labels)) > 0.95
+    assert fitted.temperature_ > 0
+
+
+def test_state_round_trip_gives_identical_probabilities(data, fitted):
+    config, arrays = fitted.to_state()
+    rebuilt = LinearGenreModel.from_state(config, arrays)
+    np.testing.assert_array_equal(rebuilt.predict_proba(data[0]), fitted.predict_proba(data[0]))
+
+
+def test_two_classes_work():
+    rows = [r for r in tiny_rows(40, seed=4) if r[2] in ("comedy", "horror")]
+    model = LinearGenreModel().fit([r[3] for r in rows], [r[2] for r in rows])
+    assert model.predict_proba([rows[0][3]]).shape == (1, 2)
+    assert model.coef_.shape[0] == 2
+
+
+@pytest.mark.parametrize(
+    ("texts", "labels", "message"),
+    [
+        (["a"], ["x", "y"], "1 texts but 2 labels"),
+        ([], [], "empty dataset"),
+        (["a", "b"], ["x", "x"], "at least 2 distinct labels"),
+        (["a", "b"], ["x", None], "label 1 is None"),
+    ],
+)
+def test_bad_training_data_is_refused(texts, labels, message):
+    with pytest.raises(ConfigError, match=message):
+        LinearGenreModel().fit(texts, labels)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"C": 0}, "C must be > 0"),
+        ({"class_weight_power": 2}, "class_weight_power must be in"),
+        ({"prefix_chars": -1}, "prefix_chars must be >= 0"),
+        ({"calibration_folds": 1}, "calibration_folds must be 0"),
+    ],
+)
+def test_bad_params_are_refused(data, params, message):
+    with pytest.raises(ConfigError, match=message):
+        LinearGenreModel(**params).fit(*data)
+
+
+def test_inconsistent_weights_are_refused(fitted):
+    config, arrays = fitted.to_state()
+    arrays["idf"] = arrays["idf"][:-1]
+    with pytest.raises(ModelFileError, match="do not fit together"):
+        LinearGenreModel.from_state(config, arrays)
+
+
+def test_missing_array_is_refused(fitted):
+    config, arrays = fitted.to_state()
+    del arrays["coef"]
+    with pytest.raises(ModelFileError, match="missing arrays: coef"):
+        LinearGenreModel.from_state(config, arrays)
+
+
+def test_fit_temperature_recovers_a_known_scale():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4000, 3)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    targets = np.array([rng.choice(3, p=p) for p in probs])
+    assert fit_temperature(logits * 3, targets) == pytest.approx(3, rel=0.15)
+
+
+def test_registry_knows_linear_and_refuses_unknown():
+    assert model_class("linear") is LinearGenreModel
+    with pytest.raises(ModelFileError, match="unknown model kind 'bert'; this version knows"):
+        model_class("bert")
+
+
+def test_feature_contributions_sum_to_score(fitted, data):
+    text = data[0][0]
+    contributions = fitted.feature_contributions(text, 0)
+    score = fitted.decision_function([text])[0, 0] - fitted.intercept_[0]
+    assert sum(contributions.values()) == pytest.approx(score, rel=1e-4)

