@@ -17,15 +17,20 @@ def dataset():
 
 
 def test_search_records_every_trial_and_picks_one(dataset):
-    messages: list[str] = []
-    result = train(dataset, TrainSettings(search={"C": [0.1, 1.0]}), progress=messages.append)
+    calls: list[tuple[str, int, int]] = []
+    result = train(
+        dataset,
+        TrainSettings(search={"C": [0.1, 1.0]}),
+        progress=lambda *args: calls.append(args),
+    )
     assert [t["params"] for t in result.trials] == [{"C": 0.1}, {"C": 1.0}]
     assert result.best_params["C"] in (0.1, 1.0)
     assert result.validation["accuracy"] > 0.8
     info = result.classifier.info
     assert info.training["rows"] == 60 and len(info.training["data_fingerprint"]) == 64
     assert info.metrics["validation"]["accuracy"] == result.validation["accuracy"]
-    assert any("refitting" in m for m in messages)
+    assert any("refitting" in m for m, _, _ in calls)
+    assert calls[-1][1:] == (3, 3) and all(done <= total for _, done, total in calls)
 
 
 def test_fixed_params_are_not_searched(dataset):

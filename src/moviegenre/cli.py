@@ -35,8 +35,26 @@ LabelCol = Annotated[str | None, typer.Option(help="Label column of a CSV/JSONL/
 IdCol = Annotated[str | None, typer.Option(help="Id column (default: 'id', else row numbers).")]
 
 
-def _status(message: str) -> None:
-    console.log(message)
+def _progress_bar():
+    """A rich progress bar with rate and ETA, for anything that runs over a second."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
 
 
 def _metrics_table(title: str, metrics: dict) -> Table:
@@ -94,8 +112,15 @@ def train(
     settings = TrainSettings(
         kind=model, params=params, val_fraction=val_fraction, seed=seed, name=name
     )
-    with console.status("training..."):
-        result = train_model(dataset, settings, progress=_status)
+    with _progress_bar() as bar:
+        task = bar.add_task(f"training {model}", total=None)
+
+        def show(message: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=message[:60])
+            if ": validation" in message:
+                bar.console.print(message)
+
+        result = train_model(dataset, settings, progress=show)
     path = result.classifier.save(out)
     console.print(_metrics_table(f"Validation ({result.seconds:.1f} s)", result.validation))
     console.print(f"best settings: {json.dumps(result.best_params)}")
@@ -138,8 +163,14 @@ def evaluate(
 
     classifier = GenreClassifier.load(model)
     dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
-    with console.status(f"scoring {len(dataset)} descriptions..."):
-        metrics = run_evaluation(classifier, dataset, batch_size=batch_size)
+    with _progress_bar() as bar:
+        task = bar.add_task("scoring", total=len(dataset))
+        metrics = run_evaluation(
+            classifier,
+            dataset,
+            batch_size=batch_size,
+            progress=lambda done, _total: bar.update(task, completed=done),
+        )
     console.print(_metrics_table(f"{classifier.name} ({classifier.kind}) on {data}", metrics))
     console.print(_per_class_table(metrics))
     if out is not None:
@@ -329,7 +360,7 @@ def web_app(
     env = dict(os.environ, **({"MOVIEGENRE_MODEL": str(model.resolve())} if model else {}))
     command = [sys.executable, "-m", "streamlit", "run", page.__file__, "--server.port", str(port)]
     command += ["--server.address", host, "--server.headless", "true"]
-    command += ["--browser.gatherUsageStats", "false"]
+    command += ["--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
     raise typer.Exit(subprocess.call(command, env=env))
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from moviegenre.classifier import GenreClassifier
 from moviegenre.data import Dataset
@@ -13,12 +16,28 @@ from moviegenre.errors import ConfigError
 from moviegenre.metrics import score
 
 
-def evaluate(classifier: GenreClassifier, dataset: Dataset, *, batch_size: int = 256) -> dict:
-    """Score ``classifier`` on every row of ``dataset`` (no word/language checks: a test set
-    is scored as it is)."""
+def evaluate(
+    classifier: GenreClassifier,
+    dataset: Dataset,
+    *,
+    batch_size: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Score ``classifier`` on every row of ``dataset``; ``progress(rows_done, rows_total)``.
+
+    No word/language checks: a test set is scored as it is.
+    """
     if not dataset.has_labels:
         raise ConfigError(f"{dataset.source} has no genre labels; evaluation needs labelled rows")
-    proba = classifier.predict_proba(dataset.texts, batch_size=batch_size)
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    parts = []
+    for start in range(0, len(dataset), batch_size):
+        texts = dataset.texts[start : start + batch_size]
+        parts.append(classifier.predict_proba(texts, batch_size=batch_size))
+        if progress is not None:
+            progress(start + len(texts), len(dataset))
+    proba = np.vstack(parts)
     metrics = score(dataset.labels or [], proba, classifier.genres)
     metrics["model"] = {
         "kind": classifier.kind,

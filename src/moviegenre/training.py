@@ -54,17 +54,18 @@ def train(
     dataset: Dataset,
     settings: TrainSettings | None = None,
     *,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> TrainResult:
     """Fit ``settings.kind`` on ``dataset`` and return a ready GenreClassifier.
 
-    ``progress`` receives one line per step (the CLI shows it; the library stays quiet).
+    ``progress(message, steps_done, steps_total)`` is called around each fit (the CLI draws
+    a progress bar from it; the library itself stays quiet).
     """
     settings = settings or TrainSettings()
     if not dataset.has_labels:
         raise ConfigError(f"{dataset.source} has no genre labels; training needs labelled rows")
     start = time.perf_counter()
-    say = progress or (lambda _msg: None)
+    say = progress or (lambda _msg, _done, _total: None)
     cls = model_class(settings.kind)
     grid = cls.search_space if settings.search is None else settings.search
     grid = {k: v for k, v in grid.items() if k not in settings.params}
@@ -75,23 +76,35 @@ def train(
     if len(val_idx) == 0:
         raise ConfigError("the validation split is empty; every genre needs at least 2 rows")
     train_set, val_set = dataset.subset(train_idx), dataset.subset(val_idx)
+    candidates = _candidates(grid)
+    total = len(candidates) + int(cls.refit_on_full)
     trials = []
     best: tuple[float, dict[str, Any], Any, dict[str, Any]] | None = None
-    for candidate in _candidates(grid):
+    for step, candidate in enumerate(candidates):
         params = {**settings.params, **cls.search_overrides, **candidate}
-        say(f"fitting {settings.kind} {candidate or ''} on {len(train_set)} rows")
+        say(f"fitting {settings.kind} {candidate or ''} on {len(train_set)} rows", step, total)
         model = cls(**params).fit(train_set.texts, train_set.labels)
         metrics = score(val_set.labels, model.predict_proba(val_set.texts), model.classes_)
         trials.append({"params": candidate, **headline(metrics)})
-        say(f"  validation accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
+        say(
+            f"{candidate or settings.kind}: validation accuracy {metrics['accuracy']:.3f}, "
+            f"macro-F1 {metrics['macro_f1']:.3f}",
+            step + 1,
+            total,
+        )
         if best is None or selection_score(metrics) > best[0]:
             best = (selection_score(metrics), candidate, model, metrics)
     assert best is not None  # the product of grids always has at least one candidate
     _, best_params, model, val_metrics = best
     final_params = {**settings.params, **best_params}
     if cls.refit_on_full:
-        say(f"refitting {settings.kind} {best_params or ''} on all {len(dataset)} rows")
+        say(
+            f"refitting {settings.kind} {best_params or ''} on all {len(dataset)} rows",
+            total - 1,
+            total,
+        )
         model = cls(**final_params).fit(dataset.texts, labels)
+        say("done", total, total)
     seconds = time.perf_counter() - start
     training = {
         "data": dataset.source,

@@ -1,0 +1,290 @@
+"""Tests for moviegenre.report and moviegenre.figures: summary numbers, edge datasets, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from conftest import TINY_GENRE_WORDS, _write_imdb, tiny_rows
+
+from moviegenre.classifier import GenreClassifier
+from moviegenre.cli import main
+from moviegenre.data import from_records, load_dataset
+from moviegenre.errors import ConfigError, DataError
+from moviegenre.report import (
+    ALL_ROWS,
+    ReportSettings,
+    build_report,
+    genre_counts,
+    genre_terms,
+    read_history,
+    summarize,
+)
+from moviegenre.training import train
+
+ENGLISH = (
+    "A retired detective returns to the small coastal town where he grew up, to find the "
+    "truth about a fire that killed his brother thirty years ago, and the secrets it buried."
+)
+GERMAN = (
+    "Ein junger Mann kehrt nach vielen Jahren in sein Heimatdorf zurück und muss sich den "
+    "Geheimnissen seiner Familie stellen, die er immer verdrängt hat, bevor es zu spät ist."
+)
+DATA_FIGURES = {"genre_distribution.png", "release_years.png", "description_lengths.png"}
+DATA_FIGURES |= {"wordclouds.png"}
+MODEL_FIGURES = {"f1_per_genre.png", "confusion_matrix.png"}
+
+
+def pngs(out: Path) -> set[str]:
+    return {p.name for p in out.glob("*.png")}
+
+
+def assert_self_contained(index: Path) -> str:
+    page = index.read_text(encoding="utf-8")
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "<link" not in page and "<script" not in page
+    return page
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(training file, model directory with a history.json) of a tiny linear model."""
+    folder = tmp_path_factory.mktemp("report-model")
+    data = _write_imdb(folder / "train_data.txt", tiny_rows(60, seed=0), labelled=True)
+    model_dir = train(load_dataset(data)).classifier.save(folder / "model")
+    epochs = [{"epoch": i, "train_loss": 1 / i, "val_loss": 1.2 / i} for i in (1, 2, 3)]
+    history = {"best_epoch": 2, "epochs": epochs}
+    (model_dir / "history.json").write_text(json.dumps(history), encoding="utf-8")
+    (folder / "MODEL_CARD.md").write_text("# Tiny card\n\n<b>raw html</b> kept as text\n")
+    return data, model_dir
+
+
+# -- summary numbers -------------------------------------------------------------------------
+
+
+def test_summary_numbers_come_from_quality_and_checks() -> None:
+    texts = [ENGLISH, ENGLISH.upper() + "  ", "", "Too short to judge.", GERMAN, f"Also {ENGLISH}"]
+    labels = ["drama", "crime", "drama", "comedy", "drama", "crime"]
+    titles = ["One (1999)", "Two (2004)", "Three", None, "Four (????)", "Five (1950/II)"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = from_records(texts, labels, titles=titles)
+    s = summarize(ds)
+    assert s["rows"] == 6 and s["genres"] == 3 and s["labelled"]
+    assert s["duplicate_texts"] == 1 and s["conflicting_labels"] == 1
+    assert s["empty_texts"] == 1 and s["short_texts"] == 1
+    assert s["language_checked"] == 4 and s["non_english"] == 1
+    assert s["non_english_share"] == pytest.approx(0.25)
+    assert (s["years_parsed"], s["year_min"], s["year_max"]) == (3, 1950, 2004)
+    assert s["words_max"] == len(f"Also {ENGLISH}".split())
+    assert genre_counts(ds) == {"drama": 3, "crime": 2, "comedy": 1}
+
+
+def test_language_check_is_sampled_on_large_files() -> None:
+    ds = from_records([ENGLISH] * 4 + [GERMAN] * 4, ["drama"] * 8)
+    s = summarize(ds, ReportSettings(language_sample=3))
+    assert s["language_checked"] == 3 and s["language_sampled"]
+
+
+def test_summary_of_the_real_training_file(shared_data_dir: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = load_dataset(shared_data_dir / "train_data.txt")
+    s = summarize(ds)
+    assert (s["rows"], s["genres"], s["empty_texts"]) == (2110, 27, 0)
+    assert s["non_english_share"] < 0.05
+    counts = genre_counts(ds)
+    assert list(counts)[:3] == ["drama", "documentary", "comedy"]
+    assert (counts["drama"], counts["war"]) == (522, 4)
+
+
+def test_genre_terms_favour_each_genres_own_words(tiny_imdb_train: Path) -> None:
+    terms = genre_terms(load_dataset(tiny_imdb_train), n_terms=5)
+    assert set(terms) == {"comedy", "horror", "documentary", "western", "sci-fi"}
+    assert set(terms["western"]) <= set(TINY_GENRE_WORDS["western"])
+
+
+def test_genre_terms_survive_stop_word_only_texts() -> None:
+    ds = from_records(["the and of", "a an the"], ["drama", "comedy"])
+    assert genre_terms(ds) == {"comedy": {}, "drama": {}}
+
+
+# -- building the report ---------------------------------------------------------------------
+
+
+def test_report_with_model_has_every_section(tmp_path: Path, tiny_model) -> None:
+    data, model_dir = tiny_model
+    ds = load_dataset(data)
+    index = build_report(ds, tmp_path / "out", GenreClassifier.load(model_dir))
+    out = index.parent
+    assert pngs(out) == DATA_FIGURES | MODEL_FIGURES | {"training_curves.png"}
+    page = assert_self_contained(index)
+    assert "Tiny card" in page and "&lt;b&gt;raw html&lt;/b&gt;" in page
+    assert "model&#x27;s training data: these scores are optimistic" in page
+    assert "recorded in model.json: validation" in page
+    assert json.loads((out / "summary.json").read_text()) == summarize(ds)
+
+
+def test_single_genre_dataset(tmp_path: Path, tiny_model) -> None:
+    ds = from_records([f"{ENGLISH} {i}" for i in range(5)], ["drama"] * 5)
+    index = build_report(ds, tmp_path, GenreClassifier.load(tiny_model[1]))
+    assert {"genre_distribution.png", "f1_per_genre.png", "confusion_matrix.png"} <= pngs(tmp_path)
+    assert "Scores on the report&#x27;s data" in assert_self_contained(index)
+
+
+def test_dataset_without_parsable_years(tmp_path: Path) -> None:
+    ds = from_records([ENGLISH, GERMAN], ["drama", "crime"], titles=["No year", None])
+    page = build_report(ds, tmp_path).read_text()
+    assert "release_years.png" not in pngs(tmp_path)
+    assert "No release year could be parsed" in page
+
+
+def test_genre_with_a_single_row(tmp_path: Path, tiny_imdb_train: Path) -> None:
+    ds = load_dataset(tiny_imdb_train)
+    lone = "A lone musical about singing sailors and a dancing whale."
+    one = from_records([*ds.texts, lone], [*ds.labels, "musical"])
+    assert genre_counts(one)["musical"] == 1
+    assert genre_terms(one)["musical"]
+    build_report(one, tmp_path)
+    assert pngs(tmp_path) == DATA_FIGURES - {"release_years.png"}
+
+
+def test_unlabelled_data_with_model(tmp_path: Path, tiny_imdb_test: Path, tiny_model) -> None:
+    ds = load_dataset(tiny_imdb_test)
+    page = build_report(ds, tmp_path, GenreClassifier.load(tiny_model[1])).read_text()
+    assert "The file has no genre labels" in page and "not scored on it" in page
+    assert ALL_ROWS in page and "genre_distribution.png" not in pngs(tmp_path)
+    assert not MODEL_FIGURES & pngs(tmp_path)
+    assert summarize(ds)["genres"] == 0
+
+
+def test_empty_texts_are_left_out_of_scoring(tmp_path: Path, tiny_model) -> None:
+    data, model_dir = tiny_model
+    ds = load_dataset(data)
+    ds = from_records([*ds.texts, "   "], [*ds.labels, "comedy"])
+    page = build_report(ds, tmp_path, GenreClassifier.load(model_dir)).read_text()
+    assert "1 empty description(s) were left out" in page
+
+
+def test_report_without_wordcloud_package(tmp_path: Path, monkeypatch, tiny_imdb_train) -> None:
+    monkeypatch.setitem(sys.modules, "wordcloud", None)
+    page = build_report(load_dataset(tiny_imdb_train), tmp_path).read_text()
+    assert "pip install" in page and "wordclouds.png" not in pngs(tmp_path)
+    assert "Top 10 terms" in page
+
+
+# -- history.json ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "expected_rows", "best", "problem"),
+    [
+        ('[{"epoch": 1, "val_loss": 1.0, "best_epoch": 1}]', 1, 1, False),
+        ('{"best_epoch": 2, "history": [{"epoch": 1}, {"epoch": 2}]}', 2, 2, False),
+        ('{"best_epoch": true, "epochs": [{"epoch": 1}]}', 1, None, False),
+        ("[]", 0, None, True),
+        ('"just a string"', 0, None, True),
+        ("{not json", 0, None, True),
+    ],
+)
+def test_read_history_is_defensive(tmp_path, content, expected_rows, best, problem) -> None:
+    (tmp_path / "history.json").write_text(content)
+    rows, best_epoch, message = read_history(tmp_path)
+    assert (len(rows), best_epoch, message is not None) == (expected_rows, best, problem)
+
+
+def test_bad_history_is_noted_not_fatal(tmp_path: Path, tiny_model) -> None:
+    clf = GenreClassifier.load(tiny_model[1])
+    ds = from_records([ENGLISH], ["drama"])
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "history.json").write_text("{broken")
+    clf.path = tmp_path / "model"
+    page = build_report(ds, tmp_path / "out", clf).read_text()
+    assert "could not be read" in page and "No MODEL_CARD.md" in page
+    assert read_history(None) == ([], None, None)
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def test_errors_of_the_library(tmp_path: Path) -> None:
+    ds = from_records([ENGLISH], ["drama"])
+    file = tmp_path / "taken"
+    file.write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        build_report(ds, file)
+    with pytest.raises(ConfigError, match="cannot write the report"):
+        build_report(ds, file / "below")
+    with pytest.raises(DataError, match="no rows"):
+        build_report(from_records([], []), tmp_path / "empty")
+    with pytest.raises(ConfigError, match="top_terms"):
+        ReportSettings(top_terms=0)
+    with pytest.raises(ConfigError, match="language_sample"):
+        ReportSettings(language_sample=0)
+
+
+def run_cli(*args: str) -> int:
+    try:
+        main(["report", *args])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_cli_report(tmp_path: Path, tiny_imdb_train: Path, tiny_model, capsys) -> None:
+    assert run_cli("--data", str(tiny_imdb_train), "--out", str(tmp_path / "r")) == 0
+    assert (tmp_path / "r" / "index.html").is_file()
+    model = str(tiny_model[1])
+    assert run_cli("--data", str(tiny_imdb_train), "-m", model, "--out", str(tmp_path)) == 0
+    assert pngs(tmp_path) >= MODEL_FIGURES
+    assert "report written to" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "missing.txt"], "file not found"),
+        (["--data", "{train}", "--model", "no-such-model"], "does not exist"),
+        (["--data", "{train}", "--out", "{file}"], "is a file"),
+    ],
+)
+def test_cli_errors_exit_2(tmp_path, tiny_imdb_train, capsys, args, message) -> None:
+    (tmp_path / "file").write_text("x")
+    args = [a.format(train=tiny_imdb_train, file=tmp_path / "file") for a in args]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "out")]
+    assert run_cli(*args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_evaluate_confusion_png_uses_the_report_figure(tmp_path: Path, tiny_model) -> None:
+    from moviegenre.evaluate import evaluate, write_report
+
+    data, model_dir = tiny_model
+    metrics = evaluate(GenreClassifier.load(model_dir), load_dataset(data))
+    paths = write_report(metrics, tmp_path)
+    assert [p.name for p in paths] == ["metrics.json", "confusion_matrix.png"]
+    assert paths[1].stat().st_size > 1000
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_full_report_on_the_shared_file_is_fast(tmp_path: Path, shared_data_dir: Path) -> None:
+    import time
+
+    from moviegenre.classifier import BUNDLED_MODEL_DIR
+
+    if not (BUNDLED_MODEL_DIR / "model.json").is_file():
+        pytest.skip("the bundled model is not there yet")
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = load_dataset(shared_data_dir / "train_data.txt")
+    build_report(ds, tmp_path, GenreClassifier.load(BUNDLED_MODEL_DIR))
+    assert time.perf_counter() - start < 60
+    assert pngs(tmp_path) >= DATA_FIGURES | MODEL_FIGURES
