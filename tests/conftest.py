@@ -133,4 +133,3 @@ def tiny_classifier(tiny_model_dir: Path):
     from moviegenre import GenreClassifier
 
     return GenreClassifier.load(tiny_model_dir)
-

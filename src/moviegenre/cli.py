@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from moviegenre.errors import ConfigError, MovieGenreError
@@ -213,6 +214,7 @@ def predict(
     chunk_rows: Annotated[int, typer.Option(help="Rows per chunk (and per resumable part).")] = (
         10_000
     ),
+    workers: Annotated[int, typer.Option(help="Local scoring processes for a file.")] = 1,
 ) -> None:
     """Classify texts given on the command line, or a whole file with --input/--output."""
     from moviegenre.classifier import GenreClassifier
@@ -223,6 +225,7 @@ def predict(
         file_options = {"format": format, "top_k": top_k, "batch_size": batch_size}
         file_options |= {"text_col": text_col, "id_col": id_col, "check": not no_checks}
         file_options |= {"engine": engine, "overwrite": overwrite, "chunk_rows": chunk_rows}
+        file_options |= {"workers": workers}
         _predict_file(classifier, input, output, **file_options)
         return
     items = list(texts or [])
@@ -247,16 +250,29 @@ def predict(
         raise typer.Exit(code=1)
 
 
-def _predict_file(classifier, input, output, *, format, engine, overwrite, **options) -> None:
+def _predict_file(
+    classifier, input, output, *, format, engine, overwrite, workers, **options
+) -> None:
     """Stream a file through batch.score_file (resumable; see README "Batch scoring")."""
     from moviegenre.batch import BatchSettings, score_file
 
     if input is None or output is None:
         raise ConfigError("--input and --output go together")
     settings = BatchSettings(output_format=format, **options)
-    summary = score_file(
-        classifier, input, output, settings, engine=engine, overwrite=overwrite, show_progress=True
-    )
+    try:
+        summary = score_file(
+            classifier,
+            input,
+            output,
+            settings,
+            engine=engine,
+            overwrite=overwrite,
+            show_progress=True,
+            workers=workers,
+        )
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: run the same command again to resume into {output}")
+        raise
     resumed = f", {summary.resumed_rows} from an earlier run" if summary.resumed_rows else ""
     console.print(
         f"scored {summary.rows} rows ({summary.errors} refused{resumed}) into [bold]{output}[/bold]"
@@ -326,6 +342,18 @@ def report(
     console.print(f"report written to [bold]{index}[/bold]")
 
 
+def _require(extra: str, *modules: str) -> None:
+    import importlib.util
+
+    from moviegenre.errors import MissingDependencyError
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingDependencyError(
+            f"{', '.join(missing)} not installed; run: pip install 'moviegenre[{extra}]'"
+        )
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -337,6 +365,7 @@ def serve(
     workers: Annotated[int, typer.Option(help="Threads that run the model.")] = 2,
 ) -> None:
     """Run the HTTP API (FastAPI + uvicorn); docs at http://HOST:PORT/docs."""
+    _require("serve", "fastapi", "uvicorn")
     from moviegenre.api import ApiSettings
     from moviegenre.api import serve as run_server
 
@@ -355,17 +384,19 @@ def web_app(
     import os
     import subprocess
 
-    from moviegenre import app as page
-
+    _require("app", "streamlit")
+    page = Path(__file__).with_name("app.py")
     env = dict(os.environ, **({"MOVIEGENRE_MODEL": str(model.resolve())} if model else {}))
-    command = [sys.executable, "-m", "streamlit", "run", page.__file__, "--server.port", str(port)]
+    command = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(port)]
     command += ["--server.address", host, "--server.headless", "true"]
     command += ["--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
     raise typer.Exit(subprocess.call(command, env=env))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    err_console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+    err_console.print(
+        f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -377,7 +408,7 @@ def main(argv: list[str] | None = None) -> None:
         # standalone mode: click itself prints usage errors and turns typer.Exit into exit codes
         app(args=argv)
     except MovieGenreError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -1,0 +1,200 @@
+"""The web page (``moviegenre app``): type a description, see its genres and why.
+
+The seed's Streamlit page, grown: the same checks (20+ words, English) as friendly messages,
+a horizontal bar chart of the top genres, the words that pushed the prediction highlighted,
+one-click examples and a model panel. The model loads once per process (``st.cache_resource``);
+the page logic lives in small functions that the tests call directly.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from moviegenre.checks import check_text
+from moviegenre.classifier import MODEL_ENV, GenreClassifier, GenreScores
+from moviegenre.errors import MovieGenreError
+from moviegenre.examples import EXAMPLES
+from moviegenre.explain import Explanation
+
+TOP_K = 5
+#: Words whose |weight| is under this share of the largest one are left unmarked.
+HIGHLIGHT_FLOOR = 0.15
+LANGUAGES = {"fr": "French", "de": "German", "es": "Spanish", "it": "Italian", "pt": "Portuguese"}
+
+
+@st.cache_resource(show_spinner="Loading the model...")
+def load_classifier(path: str = "") -> GenreClassifier:
+    """The model at ``path`` (empty: $MOVIEGENRE_MODEL, else the bundled one), once per process."""
+    return GenreClassifier.load(path or None)
+
+
+def check_message(classifier: GenreClassifier, text: str) -> str | None:
+    """A friendly sentence saying why ``text`` cannot be classified, or None when it can."""
+    verdict = check_text(text, classifier.checks)
+    if verdict.ok:
+        return None
+    if verdict.code == "empty":
+        return "Type or paste a movie description first, or pick one of the examples."
+    if verdict.code == "too_short":
+        n = len(verdict.text.split())
+        return (
+            f"Please write at least {classifier.checks.min_words} words: this description has "
+            f"{n}. Short texts do not carry enough clues for a reliable genre."
+        )
+    if verdict.code == "not_english":
+        language = LANGUAGES.get(verdict.language or "", f"'{verdict.language}'")
+        return (
+            f"This does not look like English (it reads like {language}). The model only "
+            "understands English descriptions."
+        )
+    return f"This text cannot be classified: {verdict.problem}."
+
+
+def chart_frame(genres: GenreScores) -> pd.DataFrame:
+    """The top genres as a two-column frame for the bar chart, most probable first."""
+    return pd.DataFrame({"genre": [g for g, _ in genres], "probability": [p for _, p in genres]})
+
+
+def highlight_html(explanation: Explanation, floor: float = HIGHLIGHT_FLOOR) -> str:
+    """The original text as HTML: green words pushed toward the genre, red ones away from it."""
+    text = explanation.text
+    peak = max((abs(w.weight) for w in explanation.words), default=0.0)
+    parts, cursor = [], 0
+    for word in explanation.words:
+        share = abs(word.weight) / peak if peak else 0.0
+        if share < floor:
+            continue
+        colour = "34,139,34" if word.weight > 0 else "200,40,40"
+        parts.append(html.escape(text[cursor : word.start]))
+        parts.append(
+            f'<mark style="background: rgba({colour},{0.15 + 0.6 * share:.2f}); '
+            f'padding: 0 2px; border-radius: 3px" title="{word.weight:+.3f}">'
+            f"{html.escape(text[word.start : word.end])}</mark>"
+        )
+        cursor = word.end
+    parts.append(html.escape(text[cursor:]))
+    return '<div style="line-height: 1.8">' + "".join(parts) + "</div>"
+
+
+def model_facts(classifier: GenreClassifier) -> dict[str, str]:
+    """Name, kind, version and creation date of the model, for the side panel."""
+    info = classifier.info
+    return {
+        "name": info.name,
+        "kind": info.kind,
+        "version": info.moviegenre_version,
+        "created": info.created[:10] or "unknown",
+        "genres": str(len(info.genres)),
+    }
+
+
+def metric_rows(metrics: dict[str, Any]) -> pd.DataFrame:
+    """Headline metrics (rows) of each evaluated split (columns, e.g. validation, test)."""
+    names = {"accuracy": "accuracy", "macro_f1": "macro-F1", "top3_accuracy": "top-3 acc."}
+    table: dict[str, list[float | None]] = {}
+    for split, values in metrics.items():
+        if isinstance(values, dict) and any(k in values for k in names):
+            table[split] = [
+                round(float(v), 3) if isinstance(v := values.get(k), int | float) else None
+                for k in names
+            ]
+    if not table:
+        return pd.DataFrame()
+    return pd.DataFrame({"metric": list(names.values()), **table})
+
+
+# -- the page --------------------------------------------------------------------------------
+
+
+def _predict(classifier: GenreClassifier) -> None:
+    text = st.session_state.get("description", "")
+    st.session_state.problem = check_message(classifier, text)
+    st.session_state.result = None
+    if st.session_state.problem is None:
+        try:
+            st.session_state.result = classifier.explain(
+                text, top_k=min(TOP_K, len(classifier.genres))
+            )
+        except MovieGenreError as exc:  # e.g. a model that cannot score this text
+            st.session_state.problem = f"The model could not classify this text: {exc}"
+
+
+def _clear() -> None:
+    st.session_state.description = ""
+    st.session_state.problem = None
+    st.session_state.result = None
+
+
+def _use_example(classifier: GenreClassifier, text: str) -> None:
+    st.session_state.description = text
+    _predict(classifier)
+
+
+def _side_panel(classifier: GenreClassifier) -> None:
+    with st.sidebar:
+        st.header("Model")
+        for key, value in model_facts(classifier).items():
+            st.markdown(f"**{key}**: {value}")
+        table = metric_rows(classifier.metrics)
+        if not table.empty:
+            st.caption("Scores")
+            st.dataframe(table, hide_index=True)
+
+
+def _results(result: Explanation) -> None:
+    genre, probability = result.genres[0]
+    st.markdown(f"### Most likely genre: **{genre}** ({probability:.0%})")
+    st.bar_chart(
+        chart_frame(result.genres),
+        x="genre",
+        y="probability",
+        horizontal=True,
+        sort="-probability",
+    )
+    st.markdown(f"**Why {genre}?** Words that pushed toward it are green, away from it red.")
+    st.markdown(highlight_html(result), unsafe_allow_html=True)
+    top = ", ".join(w.word for w in result.top_words(8))
+    st.caption(f"Strongest clues ({result.method}): {top or 'none'}")
+
+
+def main() -> None:
+    """Render the page; Streamlit reruns this on every interaction."""
+    st.set_page_config(page_title="Movie genre", page_icon="🎬", layout="wide")
+    st.title("Movie genre")
+    st.write("Paste an English movie description (20 words or more) to see its likely genres.")
+    try:
+        classifier = load_classifier(os.environ.get(MODEL_ENV, ""))
+    except MovieGenreError as exc:
+        st.error(f"The model could not be loaded: {exc}")
+        st.stop()
+    st.session_state.setdefault("problem", None)
+    st.session_state.setdefault("result", None)
+    _side_panel(classifier)
+
+    left, right = st.columns([3, 2])
+    with left:
+        text = st.text_area("Description", key="description", height=180)
+        st.caption(f"{len(text.split())} words")
+        predict, clear, _ = st.columns([1, 1, 4])
+        predict.button(
+            "Predict", key="predict", type="primary", on_click=_predict, args=[classifier]
+        )
+        clear.button("Clear", key="clear", on_click=_clear)
+    with right:
+        if st.session_state.problem:
+            st.warning(st.session_state.problem)
+        st.caption("Or try an example:")
+        for i, (title, example) in enumerate(EXAMPLES.items()):
+            st.button(title, key=f"example_{i}", on_click=_use_example, args=[classifier, example])
+
+    if st.session_state.result is not None:
+        _results(st.session_state.result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,319 @@
+"""The HTTP API: every endpoint, every limit, and a schemathesis run for 5xx and schema breaks."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import schemathesis
+from conftest import tiny_rows
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import positive_data_acceptance
+
+from moviegenre import ConfigError, GenreClassifier
+from moviegenre.api import ApiSettings, create_app
+
+FRENCH = (
+    "Un homme rentre chez lui après la guerre et découvre que sa famille a disparu sans laisser "
+    "de trace dans la petite ville où il est né et a grandi depuis son enfance"
+)
+JSON = {"content-type": "application/json"}
+LIMITS = ApiSettings(max_texts=4, max_chars=400, max_body_bytes=4_000)
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_model_dir) -> GenreClassifier:
+    return GenreClassifier.load(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def app(classifier: GenreClassifier) -> FastAPI:
+    return create_app(classifier, LIMITS)
+
+
+@pytest.fixture(scope="module")
+def client(app: FastAPI):
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def texts(n: int) -> list[tuple[str, str]]:
+    """(genre, description) pairs the tiny model classifies right."""
+    return [(genre, text) for _, _, genre, text in tiny_rows(n, seed=9)]
+
+
+def test_predict_batch_with_per_item_errors(client: TestClient) -> None:
+    (genre, good), *_ = texts(1)
+    body = {"texts": [good, "far too short", FRENCH, "   "], "top_k": 2}
+    response = client.post("/v1/predict", json=body)
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert results[0]["genres"][0]["genre"] == genre
+    assert len(results[0]["genres"]) == 2 and results[0]["error"] is None
+    assert [r["code"] for r in results[1:]] == ["too_short", "not_english", "empty"]
+    assert all(r["genres"] == [] and r["error"] for r in results[1:])
+
+
+def test_predict_default_top_k_is_three(client: TestClient) -> None:
+    result = client.post("/v1/predict", json={"texts": [texts(1)[0][1]]}).json()["results"][0]
+    assert len(result["genres"]) == 3
+    assert sum(g["probability"] for g in result["genres"]) <= 1.0 + 1e-6
+    assert all(g["probability"] == round(g["probability"], 6) for g in result["genres"])
+
+
+def test_explain(client: TestClient) -> None:
+    genre, text = texts(2)[1]
+    response = client.post("/v1/explain", json={"text": text, "top_k": 1})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["genre"] == genre and len(body["genres"]) == 1
+    assert body["method"] == "weights"
+    assert all(text[w["start"] : w["end"]] == w["word"] for w in body["words"])
+
+
+@pytest.mark.parametrize(("text", "code"), [("too short", "too_short"), (FRENCH, "not_english")])
+def test_explain_refuses_bad_text(client: TestClient, text: str, code: str) -> None:
+    response = client.post("/v1/explain", json={"text": text})
+    assert response.status_code == 422
+    assert response.json()["code"] == code
+    assert "cannot explain" in response.json()["detail"]
+
+
+def test_model_and_health(client: TestClient, classifier: GenreClassifier) -> None:
+    model = client.get("/v1/model").json()
+    assert model["genres"] == classifier.genres
+    assert model["kind"] == "linear" and model["version"]
+    assert "validation" in model["metrics"]
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/docs").status_code == 200
+    assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def test_too_many_texts_is_413_naming_the_limit(client: TestClient) -> None:
+    response = client.post("/v1/predict", json={"texts": ["a"] * 5})
+    assert response.status_code == 413
+    assert response.json()["limit"] == "max_texts"
+    assert "got 5 texts; the limit is 4" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/predict", {"texts": ["ok", "x" * 401]}), ("/v1/explain", {"text": "x" * 401})],
+)
+def test_too_long_text_is_413_naming_the_limit(client: TestClient, path: str, body: dict) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == 413
+    assert response.json()["limit"] == "max_chars"
+    assert "400 characters" in response.json()["detail"]
+
+
+def test_declared_body_over_limit_is_413(client: TestClient) -> None:
+    response = client.post("/v1/predict", content=b"x" * 4_001)
+    assert response.status_code == 413
+    assert response.json()["limit"] == "max_body_bytes"
+    assert "4001 bytes" in response.json()["detail"]
+
+
+def test_streamed_body_over_limit_is_413(client: TestClient) -> None:
+    chunks = iter([b'{"texts": ["', b"x" * 3_000, b"y" * 3_000, b'"]}'])
+    response = client.post("/v1/predict", content=chunks)  # chunked: no content-length
+    assert response.status_code == 413
+    assert response.json()["limit"] == "max_body_bytes"
+
+
+def test_streamed_body_under_limit_is_read(client: TestClient) -> None:
+    chunks = iter([b'{"texts": ["', b"short text", b'"]}'])
+    response = client.post(
+        "/v1/predict", content=chunks, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200
+    assert response.json()["results"][0]["code"] == "too_short"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"json": {"texts": []}}, "at least 1 item"),
+        ({"json": {"texts": "one string"}}, "valid list"),
+        ({"json": {"texts": [3]}}, "valid string"),
+        ({"json": {"texts": ["a"], "top_k": 0}}, "greater than or equal to 1"),
+        ({"json": {"texts": ["a"], "top_k": 6}}, "less than or equal to 5"),
+        ({"json": {"texts": ["a"], "extra": 1}}, "Extra inputs"),
+        ({"json": {}}, "Field required"),
+        ({"content": b"{not json", "headers": JSON}, "JSON"),
+        ({"json": ["a", "b"]}, "JSON object"),
+        ({"content": '{"texts": ["\\ud800 lone surrogate"]}', "headers": JSON}, "unicode"),
+    ],
+)
+def test_bad_requests_are_422_with_a_message(client: TestClient, kwargs: dict, fragment: str):
+    response = client.post("/v1/predict", **kwargs)
+    assert response.status_code == 422
+    assert fragment in response.json()["detail"]
+
+
+def test_unparsable_body_is_400_not_500(client: TestClient) -> None:
+    response = client.post("/v1/predict", content=b"[" * 3_000, headers=JSON)
+    assert response.status_code == 400
+    assert "parsing the body" in response.json()["detail"]
+
+
+def test_library_errors_become_422(classifier: GenreClassifier) -> None:
+    """A MovieGenreError raised while scoring (here a ConfigError) is the client's 422."""
+
+    class Refusing(GenreClassifier):
+        def classify(self, *args, **kwargs):
+            raise ConfigError("refused on purpose")
+
+    refusing = Refusing(classifier.model, classifier.info, checks=classifier.checks)
+    with TestClient(create_app(refusing, LIMITS)) as client:
+        response = client.post("/v1/predict", json={"texts": ["a"]})
+    assert response.status_code == 422
+    assert response.json()["detail"] == "refused on purpose"
+
+
+def run_batched(classifier, requests: list[tuple[list[str], int]], max_texts: int = 256):
+    """Submit ``requests`` to one MicroBatcher at the same time; return results and model calls."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from moviegenre.api import MicroBatcher
+
+    async def go():
+        with ThreadPoolExecutor(1) as pool:
+            batcher = MicroBatcher(classifier, pool, slots=1, max_texts=max_texts)
+            jobs = [batcher.classify(texts, k) for texts, k in requests]
+            results = await asyncio.gather(*jobs, return_exceptions=True)
+            return results, batcher.calls, batcher.active
+
+    return asyncio.run(go())
+
+
+def test_concurrent_requests_share_one_model_call(classifier: GenreClassifier) -> None:
+    (g1, t1), (g2, t2) = texts(2)
+    requests = [([t1], 1), ([t2, "short"], 3), ([t1], 2)]
+    results, calls, active = run_batched(classifier, requests)
+    assert calls == 1 and active == 0
+    assert [len(r) for r in results] == [1, 2, 1]
+    assert results[0][0].genre == g1 and len(results[0][0].genres) == 1
+    assert results[1][0].genre == g2 and len(results[1][0].genres) == 3
+    assert results[1][1].code == "too_short"
+    assert len(results[2][0].genres) == 2
+
+
+def test_batches_stay_under_the_text_cap(classifier: GenreClassifier) -> None:
+    text = texts(1)[0][1]
+    results, calls, _ = run_batched(classifier, [([text] * 2, 1)] * 3, max_texts=3)
+    assert calls == 3 and all(len(r) == 2 for r in results)
+
+
+def test_a_failing_model_call_fails_its_requests_only(classifier: GenreClassifier) -> None:
+    class Failing(GenreClassifier):
+        def classify(self, *args, **kwargs):
+            raise ConfigError("model call failed")
+
+    failing = Failing(classifier.model, classifier.info)
+    results, calls, active = run_batched(failing, [(["a"], 1), (["b"], 1)])
+    assert calls == 1 and active == 0
+    assert all(isinstance(r, ConfigError) for r in results)
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="max_texts"):
+        ApiSettings(max_texts=0)
+
+
+def test_create_app_loads_the_model_from_the_environment(tiny_model_dir, monkeypatch) -> None:
+    monkeypatch.setenv("MOVIEGENRE_MODEL", str(tiny_model_dir))
+    with TestClient(create_app()) as client:
+        assert client.get("/v1/model").json()["kind"] == "linear"
+
+
+# -- schemathesis: generated requests, valid and invalid, never a 5xx or a schema break ------
+
+
+@pytest.mark.parametrize("mode", list(schemathesis.GenerationMode))
+def test_schemathesis_finds_no_server_errors(app: FastAPI, mode) -> None:
+    """Every operation, with schema-valid and schema-breaking requests, all default checks."""
+    # Our limits answer 413, which is a rejection too (schemathesis expects 4xx but not 413).
+    rejected = {"expected-statuses": [400, 413, 422]}
+    config = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": rejected}})
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 4
+    for operation in operations:
+        # A schema-valid text can still be too short or not English: /v1/explain refuses it
+        # with a documented 422, so "positive data must be accepted" does not hold there.
+        excluded = [positive_data_acceptance] if operation.path == "/v1/explain" else []
+        if mode == schemathesis.GenerationMode.NEGATIVE and operation.method.upper() == "GET":
+            continue  # no parameters: nothing to break
+        fuzz(operation, mode, excluded)
+
+
+def fuzz(operation, mode, excluded: list) -> None:
+    """Send up to 25 generated requests to one operation and run every check on the answers."""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    def check(case) -> None:
+        case.call_and_validate(excluded_checks=excluded)
+
+    check()
+
+
+# -- the real server ---------------------------------------------------------------------------
+
+
+def test_serve_command_answers_on_loopback(tiny_model_dir) -> None:
+    """``moviegenre serve`` starts uvicorn on a free port; polled (bounded) until it answers."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "moviegenre.cli", "serve", "--port", str(port)]
+    command += ["--model", str(tiny_model_dir), "--max-texts", "2"]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                    assert json.load(response) == {"status": "ok"}
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not start within 60 s"
+                with pytest.raises(subprocess.TimeoutExpired):  # the poll interval; alive?
+                    server.wait(timeout=0.2)
+        genre, text = texts(1)[0]
+        body = json.dumps({"texts": [text], "top_k": 1}).encode()
+        request = urllib.request.Request(
+            f"{base}/v1/predict", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert json.load(response)["results"][0]["genres"][0]["genre"] == genre
+        too_many = json.dumps({"texts": [text] * 3}).encode()
+        request = urllib.request.Request(
+            f"{base}/v1/predict", too_many, {"Content-Type": "application/json"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 413
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_serve_command_rejects_bad_limits(tiny_model_dir, capsys) -> None:
+    from moviegenre.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--model", str(tiny_model_dir), "--max-texts", "0"])
+    assert exited.value.code == 2
+    assert "max_texts must be >= 1" in capsys.readouterr().err

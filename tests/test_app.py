@@ -1,0 +1,173 @@
+"""The web page: Streamlit's AppTest drives the real script; helpers are tested directly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import tiny_rows
+from streamlit.testing.v1 import AppTest
+
+from moviegenre import GenreClassifier
+from moviegenre import app as page
+from moviegenre.examples import EXAMPLES
+from moviegenre.explain import Explanation, WordWeight
+
+FRENCH = (
+    "Un homme rentre chez lui après la guerre et découvre que sa famille a disparu sans laisser "
+    "de trace dans la petite ville où il est né et a grandi depuis son enfance"
+)
+
+
+@pytest.fixture
+def at(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("MOVIEGENRE_MODEL", str(tiny_model_dir))
+    test = AppTest.from_file(page.__file__, default_timeout=60)
+    return test.run()
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_model_dir: Path) -> GenreClassifier:
+    return GenreClassifier.load(tiny_model_dir)
+
+
+def markdown(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def predict(at: AppTest, text: str) -> AppTest:
+    at.text_area(key="description").input(text)
+    return at.button(key="predict").click().run()
+
+
+def test_page_starts_empty_with_model_panel(at: AppTest) -> None:
+    assert not at.exception
+    assert at.text_area(key="description").value in ("", None)
+    assert "Most likely genre" not in markdown(at)
+    assert "**kind**: linear" in markdown(at)
+    assert not at.warning
+
+
+def test_prediction_is_shown_with_highlighted_words(at: AppTest) -> None:
+    _, _, genre, text = tiny_rows(1, seed=9)[0]
+    predict(at, text)
+    assert not at.exception
+    shown = markdown(at)
+    assert f"Most likely genre: **{genre}**" in shown
+    assert "<mark" in shown
+    assert any("Strongest clues (weights)" in c.value for c in at.caption)
+
+
+def test_clear_empties_the_box_and_the_result(at: AppTest) -> None:
+    predict(at, tiny_rows(1, seed=9)[0][3])
+    at.button(key="clear").click().run()
+    assert at.text_area(key="description").value == ""
+    assert "Most likely genre" not in markdown(at)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "Type or paste a movie description first"),
+        ("A ghost haunts a house.", "Please write at least 20 words: this description has 5"),
+        (FRENCH, "does not look like English (it reads like French)"),
+    ],
+)
+def test_validation_messages(at: AppTest, text: str, message: str) -> None:
+    predict(at, text)
+    assert [w.value for w in at.warning] and message in at.warning[0].value
+    assert "Most likely genre" not in markdown(at)
+
+
+def test_a_warning_goes_away_after_a_good_prediction(at: AppTest) -> None:
+    predict(at, "too short")
+    predict(at, tiny_rows(1, seed=9)[0][3])
+    assert not at.warning
+
+
+def test_example_button_fills_the_box_and_predicts(at: AppTest) -> None:
+    at.button(key="example_0").click().run()
+    assert at.text_area(key="description").value == next(iter(EXAMPLES.values()))
+    assert "Most likely genre" in markdown(at)
+
+
+def test_missing_model_is_a_friendly_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MOVIEGENRE_MODEL", str(tmp_path / "nowhere"))
+    at = AppTest.from_file(page.__file__, default_timeout=60).run()
+    assert at.error and "could not be loaded" in at.error[0].value
+    assert not at.exception
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def test_check_message_fallback_for_other_problems(classifier: GenreClassifier) -> None:
+    assert "cannot be classified" in page.check_message(classifier, None)  # type: ignore[arg-type]
+    assert page.check_message(classifier, tiny_rows(1, seed=9)[0][3]) is None
+
+
+def test_highlight_escapes_html_and_marks_both_signs() -> None:
+    text = "<b>ghost</b> and sunny fields"
+    words = [
+        WordWeight("ghost", 3, 8, 0.9),
+        WordWeight("and", 13, 16, 0.01),
+        WordWeight("sunny", 17, 22, -0.5),
+    ]
+    out = page.highlight_html(Explanation(text, [("horror", 0.9)], words))
+    assert "&lt;b&gt;" in out and "<b>" not in out
+    assert out.count("<mark") == 2
+    assert "rgba(34,139,34" in out and "rgba(200,40,40" in out
+    assert "fields</div>" in out
+
+
+def test_highlight_without_weights_is_plain_text() -> None:
+    out = page.highlight_html(Explanation("plain text", [("drama", 1.0)], []))
+    assert "<mark" not in out and "plain text" in out
+
+
+def test_chart_frame_and_metric_rows() -> None:
+    frame = page.chart_frame([("drama", 0.6), ("comedy", 0.3)])
+    assert list(frame["genre"]) == ["drama", "comedy"]
+    metrics = {"test": {"accuracy": 0.61234, "macro_f1": 0.4, "rows": 10}, "note": "x"}
+    table = page.metric_rows(metrics)
+    assert list(table["metric"]) == ["accuracy", "macro-F1", "top-3 acc."]
+    assert table["test"].tolist()[:2] == [0.612, 0.4] and pd.isna(table["test"].iloc[2])
+    assert page.metric_rows({}).empty
+
+
+def test_model_facts(classifier: GenreClassifier) -> None:
+    facts = page.model_facts(classifier)
+    assert facts["kind"] == "linear" and facts["genres"] == "5" and facts["version"]
+
+
+def test_model_is_loaded_once_per_process(tiny_model_dir: Path) -> None:
+    first = page.load_classifier(str(tiny_model_dir))
+    assert page.load_classifier(str(tiny_model_dir)) is first
+
+
+@pytest.mark.parametrize(("command", "extra"), [("app", "app"), ("serve", "serve")])
+def test_missing_extra_is_one_line_with_the_fix(command, extra, monkeypatch, capsys) -> None:
+    import importlib.util
+
+    from moviegenre import MissingDependencyError, cli
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a, **k: None)
+    with pytest.raises(MissingDependencyError, match=rf"pip install 'moviegenre\[{extra}\]'"):
+        cli._require(extra, "streamlit")
+    with pytest.raises(SystemExit) as exited:
+        cli.main([command])
+    assert exited.value.code == 2
+    assert "not installed; run: pip install" in capsys.readouterr().err
+
+
+def test_model_errors_become_a_message(at: AppTest, monkeypatch) -> None:
+    from moviegenre import ConfigError
+
+    def refuse(self, text, top_k=3, **options):
+        raise ConfigError("this model refuses")
+
+    monkeypatch.setattr(GenreClassifier, "explain", refuse)
+    predict(at, tiny_rows(1, seed=9)[0][3])
+    assert not at.exception
+    assert "could not classify this text: this model refuses" in at.warning[0].value

@@ -1,0 +1,142 @@
+"""End to end: ``moviegenre app`` on a free loopback port, driven by Debian's headless Chromium.
+
+Types a description, clicks Predict, reads the genre from the page and saves the screenshot
+the README shows (docs/screenshots/app.png). Uses the bundled model when it is there.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from moviegenre.classifier import BUNDLED_MODEL_DIR, GenreClassifier
+from moviegenre.examples import EXAMPLES
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "app.png"
+START_TIMEOUT_S = 90
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        reason="needs Debian's chromium and chromium-driver: apt-get install chromium "
+        "chromium-driver (the CI script installs them)",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float) -> None:
+    """Poll ``url`` until it answers 200; fail early if the server process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        try:  # the poll interval: returns at once if the server died
+            process.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            continue
+        raise RuntimeError(f"the server exited with code {process.returncode}")
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_model_dir: Path) -> Path:
+    return BUNDLED_MODEL_DIR if (BUNDLED_MODEL_DIR / "model.json").exists() else tiny_model_dir
+
+
+@pytest.fixture(scope="module")
+def page_url(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "moviegenre.cli", "app", "--port", str(port)]
+    command += ["--host", "127.0.0.1", "--model", str(model_dir)]
+    home = tmp_path_factory.mktemp("streamlit_home")  # keeps ~/.streamlit untouched
+    env = dict(os.environ, HOME=str(home), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: streamlit runs as a child of the CLI
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/_stcore/health", process, START_TIMEOUT_S)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    options.add_argument("--window-size=1400,1400")
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium')}")
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def test_type_predict_read_genre_and_screenshot(page_url: str, browser, model_dir: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    browser.get(page_url)
+    box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "textarea")))
+    text = EXAMPLES["Haunted lighthouse"]
+    box.send_keys(text)
+    box.send_keys(Keys.CONTROL, Keys.ENTER)  # Streamlit applies a text area on Ctrl+Enter
+    n_words = len(text.split())
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), f"{n_words} words"))
+    predict = browser.find_element(By.XPATH, "//button[.//p[normalize-space()='Predict']]")
+    predict.click()
+    heading = wait.until(
+        ec.visibility_of_element_located((By.XPATH, "//h3[contains(., 'Most likely genre')]"))
+    )
+    genre = heading.find_element(By.TAG_NAME, "strong").text.strip()
+    genres = GenreClassifier.load(model_dir).genres
+    assert genre in genres
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "mark")))
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "canvas, svg.marks")))
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOT.with_suffix(".tmp.png")
+    assert browser.save_screenshot(str(shot))
+    shutil.move(shot, SCREENSHOT)
+    assert SCREENSHOT.stat().st_size > 10_000
