@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -160,29 +161,85 @@ ChunkSource = Iterable[Dataset]
 OnRows = Callable[[int], None]
 
 
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(model_dir: str, checks: Any, settings: dict[str, Any]) -> None:
+    """Pool initializer: load the model once per worker process."""
+    _WORKER["classifier"] = GenreClassifier.load(model_dir, checks=checks)
+    _WORKER["settings"] = BatchSettings(**settings)
+
+
+def _score_in_worker(ids: list[str], texts: list[str], errors: list | None) -> tuple:
+    return score_rows(_WORKER["classifier"], ids, texts, errors, _WORKER["settings"])
+
+
+def _pool(classifier: GenreClassifier, store: PartStore, settings: BatchSettings, workers: int):
+    """A process pool of ``workers`` scorers (spawned: no state shared with this process)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    model_dir = classifier.path
+    if model_dir is None or not (model_dir / "model.json").is_file():
+        model_dir = GenreClassifier(classifier.model, classifier.info).save(store.dir / "model")
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(str(model_dir), classifier.checks, asdict(settings)),
+    )
+
+
 def _run_local(
     classifier: GenreClassifier,
     chunks: ChunkSource,
     store: PartStore,
     settings: BatchSettings,
     on_rows: OnRows,
+    workers: int = 1,
 ) -> tuple[int, int]:
-    """Score chunk by chunk in this process; returns (chunks seen, rows refused)."""
+    """Score chunk by chunk, here or on ``workers`` processes; returns (chunks, rows refused).
+
+    With workers, at most 2 chunks per worker are in flight, and parts are written in order,
+    so memory stays bounded by ``chunk_rows`` whatever the input size.
+    """
     delay = int(os.environ.get(DELAY_ENV, "0") or 0) / 1000
-    n_chunks = errors = 0
-    for index, chunk in enumerate(chunks):
-        n_chunks += 1
-        if store.is_done(index, len(chunk)):
-            errors += store.parts[index]["errors"]
-            on_rows(len(chunk))
-            continue
-        table, n_bad = score_rows(classifier, chunk.ids, chunk.texts, chunk.row_errors, settings)
-        store.write_part(index, table, n_bad)
-        errors += n_bad
-        on_rows(len(chunk))
+    counts = {"chunks": 0, "errors": 0}
+    in_flight: deque[tuple[int, int, Any]] = deque()
+
+    def finish(index: int, rows: int, result: tuple[pa.Table, int]) -> None:
+        store.write_part(index, result[0], result[1])
+        counts["errors"] += result[1]
+        on_rows(rows)
         if delay:
             time.sleep(delay)
-    return n_chunks, errors
+
+    pool = _pool(classifier, store, settings, workers) if workers > 1 else None
+    try:
+        for index, chunk in enumerate(chunks):
+            counts["chunks"] += 1
+            if store.is_done(index, len(chunk)):
+                counts["errors"] += store.parts[index]["errors"]
+                on_rows(len(chunk))
+            elif pool is None:
+                finish(
+                    index,
+                    len(chunk),
+                    score_rows(classifier, chunk.ids, chunk.texts, chunk.row_errors, settings),
+                )
+            else:
+                job = pool.submit(_score_in_worker, chunk.ids, chunk.texts, chunk.row_errors)
+                in_flight.append((index, len(chunk), job))
+                while len(in_flight) >= 2 * workers:
+                    i, rows, done = in_flight.popleft()
+                    finish(i, rows, done.result())
+        while in_flight:
+            i, rows, done = in_flight.popleft()
+            finish(i, rows, done.result())
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return counts["chunks"], counts["errors"]
 
 
 def _progress(total: int | None, enabled: bool) -> Any:
@@ -221,17 +278,24 @@ def score_file(
     overwrite: bool = False,
     show_progress: bool = False,
     on_chunk: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> BatchSummary:
     """Score ``input`` into ``output`` (.csv or .parquet), resuming an interrupted run.
 
+    ``workers`` > 1 scores chunks on that many local processes (engine "local" only; Ray
+    sizes its own actor pool).
     File-level problems (missing file, empty file, no text column, unreadable Parquet) raise
     DataError before anything is written; bad rows become rows with an ``error`` message.
     """
     settings = settings or BatchSettings()
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
     if engine not in ENGINES:
         raise ConfigError(f"engine {engine!r} is unknown; use one of {', '.join(ENGINES)}")
     out = Path(output)
     output_kind(out)
+    if settings.top_k > len(classifier.genres):
+        raise ConfigError(f"top_k must be at most {len(classifier.genres)}, got {settings.top_k}")
     chunks: Iterator[Dataset] = iter_chunks(
         input,
         chunk_rows=settings.chunk_rows,
@@ -271,7 +335,9 @@ def score_file(
 
             n_chunks, summary.errors = run_ray(classifier, all_chunks, store, settings, on_rows)
         else:
-            n_chunks, summary.errors = _run_local(classifier, all_chunks, store, settings, on_rows)
+            n_chunks, summary.errors = _run_local(
+                classifier, all_chunks, store, settings, on_rows, workers
+            )
     finally:
         if progress is not None:
             progress.stop()

@@ -1,0 +1,300 @@
+"""Batch scoring: output layouts, error rows, file errors, resume after Ctrl-C and SIGKILL."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import tiny_rows
+
+from moviegenre import ConfigError, DataError, GenreClassifier, MissingDependencyError
+from moviegenre.batch import DELAY_ENV, BatchSettings, score_file
+from moviegenre.cli import main
+
+
+def write_csv(path: Path, rows: list[list[str]], header: tuple[str, ...] = ("id", "text")) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def described(n: int, seed: int = 7) -> list[list[str]]:
+    return [[f"m{rid}", text] for rid, _, _, text in tiny_rows(n, seed)]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+class Stop(Exception):
+    """Raised from on_chunk to simulate Ctrl-C part-way through a run."""
+
+
+def stop_after(chunks: int, chunk_rows: int):
+    def on_chunk(rows: int) -> None:
+        if rows >= chunks * chunk_rows:
+            raise Stop
+
+    return on_chunk
+
+
+# -- layouts -------------------------------------------------------------------------------------
+
+
+def test_wide_csv_keeps_file_ids_and_top_k_columns(tiny_classifier, tiny_imdb_test, tmp_path):
+    out = tmp_path / "scores.csv"
+    summary = score_file(tiny_classifier, tiny_imdb_test, out, BatchSettings(top_k=2, chunk_rows=5))
+    rows = read_csv(out)
+    assert summary.rows == 12 and summary.chunks == 3 and summary.errors == 0
+    assert list(rows[0]) == ["id", "genre", "probability", "genre_2", "probability_2", "error"]
+    assert [r["id"] for r in rows] == [str(i) for i in range(1, 13)]
+    assert all(float(r["probability"]) >= float(r["probability_2"]) for r in rows)
+    assert not (tmp_path / "scores.csv.parts").exists()
+
+
+def test_kaggle_format_is_exactly_id_genre(tiny_classifier, tiny_imdb_test, tmp_path):
+    out = tmp_path / "submission.csv"
+    score_file(tiny_classifier, tiny_imdb_test, out, BatchSettings(output_format="kaggle"))
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "id,genre" and len(lines) == 13
+    assert all(len(line.split(",")) == 2 for line in lines)
+
+
+def test_parquet_output_and_row_numbers_without_id_column(tiny_classifier, tmp_path):
+    data = write_csv(tmp_path / "in.csv", [[t] for _, t in described(7)], header=("text",))
+    out = tmp_path / "scores.parquet"
+    score_file(tiny_classifier, data, out, BatchSettings(chunk_rows=3, top_k=3))
+    table = pq.read_table(out)
+    assert table.column("id").to_pylist() == [str(i) for i in range(1, 8)]
+    assert table.schema.field("probability_3").type == pa.float64()
+    assert table.column("error").null_count == 7
+
+
+def test_parquet_and_jsonl_inputs_give_the_same_scores(tiny_classifier, tmp_path):
+    rows = described(9)
+    pq.write_table(
+        pa.table({"id": [r[0] for r in rows], "text": [r[1] for r in rows]}),
+        p := tmp_path / "in.parquet",
+    )
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in rows))
+    score_file(tiny_classifier, p, tmp_path / "a.csv", BatchSettings(chunk_rows=4))
+    score_file(tiny_classifier, jsonl, tmp_path / "b.csv", BatchSettings(chunk_rows=4))
+    assert read_csv(tmp_path / "a.csv") == read_csv(tmp_path / "b.csv")
+
+
+# -- bad rows and bad files ----------------------------------------------------------------------
+
+
+def test_bad_rows_are_written_with_an_error_not_dropped(tiny_classifier, tmp_path):
+    rows = described(4)
+    data = tmp_path / "in.csv"
+    write_csv(data, rows[:2])
+    with data.open("a", encoding="utf-8") as handle:
+        handle.write("m-bad,too,many,fields\n")
+        handle.write("m-short,a far too short description\n")
+        handle.write(f"{rows[2][0]},{rows[2][1]}\n")
+    out = tmp_path / "scores.csv"
+    summary = score_file(tiny_classifier, data, out, BatchSettings(chunk_rows=2))
+    result = read_csv(out)
+    assert [r["id"] for r in result] == ["m1", "m2", "3", "m-short", "m3"]
+    assert summary.rows == 5 and summary.errors == 2
+    assert "line 4: wrong number of fields: expected 2" in result[2]["error"]
+    assert result[2]["genre"] == "" and result[2]["probability"] == ""
+    assert "at least 20 are needed" in result[3]["error"]
+    assert result[4]["error"] == "" and result[4]["genre"]
+
+
+def test_empty_file_is_refused(tiny_classifier, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DataError, match="file is empty"):
+        score_file(tiny_classifier, empty, tmp_path / "out.csv")
+    assert not (tmp_path / "out.csv.parts").exists()
+
+
+def test_header_only_file_gives_a_header_only_output(tiny_classifier, tmp_path):
+    data = write_csv(tmp_path / "in.csv", [])
+    summary = score_file(tiny_classifier, data, tmp_path / "out.csv")
+    assert summary.rows == 0
+    assert (tmp_path / "out.csv").read_text().splitlines() == ["id,genre,probability,error"]
+
+
+def test_missing_text_column_is_refused_before_writing(tiny_classifier, tmp_path):
+    data = write_csv(tmp_path / "in.csv", [["1", "x"]], header=("id", "body"))
+    with pytest.raises(DataError, match="missing column: no text column found"):
+        score_file(tiny_classifier, data, tmp_path / "out.csv")
+    with pytest.raises(DataError, match="missing column 'plot'"):
+        score_file(tiny_classifier, data, tmp_path / "out.csv", BatchSettings(text_col="plot"))
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.csv.parts").exists()
+
+
+def test_unreadable_parquet_is_refused(tiny_classifier, tmp_path):
+    bad = tmp_path / "in.parquet"
+    bad.write_bytes(b"PAR1 this is not really parquet")
+    with pytest.raises(DataError, match="unreadable Parquet file"):
+        score_file(tiny_classifier, bad, tmp_path / "out.csv")
+
+
+def test_bad_settings_are_refused(tiny_classifier, tiny_imdb_test, tmp_path):
+    with pytest.raises(ConfigError, match="unknown output type '.txt'"):
+        score_file(tiny_classifier, tiny_imdb_test, tmp_path / "out.txt")
+    with pytest.raises(ConfigError, match="engine 'spark' is unknown"):
+        score_file(tiny_classifier, tiny_imdb_test, tmp_path / "o.csv", engine="spark")
+    with pytest.raises(ConfigError, match="output format 'wild' is unknown"):
+        BatchSettings(output_format="wild")
+    with pytest.raises(ConfigError, match="chunk_rows must be >= 1"):
+        BatchSettings(chunk_rows=0)
+    with pytest.raises(ConfigError, match="top_k must be at most 5, got 6"):
+        score_file(tiny_classifier, tiny_imdb_test, tmp_path / "o.csv", BatchSettings(top_k=6))
+    assert not (tmp_path / "o.csv.parts").exists()
+
+
+def test_ray_engine_without_ray_names_the_extra(
+    tiny_classifier, tiny_imdb_test, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(MissingDependencyError, match=r'pip install "moviegenre\[ray\]"'):
+        score_file(tiny_classifier, tiny_imdb_test, tmp_path / "o.csv", engine="ray")
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_file(tiny_classifier, tmp_path):
+    data = write_csv(tmp_path / "in.csv", described(50))
+    settings = BatchSettings(chunk_rows=8, top_k=2)
+    score_file(tiny_classifier, data, tmp_path / "one.csv", settings)
+    unsaved = GenreClassifier.from_model(tiny_classifier.model)  # the pool saves it first
+    summary = score_file(unsaved, data, tmp_path / "two.csv", settings, workers=2)
+    assert summary.rows == 50 and summary.chunks == 7
+    assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
+    with pytest.raises(ConfigError, match="workers must be >= 1, got 0"):
+        score_file(tiny_classifier, data, tmp_path / "x.csv", workers=0)
+
+
+# -- resume --------------------------------------------------------------------------------------
+
+
+def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(tiny_classifier, tmp_path):
+    data = write_csv(tmp_path / "in.csv", described(23))
+    settings = BatchSettings(chunk_rows=5, top_k=2)
+    score_file(tiny_classifier, data, tmp_path / "ref.csv", settings)
+    out = tmp_path / "out.csv"
+    with pytest.raises(Stop):
+        score_file(tiny_classifier, data, out, settings, on_chunk=stop_after(2, 5))
+    manifest = json.loads((tmp_path / "out.csv.parts" / "manifest.json").read_text())
+    assert sorted(manifest["parts"]) == ["0", "1"] and not out.exists()
+    summary = score_file(tiny_classifier, data, out, settings)
+    assert summary.resumed_rows == 10 and summary.rows == 23
+    assert out.read_bytes() == (tmp_path / "ref.csv").read_bytes()
+
+
+def test_resume_refuses_a_different_input_model_or_settings(tiny_classifier, tmp_path):
+    data = write_csv(tmp_path / "in.csv", described(12))
+    out = tmp_path / "out.parquet"
+    with pytest.raises(Stop):
+        score_file(
+            tiny_classifier, data, out, BatchSettings(chunk_rows=4), on_chunk=stop_after(1, 4)
+        )
+    with pytest.raises(ConfigError, match="different settings .*top_k: was 1, now 2"):
+        score_file(tiny_classifier, data, out, BatchSettings(chunk_rows=4, top_k=2))
+    # An unsaved classifier is fingerprinted by its in-memory state, not model.json's sha256.
+    other = GenreClassifier.from_model(tiny_classifier.model)
+    with pytest.raises(ConfigError, match="different model .*--overwrite"):
+        score_file(other, data, out, BatchSettings(chunk_rows=4))
+    write_csv(data, described(12, seed=8))
+    with pytest.raises(ConfigError, match="unfinished run with a different input file"):
+        score_file(tiny_classifier, data, out, BatchSettings(chunk_rows=4))
+    summary = score_file(tiny_classifier, data, out, BatchSettings(chunk_rows=4), overwrite=True)
+    assert summary.resumed_rows == 0 and pq.read_table(out).num_rows == 12
+
+
+def test_a_finished_output_is_not_replaced_without_overwrite(
+    tiny_classifier, tiny_imdb_test, tmp_path
+):
+    out = tmp_path / "out.csv"
+    score_file(tiny_classifier, tiny_imdb_test, out)
+    with pytest.raises(ConfigError, match="already exists .*pass --overwrite"):
+        score_file(tiny_classifier, tiny_imdb_test, out)
+    assert score_file(tiny_classifier, tiny_imdb_test, out, overwrite=True).rows == 12
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "moviegenre.cli", "predict", *args]
+
+
+def run_main(args: list[str]) -> int:
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_cli_scores_a_file_and_prints_errors_without_traceback(tiny_model_dir, tmp_path, capsys):
+    data = write_csv(tmp_path / "in.csv", described(6))
+    out = tmp_path / "out.parquet"
+    args = ["predict", "-m", str(tiny_model_dir), "--input", str(data), "--output", str(out)]
+    assert run_main([*args, "--chunk-rows", "4"]) == 0
+    assert "scored 6 rows (0 refused)" in capsys.readouterr().out
+    assert pq.read_table(out).num_rows == 6
+    assert run_main(args) == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "Traceback" not in err
+    assert run_main([*args, "--overwrite", "--text-col", "plot"]) == 2
+    assert "missing column 'plot'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_rerun_gives_every_id_once(tiny_model_dir, tmp_path):
+    """Kill a real `moviegenre predict` with SIGKILL after its first part, rerun, compare."""
+    data = write_csv(tmp_path / "in.csv", described(400))
+    args = ["-m", str(tiny_model_dir), "--input", str(data), "--chunk-rows", "20", "--top-k", "2"]
+    ref, out = tmp_path / "ref.csv", tmp_path / "out.csv"
+    subprocess.run(cli(*args, "--output", str(ref)), check=True, capture_output=True)
+    env = {**os.environ, DELAY_ENV: "150"}  # testing aid: keeps 20 chunks busy for ~3 s
+    proc = subprocess.Popen(
+        cli(*args, "--output", str(out)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    manifest = tmp_path / "out.csv.parts" / "manifest.json"
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if manifest.is_file() and json.loads(manifest.read_text() or "{}").get("parts"):
+                break
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.02)
+        else:
+            pytest.fail("no part was written within 60 s")
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    done = json.loads(manifest.read_text())["parts"]
+    assert 1 <= len(done) < 20 and not out.exists()
+    rerun = subprocess.run(
+        cli(*args, "--output", str(out)), capture_output=True, text=True, check=True
+    )
+    assert "from an earlier run" in rerun.stdout
+    got, want = read_csv(out), read_csv(ref)
+    ids = [r["id"] for r in got]
+    assert len(ids) == len(set(ids)) == 400
+    assert got == want
+    assert not manifest.parent.exists()

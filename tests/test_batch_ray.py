@@ -1,0 +1,75 @@
+"""--engine ray on a local Ray instance gives, row by row, the same file as --engine local."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import tiny_rows
+
+from moviegenre.batch import BatchSettings, score_file
+
+ray = pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'moviegenre[ray]'")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A small local Ray (2 CPUs, 200 MB object store) shared by this module's tests."""
+    ray.init(
+        num_cpus=2,
+        object_store_memory=200 * 1024 * 1024,
+        include_dashboard=False,
+        log_to_driver=False,
+        ignore_reinit_error=True,
+    )
+    yield ray
+    ray.shutdown()
+
+
+def input_file(path: Path, n: int) -> Path:
+    """A CSV with ids, some bad rows (wrong field count, too short) among good ones."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text"])
+        for rid, _, _, text in tiny_rows(n, seed=11):
+            if int(rid) % 17 == 0:
+                writer.writerow([f"r{rid}", "short text", "extra field"])
+            elif int(rid) % 13 == 0:
+                writer.writerow([f"r{rid}", "far too short"])
+            else:
+                writer.writerow([f"r{rid}", text])
+    return path
+
+
+@pytest.mark.slow
+def test_ray_engine_matches_local_row_by_row(local_ray, tiny_classifier, tmp_path):
+    data = input_file(tmp_path / "in.csv", 230)
+    settings = BatchSettings(chunk_rows=40, top_k=3)
+    local = score_file(tiny_classifier, data, tmp_path / "local.parquet", settings)
+    remote = score_file(tiny_classifier, data, tmp_path / "ray.parquet", settings, engine="ray")
+    a, b = pq.read_table(tmp_path / "local.parquet"), pq.read_table(tmp_path / "ray.parquet")
+    assert a.schema == b.schema
+    assert a.to_pylist() == b.to_pylist()
+    assert (local.rows, local.errors, local.chunks) == (remote.rows, remote.errors, remote.chunks)
+    assert remote.errors == 13 + 16  # rows 17k (13 of them) and 13k but not 17k (16)
+    assert not (tmp_path / "ray.parquet.parts").exists()
+
+
+@pytest.mark.slow
+def test_ray_resumes_a_run_the_local_engine_started(local_ray, tiny_classifier, tmp_path):
+    data = input_file(tmp_path / "in.csv", 100)
+    settings = BatchSettings(chunk_rows=30, output_format="kaggle")
+    score_file(tiny_classifier, data, tmp_path / "ref.csv", settings)
+
+    def stop(rows: int) -> None:
+        if rows >= 30:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out.csv"
+    with pytest.raises(KeyboardInterrupt):
+        score_file(tiny_classifier, data, out, settings, on_chunk=stop)
+    summary = score_file(tiny_classifier, data, out, settings, engine="ray")
+    assert summary.resumed_rows == 30 and summary.rows == 100
+    assert out.read_bytes() == (tmp_path / "ref.csv").read_bytes()
