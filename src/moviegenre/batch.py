@@ -246,24 +246,9 @@ def _progress(total: int | None, enabled: bool) -> Any:
     """A rich progress bar (rows, rows/s, ETA), or None."""
     if not enabled:
         return None
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from moviegenre.progress import progress_bar
 
-    progress = Progress(
-        TextColumn("[bold]scoring"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("rows  {task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
+    progress = progress_bar(unit="rows")
     progress.add_task("scoring", total=total, rate="")
     return progress
 

@@ -37,25 +37,10 @@ IdCol = Annotated[str | None, typer.Option(help="Id column (default: 'id', else 
 
 
 def _progress_bar():
-    """A rich progress bar with rate and ETA, for anything that runs over a second."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    """Progress on stderr that disappears when done, so stdout keeps only the results."""
+    from moviegenre.progress import progress_bar
 
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    )
+    return progress_bar(console=err_console, transient=True)
 
 
 def _metrics_table(title: str, metrics: dict) -> Table:
@@ -114,7 +99,7 @@ def train(
         kind=model, params=params, val_fraction=val_fraction, seed=seed, name=name
     )
     with _progress_bar() as bar:
-        task = bar.add_task(f"training {model}", total=None)
+        task = bar.add_task(f"training {model}", total=None, rate="")
 
         def show(message: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=message[:60])
@@ -165,7 +150,7 @@ def evaluate(
     classifier = GenreClassifier.load(model)
     dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
     with _progress_bar() as bar:
-        task = bar.add_task("scoring", total=len(dataset))
+        task = bar.add_task("scoring", total=len(dataset), rate="")
         metrics = run_evaluation(
             classifier,
             dataset,
