@@ -101,3 +101,13 @@ def test_errors_are_one_line_without_traceback(argv, message, tiny_imdb_train, t
 def test_usage_error_exits_nonzero(capsys):
     code, _, err = run(["train", "--no-such-flag"], capsys)
     assert code == 2 and "No such option" in err
+
+
+def test_kaggle_format_scores_short_texts_too(tiny_model_dir: Path, tmp_path: Path, capsys):
+    source = tmp_path / "test_data.txt"
+    source.write_text(f"1 ::: A (2001) ::: {SCARY}\n2 ::: B (2002) ::: haunted ghost blood\n")
+    output = tmp_path / "submission.csv"
+    argv = ["predict", "--model", str(tiny_model_dir), "--input", str(source)]
+    code, _, _ = run([*argv, "--output", str(output), "--format", "kaggle"], capsys)
+    rows = list(csv.reader(output.open()))
+    assert code == 0 and rows == [["id", "genre"], ["1", "horror"], ["2", "horror"]]
