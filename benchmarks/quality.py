@@ -102,6 +102,15 @@ ROWS: dict[str, Callable[[], dict]] = {
     "seed-logreg": run_sklearn("LogisticRegression (seed)"),
     "linearsvc-balanced": run_sklearn("LinearSVC (balanced)"),
     "complement-nb": run_sklearn("ComplementNB"),
+    # encoder kinds (models/encoder.py, ensemble.py, static.py, finetune.py)
+    "encoder": run_moviegenre("encoder"),
+    "encoder-int8": run_moviegenre("encoder", {"backend": "onnx-int8"}),
+    "ensemble": run_moviegenre("ensemble"),
+    "ensemble-int8": run_moviegenre("ensemble", {"partner_params": {"backend": "onnx-int8"}}),
+    "static": run_moviegenre("static"),
+    "fast": run_moviegenre("fast"),
+    "finetune": run_moviegenre("finetune"),
+    "finetune-seed-recipe": run_moviegenre("finetune", {"lr": 1e-6, "max_epochs": 3}),
 }
 
 

@@ -10,6 +10,11 @@ from moviegenre.models.base import GenreModel
 #: kind name -> "module:Class". Each module is imported only when its kind is used.
 MODEL_KINDS: dict[str, str] = {
     "linear": "moviegenre.models.linear:LinearGenreModel",
+    "encoder": "moviegenre.models.encoder:EncoderGenreModel",
+    "ensemble": "moviegenre.models.ensemble:EnsembleGenreModel",
+    "finetune": "moviegenre.models.finetune:FinetuneGenreModel",
+    "static": "moviegenre.models.static:StaticGenreModel",
+    "fast": "moviegenre.models.static:FastGenreModel",
 }
 
 
