@@ -116,6 +116,7 @@ def save_model(
         WEIGHTS_FILE: {"sha256": sha256_file(weights), "bytes": weights.stat().st_size}
     }
     _write_json(out / METADATA_FILE, meta)
+    model.write_extras(out)
     return out
 
 

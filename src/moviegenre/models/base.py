@@ -10,6 +10,7 @@ arrays (``to_state``) and is rebuilt from exactly those (``from_state``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -50,6 +51,12 @@ class GenreModel(ClassifierMixin, BaseEstimator):
         ``config`` must hold ``"classes"``: the fitted ``classes_`` in column order.
         """
         raise NotImplementedError
+
+    def write_extras(self, directory: Path) -> None:
+        """Write human-facing files beside the weights (e.g. training curves); none by default.
+
+        They are not part of the model: loading never reads them.
+        """
 
     @classmethod
     def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> GenreModel:

