@@ -8,7 +8,8 @@ from sklearn.base import clone
 
 from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.models import model_class
-from moviegenre.models.linear import LinearGenreModel, TextFeatures, fit_temperature
+from moviegenre.models.base import fit_temperature
+from moviegenre.models.linear import LinearGenreModel, TextFeatures
 from tests.conftest import TINY_GENRES, tiny_rows
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -82,6 +84,30 @@ def check_training_data(texts: Sequence[str], labels: Sequence[str]) -> np.ndarr
     if len(classes) < 2:
         raise ConfigError(f"need at least 2 distinct labels to train, found only {classes[0]!r}")
     return classes
+
+
+def power_class_weights(y: np.ndarray, n_classes: int, power: float) -> dict[int, float]:
+    """``balanced`` weights of class indices ``y`` raised to ``power`` (0 = none, 1 = balanced).
+
+    Only classes present in ``y`` get a weight, as scikit-learn's estimators require.
+    """
+    counts = np.bincount(y, minlength=n_classes).astype(float)
+    weights = (counts.sum() / (n_classes * np.maximum(counts, 1.0))) ** power
+    return {i: float(weights[i]) for i in np.flatnonzero(counts)}
+
+
+def fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
+    """The softmax temperature T minimising the log-loss of softmax(scores / T) for ``targets``.
+
+    Fitted on held-out (or out-of-fold) scores, it turns margins into honest probabilities.
+    """
+
+    def nll(log_t: float) -> float:
+        logp = log_softmax(scores / np.exp(log_t), axis=1)
+        return -float(np.mean(logp[np.arange(len(targets)), targets]))
+
+    result = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded")
+    return float(np.exp(result.x))
 
 
 def require_arrays(arrays: dict[str, np.ndarray], names: Sequence[str], kind: str) -> None:

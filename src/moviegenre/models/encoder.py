@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 from sklearn.linear_model import LogisticRegression
 
@@ -44,6 +43,8 @@ from moviegenre.models.base import (
     GenreModel,
     array_to_strings,
     check_training_data,
+    fit_temperature,
+    power_class_weights,
     require_arrays,
     strings_to_array,
 )
@@ -422,24 +423,6 @@ class _OnnxRunner:
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         return self.session.run(["last_hidden_state"], feeds)[0]
-
-
-def power_class_weights(y: np.ndarray, n_classes: int, power: float) -> dict[int, float]:
-    """``balanced`` weights raised to ``power``: 0 = unweighted, 1 = fully balanced."""
-    counts = np.bincount(y, minlength=n_classes).astype(float)
-    weights = (counts.sum() / (n_classes * np.maximum(counts, 1.0))) ** power
-    return {i: float(w) for i, w in enumerate(weights)}
-
-
-def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """The temperature T minimising the log-loss of softmax(logits / T) on held-out rows."""
-
-    def nll(log_t: float) -> float:
-        logp = log_softmax(logits / np.exp(log_t), axis=1)
-        return float(-logp[np.arange(len(y)), y].mean())
-
-    res = minimize_scalar(nll, bounds=(-3.0, 3.0), method="bounded")
-    return float(np.exp(res.x))
 
 
 def stratified_holdout(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -26,6 +26,8 @@ from moviegenre.models.base import (
     GenreModel,
     array_to_strings,
     check_training_data,
+    fit_temperature,
+    power_class_weights,
     require_arrays,
     strings_to_array,
 )
@@ -34,8 +36,6 @@ from moviegenre.models.encoder import (
     TextEncoder,
     _import,
     backbone_spec,
-    fit_temperature,
-    power_class_weights,
 )
 from moviegenre.split import stratified_split
 

@@ -16,19 +16,19 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
+from scipy.special import softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
-from sklearn.utils.class_weight import compute_class_weight
 
 from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.models.base import (
     GenreModel,
     array_to_strings,
     check_training_data,
+    fit_temperature,
+    power_class_weights,
     require_arrays,
     strings_to_array,
 )
@@ -55,27 +55,6 @@ class TextFeatures:
         if n:
             features += ["#" + t[:n] for t in tokens if len(t) > n]
         return features
-
-
-def _class_weights(targets: np.ndarray, power: float) -> dict[int, float]:
-    """'balanced' weights of the class indices in ``targets``, raised to ``power``.
-
-    0 means unweighted, 1 fully balanced (rare genres weigh as much as common ones in total).
-    """
-    present = np.unique(targets)
-    weights = compute_class_weight("balanced", classes=present, y=targets) ** power
-    return dict(zip(present.tolist(), weights.tolist(), strict=True))
-
-
-def fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
-    """The softmax temperature that minimises the log-loss of ``scores`` for ``targets``."""
-
-    def nll(log_t: float) -> float:
-        logp = log_softmax(scores / np.exp(log_t), axis=1)
-        return -float(np.mean(logp[np.arange(len(targets)), targets]))
-
-    result = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded")
-    return float(np.exp(result.x))
 
 
 def _column_major(coef: np.ndarray) -> np.ndarray:
@@ -133,7 +112,7 @@ class LinearGenreModel(GenreModel):
     def _svm(self, targets: np.ndarray) -> LinearSVC:
         return LinearSVC(
             C=self.C,
-            class_weight=_class_weights(targets, self.class_weight_power),
+            class_weight=power_class_weights(targets, len(self.classes_), self.class_weight_power),
             random_state=self.seed,
         )
 

@@ -30,6 +30,7 @@ from moviegenre.models.base import (
     GenreModel,
     array_to_strings,
     check_training_data,
+    power_class_weights,
     require_arrays,
     strings_to_array,
 )
@@ -39,7 +40,6 @@ from moviegenre.models.encoder import (
     _import,
     backbone_spec,
     cache_root,
-    power_class_weights,
 )
 from moviegenre.models.ensemble import EnsembleGenreModel
 
