@@ -67,6 +67,14 @@ class GenreModel(ClassifierMixin, BaseEstimator):
 
     # -- helpers shared by the kinds -------------------------------------------------------
 
+    @classmethod
+    def _from_params(cls, config: dict[str, Any]) -> Any:
+        """A new, unfitted model from ``config["params"]``; a bad config is a ModelFileError."""
+        try:
+            return cls(**config["params"])
+        except (KeyError, TypeError) as exc:
+            raise ModelFileError(f"{cls.kind} model config is invalid: {exc}") from exc
+
     def _check_fitted(self) -> None:
         check_is_fitted(self, "classes_")
 

@@ -585,10 +585,7 @@ class EncoderGenreModel(GenreModel):
     @classmethod
     def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> EncoderGenreModel:
         require_arrays(arrays, ["classes", "coef", "intercept", "prototypes"], cls.kind)
-        try:
-            model = cls(**config["params"])
-        except (KeyError, TypeError) as exc:
-            raise ModelFileError(f"encoder model config is invalid: {exc}") from exc
+        model = cls._from_params(config)
         backbone_spec(model.backbone).path()  # refuses early, naming the pip package
         model.classes_ = np.array(array_to_strings(arrays["classes"]), dtype=object)
         model.coef_ = np.asarray(arrays["coef"], dtype=np.float32)

@@ -254,10 +254,7 @@ class FinetuneGenreModel(GenreModel):
     def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> GenreModel:
         torch = _import("torch", "torch")
         require_arrays(arrays, ["classes", "net.head.weight", "net.head.bias"], cls.kind)
-        try:
-            model = cls(**config["params"])
-        except (KeyError, TypeError) as exc:
-            raise ModelFileError(f"finetune model config is invalid: {exc}") from exc
+        model = cls._from_params(config)
         model.classes_ = np.array(array_to_strings(arrays["classes"]), dtype=object)
         spec = backbone_spec(model.backbone)
         model._device_ = _device(torch, model.device)

@@ -183,10 +183,7 @@ class StaticGenreModel(GenreModel):
     @classmethod
     def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> GenreModel:
         require_arrays(arrays, ["classes", "table", "coef", "intercept"], cls.kind)
-        try:
-            model = cls(**config["params"])
-        except (KeyError, TypeError) as exc:
-            raise ModelFileError(f"static model config is invalid: {exc}") from exc
+        model = cls._from_params(config)
         backbone_spec(model.backbone).path()  # refuses early, naming the pip package
         model.classes_ = np.array(array_to_strings(arrays["classes"]), dtype=object)
         model.table_ = np.asarray(arrays["table"], dtype=np.float32)
