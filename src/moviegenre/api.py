@@ -22,7 +22,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from moviegenre._version import __version__
 from moviegenre.checks import TextCheck, check_text
@@ -55,14 +55,13 @@ class ApiSettings:
 # -- response bodies -------------------------------------------------------------------------
 
 
+#: A float rounded to DECIMALS places in responses (probabilities and word weights).
+Rounded = Annotated[float, AfterValidator(lambda value: round(value, DECIMALS))]
+
+
 class GenreScore(BaseModel):
     genre: str
-    probability: float = Field(description="Rounded to 6 decimals.")
-
-    @field_validator("probability")
-    @classmethod
-    def _round(cls, value: float) -> float:
-        return round(value, DECIMALS)
+    probability: Rounded = Field(description="Rounded to 6 decimals.")
 
 
 class PredictItem(BaseModel):
@@ -83,12 +82,7 @@ class WordOut(BaseModel):
     word: str
     start: int = Field(description="Character offset of the word in the submitted text.")
     end: int
-    weight: float = Field(description="Signed push toward the top genre (6 decimals).")
-
-    @field_validator("weight")
-    @classmethod
-    def _round(cls, value: float) -> float:
-        return round(value, DECIMALS)
+    weight: Rounded = Field(description="Signed push toward the top genre (6 decimals).")
 
 
 class ExplainResponse(BaseModel):
