@@ -175,16 +175,17 @@ def test_library_errors_become_422(classifier: GenreClassifier) -> None:
 
 def run_batched(classifier, requests: list[tuple[list[str], int]], max_texts: int = 256):
     """Submit ``requests`` to one MicroBatcher at the same time; return results and model calls."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from moviegenre.api import MicroBatcher
+    from moviegenre.api import MicroBatcher, WorkerPool
 
     async def go():
-        with ThreadPoolExecutor(1) as pool:
+        pool = WorkerPool(1)
+        try:
             batcher = MicroBatcher(classifier, pool, slots=1, max_texts=max_texts)
             jobs = [batcher.classify(texts, k) for texts, k in requests]
             results = await asyncio.gather(*jobs, return_exceptions=True)
             return results, batcher.calls, batcher.active
+        finally:
+            pool.shutdown()
 
     return asyncio.run(go())
 
@@ -216,6 +217,17 @@ def test_a_failing_model_call_fails_its_requests_only(classifier: GenreClassifie
     results, calls, active = run_batched(failing, [(["a"], 1), (["b"], 1)])
     assert calls == 1 and active == 0
     assert all(isinstance(r, ConfigError) for r in results)
+
+
+def test_app_still_answers_after_a_lifespan_ended(classifier: GenreClassifier) -> None:
+    """Each test client (and schemathesis' transport) runs the lifespan; its end shuts the
+    worker threads down, and the next one must get fresh ones, not a 500."""
+    app = create_app(classifier, LIMITS)
+    body = {"texts": [texts(1)[0][1]], "top_k": 1}
+    for _ in range(2):
+        with TestClient(app) as client:
+            assert client.post("/v1/predict", json=body).status_code == 200
+            assert client.post("/v1/explain", json={"text": body["texts"][0]}).status_code == 200
 
 
 def test_settings_are_checked() -> None:

@@ -70,6 +70,8 @@ def test_two_classes_work():
         ([], [], "empty dataset"),
         (["a", "b"], ["x", "x"], "at least 2 distinct labels"),
         (["a", "b"], ["x", None], "label 1 is None"),
+        (["aa bb", "cc dd"], ["x", "y"], "every label has a single row"),
+        (["a b", "c d"], ["x", "y"], "no word of two or more letters"),
     ],
 )
 def test_bad_training_data_is_refused(texts, labels, message):
@@ -84,11 +86,46 @@ def test_bad_training_data_is_refused(texts, labels, message):
         ({"class_weight_power": 2}, "class_weight_power must be in"),
         ({"prefix_chars": -1}, "prefix_chars must be >= 0"),
         ({"calibration_folds": 1}, "calibration_folds must be 0"),
+        ({"C_grid": []}, "C_grid must be a non-empty list"),
+        ({"C_grid": [0.5, -1]}, "C_grid must be a non-empty list"),
+        ({"calibration_folds": 0}, "C=None chooses C by cross-validation"),
+        ({"bigram_weight": -0.5}, "bigram_weight must be >= 0"),
     ],
 )
 def test_bad_params_are_refused(data, params, message):
     with pytest.raises(ConfigError, match=message):
         LinearGenreModel(**params).fit(*data)
+
+
+def test_c_is_chosen_out_of_fold_from_the_grid(data):
+    model = LinearGenreModel(C_grid=(0.05, 1.0), calibration_folds=3).fit(*data)
+    assert [t["params"]["C"] for t in model.cv_results_] == [0.05, 1.0]
+    best = max(model.cv_results_, key=lambda t: t["accuracy"] + t["macro_f1"])
+    assert best["params"]["C"] == model.C_ and model.chosen_params() == {"C": model.C_}
+    assert model.oof_proba_.shape == (len(data[0]), len(TINY_GENRES))
+    np.testing.assert_allclose(model.oof_proba_.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_threads_do_not_change_the_result(data):
+    one = LinearGenreModel(n_jobs=1).fit(*data)
+    two = LinearGenreModel(n_jobs=2).fit(*data)
+    assert one.C_ == two.C_ and one.cv_results_ == two.cv_results_
+    np.testing.assert_allclose(one.predict_proba(data[0]), two.predict_proba(data[0]), atol=1e-6)
+
+
+def test_fixed_c_skips_the_choice_and_no_calibration_means_no_oof(data):
+    model = LinearGenreModel(C=0.5, calibration_folds=0).fit(*data)
+    assert model.C_ == 0.5 and model.cv_results_ == [] and model.oof_proba_ is None
+    assert model.temperature_ == 1.0
+
+
+def test_bigram_weight_scales_only_bigram_columns(data):
+    plain = LinearGenreModel(C=0.5, bigram_weight=1.0, calibration_folds=0).fit(*data)
+    scaled = LinearGenreModel(C=0.5, bigram_weight=0.5, calibration_folds=0).fit(*data)
+    is_bigram = np.array([" " in f for f in plain.vocabulary_])
+    assert is_bigram.any() and (~is_bigram).any()
+    np.testing.assert_allclose(scaled.idf_[is_bigram], plain.idf_[is_bigram] * 0.5, rtol=1e-6)
+    np.testing.assert_allclose(scaled.idf_[~is_bigram], plain.idf_[~is_bigram], rtol=1e-6)
 
 
 def test_inconsistent_weights_are_refused(fitted):

@@ -41,7 +41,24 @@ def test_fixed_params_are_not_searched(dataset):
 
 def test_refit_uses_calibration(dataset):
     model = train(dataset, TrainSettings(search={"C": [0.5]})).classifier.model
-    assert model.calibration_folds == 3
+    assert model.calibration_folds == 5 and model.oof_proba_ is not None
+
+
+def test_linear_default_validates_out_of_fold_on_every_row(dataset):
+    calls: list[tuple[str, int, int]] = []
+    result = train(dataset, progress=lambda *args: calls.append(args))
+    model = result.classifier.model
+    assert [t["params"]["C"] for t in result.trials] == list(model.C_grid)
+    assert result.best_params == {"C": model.C_} and model.C_ in model.C_grid
+    assert result.validation["rows"] == len(dataset)
+    training = result.classifier.info.training
+    assert training["validation"] == "out-of-fold" and training["folds"] == 5
+    assert calls[-1][1:] == (1, 1)
+
+
+def test_out_of_fold_training_needs_folds(dataset):
+    with pytest.raises(ConfigError, match="asked not to cross-validate"):
+        train(dataset, TrainSettings(params={"C": 0.5, "calibration_folds": 0}))
 
 
 @pytest.mark.parametrize(

@@ -211,6 +211,28 @@ def _validation_response(exc: RequestValidationError, settings: ApiSettings) -> 
 # -- batching --------------------------------------------------------------------------------
 
 
+class WorkerPool:
+    """The model's worker threads, (re)started on demand.
+
+    An app's lifespan may run more than once (each test client, each ASGI transport), and
+    the end of one must not leave later requests with a shut-down executor.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+
+    def get(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="moviegenre")
+        return self._pool
+
+    def shutdown(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
 class MicroBatcher:
     """Scores the texts of requests that arrive while the model is busy in one ``classify`` call.
 
@@ -219,7 +241,7 @@ class MicroBatcher:
     """
 
     def __init__(
-        self, classifier: GenreClassifier, pool: ThreadPoolExecutor, slots: int, max_texts: int
+        self, classifier: GenreClassifier, pool: WorkerPool, slots: int, max_texts: int
     ) -> None:
         self.classifier = classifier
         self.pool = pool
@@ -257,7 +279,7 @@ class MicroBatcher:
                 self.calls += 1
                 try:
                     results = await loop.run_in_executor(
-                        self.pool, partial(self.classifier.classify, texts, top_k=top_k)
+                        self.pool.get(), partial(self.classifier.classify, texts, top_k=top_k)
                     )
                 except Exception as exc:  # handed to each request; the handlers answer it
                     for *_, future in batch:
@@ -286,7 +308,7 @@ def create_app(
     settings = settings or ApiSettings()
     clf = classifier if classifier is not None else GenreClassifier.load()
     n_genres = len(clf.genres)
-    pool = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="moviegenre")
+    pool = WorkerPool(settings.workers)
     batcher = MicroBatcher(clf, pool, settings.workers, settings.batch_texts)
 
     Text = Annotated[str, Field(max_length=settings.max_chars)]
@@ -307,12 +329,12 @@ def create_app(
         top_k: TopK = 3
 
     async def off_loop(fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(pool, fn)
+        return await asyncio.get_running_loop().run_in_executor(pool.get(), fn)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
         yield
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown()
 
     app = FastAPI(
         title="moviegenre",

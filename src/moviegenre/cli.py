@@ -103,12 +103,16 @@ def train(
 
         def show(message: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=message[:60])
-            if ": validation" in message:
+            if ": validation" in message or ": out-of-fold" in message:
                 bar.console.print(message)
 
         result = train_model(dataset, settings, progress=show)
     path = result.classifier.save(out)
-    console.print(_metrics_table(f"Validation ({result.seconds:.1f} s)", result.validation))
+    how = result.classifier.info.training
+    title = "Validation"
+    if how.get("validation") == "out-of-fold":
+        title += f" ({how['folds']}-fold, every row held out once)"
+    console.print(_metrics_table(f"{title}, trained in {result.seconds:.1f} s", result.validation))
     console.print(f"best settings: {json.dumps(result.best_params)}")
     console.print(f"model written to [bold]{path}[/bold]")
 

@@ -2,6 +2,8 @@
 
 Test data never enters here: settings are chosen on a validation split carved out of the
 training rows, and the chosen setting is refit on all training rows when the kind allows.
+Kinds that cross-validate inside ``fit`` (linear) are fitted once on all rows instead, and
+their out-of-fold predictions are the validation metrics.
 """
 
 from __future__ import annotations
@@ -67,21 +69,23 @@ def train(
     start = time.perf_counter()
     say = progress or (lambda _msg, _done, _total: None)
     cls = model_class(settings.kind)
-    grid = cls.search_space if settings.search is None else settings.search
-    grid = {k: v for k, v in grid.items() if k not in settings.params}
     labels = list(dataset.labels or [])
     train_idx, val_idx = stratified_split(
         labels, val_fraction=settings.val_fraction, seed=settings.seed
     )
     if len(val_idx) == 0:
         raise ConfigError("the validation split is empty; every genre needs at least 2 rows")
+    if cls.selects_out_of_fold and settings.search is None:
+        return _train_out_of_fold(dataset, settings, cls, say, start)
+    grid = cls.search_space if settings.search is None else settings.search
+    grid = {k: v for k, v in grid.items() if k not in settings.params}
     train_set, val_set = dataset.subset(train_idx), dataset.subset(val_idx)
     candidates = _candidates(grid)
     total = len(candidates) + int(cls.refit_on_full)
     trials = []
     best: tuple[float, dict[str, Any], Any, dict[str, Any]] | None = None
     for step, candidate in enumerate(candidates):
-        params = {**settings.params, **cls.search_overrides, **candidate}
+        params = {**settings.params, **candidate}
         say(f"fitting {settings.kind} {candidate or ''} on {len(train_set)} rows", step, total)
         model = cls(**params).fit(train_set.texts, train_set.labels)
         metrics = score(val_set.labels, model.predict_proba(val_set.texts), model.classes_)
@@ -105,20 +109,64 @@ def train(
         )
         model = cls(**final_params).fit(dataset.texts, labels)
         say("done", total, total)
+    training = {"val_fraction": settings.val_fraction, "refit_on_full": cls.refit_on_full}
+    return _result(dataset, settings, model, val_metrics, trials, final_params, training, start)
+
+
+def _train_out_of_fold(
+    dataset: Dataset,
+    settings: TrainSettings,
+    cls: Any,
+    say: Callable[[str, int, int], None],
+    start: float,
+) -> TrainResult:
+    """One fit on all rows for a kind that cross-validates itself; its out-of-fold
+    predictions are the validation metrics (every row is held out once)."""
+    labels = list(dataset.labels or [])
+    say(f"fitting {settings.kind} on {len(dataset)} rows (choosing settings out-of-fold)", 0, 1)
+    model = cls(**settings.params).fit(dataset.texts, labels)
+    if model.oof_proba_ is None:
+        raise ConfigError(
+            f"{settings.kind} was asked not to cross-validate (calibration_folds=0), so it has "
+            "no validation metrics; pass a search grid or keep calibration_folds >= 2"
+        )
+    val_metrics = score(labels, model.oof_proba_, model.classes_)
+    trials = list(model.cv_results_)
+    best_params = {**settings.params, **model.chosen_params()}
+    say(
+        f"{best_params}: out-of-fold accuracy {val_metrics['accuracy']:.3f}, "
+        f"macro-F1 {val_metrics['macro_f1']:.3f}",
+        1,
+        1,
+    )
+    training = {"validation": "out-of-fold", "folds": model.calibration_folds}
+    return _result(dataset, settings, model, val_metrics, trials, best_params, training, start)
+
+
+def _result(
+    dataset: Dataset,
+    settings: TrainSettings,
+    model: Any,
+    val_metrics: dict[str, Any],
+    trials: list[dict[str, Any]],
+    params: dict[str, Any],
+    how: dict[str, Any],
+    start: float,
+) -> TrainResult:
+    """Wrap a fitted model with the metadata every trained model records."""
     seconds = time.perf_counter() - start
     training = {
         "data": dataset.source,
         "rows": len(dataset),
-        "data_fingerprint": dataset_fingerprint(dataset.texts, labels),
-        "val_fraction": settings.val_fraction,
+        "data_fingerprint": dataset_fingerprint(dataset.texts, list(dataset.labels or [])),
         "seed": settings.seed,
-        "params": final_params,
+        "params": params,
         "trials": trials,
-        "refit_on_full": cls.refit_on_full,
+        **how,
         "seconds": round(seconds, 2),
     }
     metrics = {"validation": headline(val_metrics)}
     classifier = GenreClassifier.from_model(
         model, name=settings.name, metrics=metrics, training=training, checks=CheckSettings()
     )
-    return TrainResult(classifier, val_metrics, trials, final_params, seconds)
+    return TrainResult(classifier, val_metrics, trials, params, seconds)

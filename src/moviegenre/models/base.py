@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import f1_score
 from sklearn.utils.validation import check_is_fitted
 
 from moviegenre.errors import ConfigError, ModelFileError
@@ -31,10 +32,12 @@ class GenreModel(ClassifierMixin, BaseEstimator):
     requires: ClassVar[tuple[str, ...]] = ()
     #: Values tried for each parameter when training selects on the validation split.
     search_space: ClassVar[dict[str, list[Any]]] = {}
-    #: Parameters set while searching only (e.g. skip calibration to save time).
-    search_overrides: ClassVar[dict[str, Any]] = {}
     #: Whether the chosen setting is refit on train + validation (False for early-stopped nets).
     refit_on_full: ClassVar[bool] = True
+    #: Kinds that choose their own settings by cross-validation inside ``fit`` and keep the
+    #: out-of-fold probabilities (``oof_proba_``) and trials (``cv_results_``); training then
+    #: fits them once on all rows and reports those out-of-fold metrics as validation.
+    selects_out_of_fold: ClassVar[bool] = False
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> GenreModel:
         raise NotImplementedError
@@ -46,6 +49,10 @@ class GenreModel(ClassifierMixin, BaseEstimator):
         """The most probable label of each text."""
         proba = self.predict_proba(texts)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def chosen_params(self) -> dict[str, Any]:
+        """Settings a ``selects_out_of_fold`` kind chose inside ``fit``; none by default."""
+        return {}
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Return (JSON-able config, named arrays) that fully describe the fitted model.
@@ -116,6 +123,18 @@ def fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
 
     result = minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded")
     return float(np.exp(result.x))
+
+
+def oof_metrics(targets: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    """Accuracy and macro-F1 (over the classes present) of predicted class indices.
+
+    What a kind that selects its own settings out-of-fold maximises, averaged, like
+    ``metrics.selection_score`` does for training's validation split.
+    """
+    present = np.union1d(targets, predicted)
+    accuracy = float(np.mean(targets == predicted))
+    macro_f1 = float(f1_score(targets, predicted, labels=present, average="macro", zero_division=0))
+    return accuracy, macro_f1
 
 
 def require_arrays(arrays: dict[str, np.ndarray], names: Sequence[str], kind: str) -> None:
