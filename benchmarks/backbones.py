@@ -8,6 +8,10 @@ train and test descriptions (torch fp32, 128-token windows averaged by length, a
 cross-validation on the training file only, then blend the head with the ``linear`` model,
 the weight chosen on out-of-fold predictions. Prints one Markdown table.
 
+It embeds with its own loop rather than ``moviegenre.models.encoder.TextEncoder`` on purpose:
+TextEncoder serves the registered PyPI backbones, which are BERT-style ([CLS]/[SEP],
+token_type_ids); mpnet uses <s>/</s> and its model takes no token_type_ids.
+
     python benchmarks/backbones.py --backbone minilm=<dir> --backbone mpnet=<dir> \\
         --emb-dir /tmp/emb            # embeddings are kept there and reused on a re-run
 """
