@@ -109,8 +109,11 @@ ROWS: dict[str, Callable[[], dict]] = {
     "ensemble-int8": run_moviegenre("ensemble", {"partner_params": {"backend": "onnx-int8"}}),
     "static": run_moviegenre("static"),
     "fast": run_moviegenre("fast"),
-    "finetune": run_moviegenre("finetune"),
-    "finetune-seed-recipe": run_moviegenre("finetune", {"lr": 1e-6, "max_epochs": 3}),
+    "finetune": run_moviegenre("finetune", {"max_seq_length": 128}),
+    "finetune-seed-recipe": run_moviegenre(
+        "finetune", {"lr": 1e-6, "head_lr": 1e-6, "dropout": 0.3, "epochs": 3}
+    ),
+    "blend": run_moviegenre("blend", {"partner_params": {"max_seq_length": 128}}),
 }
 
 

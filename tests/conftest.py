@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,81 @@ def tiny_classifier(tiny_model_dir: Path):
     from moviegenre import GenreClassifier
 
     return GenreClassifier.load(tiny_model_dir)
+
+
+# -- tiny random transformer backbone ----------------------------------------------------------
+
+
+def _tiny_backbone_files(folder: Path) -> Path:
+    """A 2-layer, 32-wide random BERT with a WordPiece tokenizer over the tiny vocabulary."""
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    words = sorted({w for ws in TINY_GENRE_WORDS.values() for w in ws} | set(_FILLER))
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {token: i for i, token in enumerate(specials + words)}
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    tok.enable_padding(length=128)  # like the real package's file: loaders must undo it
+    folder.mkdir(parents=True, exist_ok=True)
+    tok.save(str(folder / "tokenizer.json"))
+    config = transformers.BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    transformers.set_seed(0)
+    transformers.BertModel(config).save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _tiny_backbone_files(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone(tiny_backbone_dir: Path):
+    """The name of a registered tiny random backbone (never the real MiniLM): fast to train."""
+    from moviegenre.models.backbone import BACKBONES, BackboneSpec
+
+    spec = BackboneSpec("tiny-bert", "tiny_bert", "tiny-bert", 32, 128, str(tiny_backbone_dir))
+    patch = pytest.MonkeyPatch()
+    patch.setitem(BACKBONES, spec.name, spec)
+    yield spec.name
+    patch.undo()
+
+
+_TORCH_FREE = """
+import builtins, sys
+real_import = builtins.__import__
+def guarded(name, *args, **kwargs):
+    if name.split(".")[0] in ("torch", "transformers"):
+        raise ImportError(f"blocked import of {name}")
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = guarded
+from moviegenre import GenreClassifier
+clf = GenreClassifier.load(sys.argv[1])
+print(clf.predict([sys.argv[2]], check=False)[0][0][0])
+assert "torch" not in sys.modules and "transformers" not in sys.modules, "torch was imported"
+"""
+
+
+def predict_without_torch(model_dir: Path, text: str) -> str:
+    """The top genre of ``text`` from a fresh process in which importing torch or transformers
+    fails, so a model that needs either cannot load there."""
+    run = subprocess.run(
+        [sys.executable, "-c", _TORCH_FREE, str(model_dir), text],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()

@@ -329,3 +329,34 @@ def test_serve_command_rejects_bad_limits(tiny_model_dir, capsys) -> None:
         main(["serve", "--model", str(tiny_model_dir), "--max-texts", "0"])
     assert exited.value.code == 2
     assert "max_texts must be >= 1" in capsys.readouterr().err
+
+
+def test_encoder_model_serves_concurrent_distinct_texts(tiny_backbone, monkeypatch) -> None:
+    """Worker threads share the encoder's embedding memo; evictions by one thread while
+    another reads must never surface as a 500 (it was a KeyError)."""
+    pytest.importorskip("torch")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from moviegenre.models import encoder
+    from moviegenre.models.encoder import EncoderGenreModel
+
+    rows = tiny_rows(40, seed=3)
+    params = dict(backbone=tiny_backbone, backend="torch", inference_backend=None)
+    model = EncoderGenreModel(**params, max_seq_length=32, batch_size=2, prior_weight=0.0)
+    model.fit([r[3] for r in rows], [r[2] for r in rows])
+    monkeypatch.setattr(encoder, "MEMO_SIZE", 3)  # constant eviction
+    clf = GenreClassifier.from_model(model)
+    app = create_app(clf, ApiSettings(workers=4, batch_texts=2))
+    distinct = [text for _, text in texts(120)]
+
+    with TestClient(app) as client:
+
+        def call(i: int) -> int:
+            if i % 4 == 3:
+                return client.post("/v1/explain", json={"text": distinct[i]}).status_code
+            body = {"texts": distinct[i : i + 2], "top_k": 2}
+            return client.post("/v1/predict", json=body).status_code
+
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(call, range(0, 118)))
+    assert codes == [200] * 118

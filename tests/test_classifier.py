@@ -115,3 +115,19 @@ def test_bundled_model_top3_of_the_27():
     assert [p for _, p in result] == sorted((p for _, p in result), reverse=True)
     assert all(0 <= p <= 1 for _, p in result)
     assert result[0][0] == "western"
+
+
+def test_bundled_models_load_by_name_and_are_listed(tmp_path, monkeypatch):
+    from moviegenre.classifier import BUNDLED_MODELS, DEFAULT_MODEL, bundled_models
+
+    rows = bundled_models()
+    assert [r["name"] for r in rows][0] == DEFAULT_MODEL and rows[0]["default"]
+    assert {r["name"] for r in rows} == set(BUNDLED_MODELS)
+    assert all(r["megabytes"] > 0 and r["kind"] for r in rows)
+    for name in BUNDLED_MODELS:
+        assert GenreClassifier.load(name).path == BUNDLED_MODEL_DIR.parent / name
+    # a folder of that name beside the user wins over the bundled model
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / DEFAULT_MODEL).mkdir()
+    with pytest.raises(ModelFileError, match="no model.json"):
+        GenreClassifier.load(DEFAULT_MODEL)

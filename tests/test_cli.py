@@ -111,3 +111,26 @@ def test_kaggle_format_scores_short_texts_too(tiny_model_dir: Path, tmp_path: Pa
     code, _, _ = run([*argv, "--output", str(output), "--format", "kaggle"], capsys)
     rows = list(csv.reader(output.open()))
     assert code == 0 and rows == [["id", "genre"], ["1", "horror"], ["2", "horror"]]
+
+
+def test_train_on_several_files(tiny_imdb_train: Path, tiny_csv: Path, tmp_path, capsys):
+    model = tmp_path / "model"
+    argv = ["train", "--data", str(tiny_imdb_train), "--data", str(tiny_csv)]
+    code, out, _ = run([*argv, "--out", str(model), "--param", "C=0.5"], capsys)
+    meta = json.loads((model / "model.json").read_text())
+    assert code == 0 and meta["training"]["rows"] == 80
+    assert meta["training"]["data"] == f"{tiny_imdb_train} + {tiny_csv}"
+
+
+def test_train_rejects_an_unknown_device(tiny_imdb_train: Path, tmp_path, capsys):
+    argv = ["train", "--data", str(tiny_imdb_train), "--out", str(tmp_path / "m")]
+    code, _, err = run([*argv, "--device", "tpu"], capsys)
+    assert code == 2 and "device must be auto, cpu or cuda" in err and "Traceback" not in err
+
+
+def test_models_lists_the_bundled_models(capsys):
+    code, out, _ = run(["models", "--json"], capsys)
+    rows = json.loads(out)
+    assert code == 0 and rows[0]["default"] and {"name", "kind", "megabytes"} <= set(rows[0])
+    code, out, _ = run(["models"], capsys)
+    assert code == 0 and "(default)" in out and rows[0]["kind"] in out

@@ -633,3 +633,29 @@ def test_real_train_streams_in_chunks(shared_data_dir):
     chunks = list(iter_chunks(shared_data_dir / "train_data.txt", chunk_rows=1000))
     assert [len(c) for c in chunks] == [1000, 1000, 110]
     assert chunks[2].ids[0] == "2001"
+
+
+def test_several_files_load_as_one_with_file_prefixed_ids(tiny_imdb_train, tiny_csv):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the two files share no description: no warning
+        ds = load_dataset([tiny_imdb_train, tiny_csv], require_labels=True)
+    assert len(ds) == 60 + 20 and ds.source == f"{tiny_imdb_train} + {tiny_csv}"
+    assert ds.ids[0] == "train_data.txt:1" and ds.ids[60] == "train.csv:1"
+    assert len(set(ds.ids)) == len(ds) and ds.labels[:2] == load_dataset(tiny_imdb_train).labels[:2]
+
+
+def test_duplicates_across_files_are_reported(tiny_imdb_train, tmp_path):
+    copy = tmp_path / "again" / "train_data.txt"
+    copy.parent.mkdir()
+    copy.write_bytes(tiny_imdb_train.read_bytes())
+    with pytest.warns(DataQualityWarning, match="60 duplicate description") as record:
+        ds = load_dataset([tiny_imdb_train, copy])
+    assert str(copy) in ds.ids[60]  # same file name twice: the full paths tell them apart
+    assert str(copy) in str(record[0].message)
+
+
+def test_several_files_must_all_be_labelled_or_not(tiny_imdb_train, tiny_imdb_test):
+    with pytest.raises(DataError, match="test_data.txt: no genre labels, unlike"):
+        load_dataset([tiny_imdb_train, tiny_imdb_test])
+    with pytest.raises(ConfigError, match="no data file given"):
+        load_dataset([])

@@ -14,8 +14,8 @@ from sklearn.base import clone
 from moviegenre.errors import ConfigError, MissingDependencyError
 from moviegenre.modelio import load_model, save_model
 from moviegenre.models import model_class
+from moviegenre.models.backbone import BACKBONES
 from moviegenre.models.encoder import (
-    BACKBONES,
     EmbeddingCache,
     EncoderGenreModel,
     TextEncoder,

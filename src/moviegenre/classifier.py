@@ -28,8 +28,12 @@ from moviegenre.errors import ConfigError
 from moviegenre.modelio import ModelInfo, load_model, save_model
 from moviegenre.models import GenreModel
 
-#: The model that ships inside the package (see pretrained/MODEL_CARD.md).
-BUNDLED_MODEL_DIR = Path(__file__).parent / "pretrained" / "default"
+#: Models that ship inside the package, one folder of pretrained/ each (see MODEL_CARD.md).
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+BUNDLED_MODELS: tuple[str, ...] = ("linear",)
+#: What ``GenreClassifier.load()`` gives without a path or $MOVIEGENRE_MODEL.
+DEFAULT_MODEL = "linear"
+BUNDLED_MODEL_DIR = PRETRAINED_DIR / DEFAULT_MODEL
 #: Environment variable that points ``GenreClassifier.load()`` at another model directory.
 MODEL_ENV = "MOVIEGENRE_MODEL"
 
@@ -76,6 +80,39 @@ def top_k_of(proba: np.ndarray, genres: Sequence[str], top_k: int) -> list[Genre
     ]
 
 
+def bundled_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` itself, or the folder of the bundled model of that name when no such path
+    exists."""
+    folder = Path(path)
+    if not folder.exists() and str(path) in BUNDLED_MODELS:
+        return PRETRAINED_DIR / str(path)
+    return folder
+
+
+def bundled_models() -> list[dict[str, Any]]:
+    """Name, kind, size on disk and recorded scores of each bundled model, default first."""
+    from moviegenre.modelio import read_metadata
+
+    rows = []
+    for name in sorted(BUNDLED_MODELS, key=lambda n: n != DEFAULT_MODEL):
+        folder = PRETRAINED_DIR / name
+        meta = read_metadata(folder)
+        size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+        metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
+        rows.append(
+            {
+                "name": name,
+                "default": name == DEFAULT_MODEL,
+                "kind": meta["kind"],
+                "megabytes": round(size / 1e6, 1),
+                "path": str(folder),
+                "validation": metrics.get("validation", {}),
+                "test": metrics.get("test", {}),
+            }
+        )
+    return rows
+
+
 class GenreClassifier:
     """A loaded model plus the input checks applied before it sees a text."""
 
@@ -98,10 +135,14 @@ class GenreClassifier:
     def load(
         cls, path: str | os.PathLike[str] | None = None, *, checks: CheckSettings | None = None
     ) -> GenreClassifier:
-        """Load a model directory; ``None`` means $MOVIEGENRE_MODEL, else the bundled model."""
+        """Load a model directory, or a bundled model by name (``"linear"``).
+
+        ``None`` means $MOVIEGENRE_MODEL, else the default bundled model. A name that is also
+        an existing folder loads the folder (write ``./linear`` to be explicit).
+        """
         if path is None:
             path = os.environ.get(MODEL_ENV) or BUNDLED_MODEL_DIR
-        folder = Path(path)
+        folder = bundled_path(path)
         model, info = load_model(folder)
         return cls(model, info, checks=checks, path=folder)
 

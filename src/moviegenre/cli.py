@@ -29,7 +29,11 @@ err_console = Console(stderr=True)
 
 ModelOpt = Annotated[
     Path | None,
-    typer.Option("--model", "-m", help="Model directory (default: $MOVIEGENRE_MODEL or bundled)."),
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model directory or bundled model name (default: $MOVIEGENRE_MODEL, else bundled).",
+    ),
 ]
 TextCol = Annotated[str | None, typer.Option(help="Text column of a CSV/JSONL/Parquet file.")]
 LabelCol = Annotated[str | None, typer.Option(help="Label column of a CSV/JSONL/Parquet file.")]
@@ -75,7 +79,10 @@ def _per_class_table(metrics: dict) -> Table:
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option(help="Labelled training file (IMDb txt, CSV, ...).")],
+    data: Annotated[
+        list[Path],
+        typer.Option(help="Labelled training file (IMDb txt, CSV, ...); repeat for several."),
+    ],
     out: Annotated[Path, typer.Option(help="Directory to write the model to.")],
     model: Annotated[str, typer.Option("--model", help="Model kind, e.g. linear.")] = "linear",
     val_fraction: Annotated[float, typer.Option(help="Share of rows held out.")] = 0.2,
@@ -85,10 +92,13 @@ def train(
         list[str] | None,
         typer.Option(help="Fixed model parameter KEY=JSON_VALUE (repeatable), e.g. C=0.3."),
     ] = None,
+    device: Annotated[
+        str, typer.Option(help="Where fine-tuning runs: auto (a GPU if torch sees one), cpu, cuda.")
+    ] = "auto",
     text_col: TextCol = None,
     label_col: LabelCol = None,
 ) -> None:
-    """Train a model, choosing its settings on a validation split, and save it."""
+    """Train a model, choosing its settings on held-out rows, and save it."""
     from moviegenre.data import load_dataset
     from moviegenre.training import TrainSettings
     from moviegenre.training import train as train_model
@@ -96,14 +106,14 @@ def train(
     params = _parse_params(param or [])
     dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
     settings = TrainSettings(
-        kind=model, params=params, val_fraction=val_fraction, seed=seed, name=name
+        kind=model, params=params, val_fraction=val_fraction, seed=seed, name=name, device=device
     )
     with _progress_bar() as bar:
         task = bar.add_task(f"training {model}", total=None, rate="")
 
         def show(message: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=message[:60])
-            if ": validation" in message or ": out-of-fold" in message:
+            if ": validation" in message or ": held-out" in message:
                 bar.console.print(message)
 
         result = train_model(dataset, settings, progress=show)
@@ -112,6 +122,8 @@ def train(
     title = "Validation"
     if how.get("validation") == "out-of-fold":
         title += f" ({how['folds']}-fold, every row held out once)"
+    elif how.get("validation") == "holdout":
+        title += f" ({how['val_fraction']:.0%} of the rows held out)"
     console.print(_metrics_table(f"{title}, trained in {result.seconds:.1f} s", result.validation))
     console.print(f"best settings: {json.dumps(result.best_params)}")
     console.print(f"model written to [bold]{path}[/bold]")
@@ -172,6 +184,38 @@ def evaluate(
 
         record_metrics(classifier.path, record_as, {"data": str(data), **headline(metrics)})
         console.print(f"recorded as {record_as!r} in {classifier.path / 'model.json'}")
+
+
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the bundled models: kind, size, speed and recorded scores."""
+    from moviegenre.classifier import bundled_models
+
+    rows = bundled_models()
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table(title="Bundled models (load by name: --model NAME)")
+    for column in ("name", "kind", "MB", "test accuracy", "test macro-F1", "desc/s", "validation"):
+        table.add_column(column, justify="left" if column in ("name", "kind") else "right")
+
+    def pair(m: dict) -> str:
+        return f"{m['accuracy']:.3f} / {m['macro_f1']:.3f}" if "accuracy" in m else "-"
+
+    for row in rows:
+        test = row["test"]
+        table.add_row(
+            row["name"] + (" (default)" if row["default"] else ""),
+            row["kind"],
+            f"{row['megabytes']:.1f}",
+            f"{test['accuracy']:.3f}" if "accuracy" in test else "-",
+            f"{test['macro_f1']:.3f}" if "macro_f1" in test else "-",
+            f"{test['per_second']:,.0f}" if "per_second" in test else "-",
+            pair(row["validation"]),
+        )
+    console.print(table)
 
 
 @app.command()

@@ -423,7 +423,7 @@ def iter_chunks(
 
 
 def load_dataset(
-    path: str | Path,
+    path: str | Path | Sequence[str | Path],
     *,
     fmt: str = "auto",
     text_col: str | None = None,
@@ -432,9 +432,41 @@ def load_dataset(
     title_col: str | None = None,
     require_labels: bool = False,
 ) -> Dataset:
-    """Load a whole file; warns (DataQualityWarning) about duplicate texts or conflicting labels."""
+    """Load a whole file, or several files as one dataset (e.g. train + test solution).
+
+    Warns (DataQualityWarning) about duplicate texts or conflicting labels, across files too.
+    With several files, ids become ``FILE:ID`` so that rows of different files stay distinct.
+    """
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    if not paths:
+        raise ConfigError("no data file given")
+    options = dict(fmt=fmt, require_labels=require_labels)
     wanted = {"text_col": text_col, "label_col": label_col, "id_col": id_col}
     wanted["title_col"] = title_col
+    parts = [_load_one(p, wanted=wanted, **options) for p in paths]
+    if len(parts) == 1:
+        ds = parts[0]
+    else:
+        names = [Path(p).name for p in paths]
+        if len(set(names)) < len(names):
+            names = [str(p) for p in paths]
+        labelled = {p.has_labels for p in parts}
+        if len(labelled) > 1:
+            which = ", ".join(n for n, p in zip(names, parts, strict=True) if not p.has_labels)
+            raise DataError(f"{which}: no genre labels, unlike the other files; mix like with like")
+        ds = Dataset(
+            texts=[t for p in parts for t in p.texts],
+            labels=[lab for p in parts for lab in p.labels] if parts[0].has_labels else None,
+            ids=[f"{n}:{i}" for n, p in zip(names, parts, strict=True) for i in p.ids],
+            titles=[t for p in parts for t in p.titles],
+            years=[y for p in parts for y in p.years],
+            source=" + ".join(str(p) for p in paths),
+        )
+    _warn_quality(ds)
+    return ds
+
+
+def _load_one(path: str | Path, *, fmt: str, require_labels: bool, wanted: dict) -> Dataset:
     chunks = list(
         _stream(
             path,
@@ -456,7 +488,6 @@ def load_dataset(
     )
     if not len(ds):
         raise DataError(f"{path}: no data rows (only a header or blank lines)")
-    _warn_quality(ds)
     return ds
 
 

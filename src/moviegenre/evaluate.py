@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,16 @@ def evaluate(
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     parts = []
+    started = time.perf_counter()
     for start in range(0, len(dataset), batch_size):
         texts = dataset.texts[start : start + batch_size]
         parts.append(classifier.predict_proba(texts, batch_size=batch_size))
         if progress is not None:
             progress(start + len(texts), len(dataset))
     proba = np.vstack(parts)
+    seconds = time.perf_counter() - started
     metrics = score(dataset.labels or [], proba, classifier.genres)
+    metrics["per_second"] = round(len(dataset) / max(seconds, 1e-9), 1)
     metrics["model"] = {
         "kind": classifier.kind,
         "name": classifier.name,

@@ -73,7 +73,7 @@ def score(y_true: Sequence[str], proba: np.ndarray, genres: Sequence[str]) -> di
 
 def headline(metrics: dict[str, Any]) -> dict[str, float]:
     """Just the scalar metrics (for model.json and tables)."""
-    keys = ("rows", "accuracy", "macro_f1", "weighted_f1", "top3_accuracy")
+    keys = ("rows", "accuracy", "macro_f1", "weighted_f1", "top3_accuracy", "per_second")
     return {k: metrics[k] for k in keys if k in metrics}
 
 

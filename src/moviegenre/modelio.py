@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ WEIGHTS_FILE = "weights.safetensors"
 #: Extensions of files that can run code when loaded; a model directory holding one is refused.
 UNSAFE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin", ".ckpt", ".h5", ".npy")
 _PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+#: Files a model may list: weights (.safetensors, .npz), ONNX graphs and tokenizer JSON.
+_ARTIFACT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\.(safetensors|npz|onnx|json)")
+_WEIGHT_SUFFIXES = (".safetensors", ".npz")
 
 
 @dataclass
@@ -115,9 +119,21 @@ def save_model(
     meta["files"] = {
         WEIGHTS_FILE: {"sha256": sha256_file(weights), "bytes": weights.stat().st_size}
     }
+    for name, data in model.files().items():
+        if not _ARTIFACT_NAME.fullmatch(name) or name == METADATA_FILE:
+            raise ModelFileError(f"a {model.kind} model asked to save an unsafe file name {name!r}")
+        _write_bytes(out / name, data)
+        meta["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     _write_json(out / METADATA_FILE, meta)
     model.write_extras(out)
     return out
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path``, then rename: never half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -175,10 +191,10 @@ def record_metrics(
 
 def _verify_files(folder: Path, files: Mapping[str, Any]) -> None:
     for name, expected in files.items():
-        if Path(name).name != name or not name.endswith((".safetensors", ".npz")):
+        if not _ARTIFACT_NAME.fullmatch(name) or name == METADATA_FILE:
             raise ModelFileError(
-                f"model.json lists weight file {name!r}; only plain .safetensors or .npz file "
-                "names inside the model folder are allowed"
+                f"model.json lists file {name!r}; only plain .safetensors, .npz, .onnx or .json "
+                "file names inside the model folder are allowed"
             )
         path = folder / name
         if not path.is_file():
@@ -232,12 +248,19 @@ def load_model(directory: str | os.PathLike[str]) -> tuple[GenreModel, ModelInfo
     check_requirements(list(meta.get("requires", [])))
     cls = model_class(meta["kind"])
     arrays: dict[str, np.ndarray] = {}
-    for name in meta["files"]:
-        arrays.update(_read_arrays(folder / name))
+    files: dict[str, bytes] = {}
+    for name, expected in meta["files"].items():
+        if name.endswith(_WEIGHT_SUFFIXES):
+            arrays.update(_read_arrays(folder / name))
+        else:  # hashed again as read, so a file swapped after the check is still refused
+            data = (folder / name).read_bytes()
+            if hashlib.sha256(data).hexdigest() != expected.get("sha256"):
+                raise ModelFileError(f"{folder / name} changed while it was being loaded")
+            files[name] = data
     config = dict(meta["config"])
     config.setdefault("classes", meta["genres"])
     try:
-        model = cls.from_state(config, arrays)
+        model = cls.from_state(config, arrays, files)
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError) as exc:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 
@@ -30,3 +33,26 @@ def progress_bar(*, console: Any = None, transient: bool = False, unit: str = ""
         console=console,
         transient=transient,
     )
+
+
+#: The callback that long loops inside a model's ``fit`` report to (set by ``training``).
+_REPORTER: ContextVar[Callable[[str, int, int], None] | None] = ContextVar(
+    "moviegenre_progress", default=None
+)
+
+
+@contextmanager
+def reporting(callback: Callable[[str, int, int], None] | None) -> Iterator[None]:
+    """Send ``report`` calls made in this context (e.g. fine-tuning steps) to ``callback``."""
+    token = _REPORTER.set(callback)
+    try:
+        yield
+    finally:
+        _REPORTER.reset(token)
+
+
+def report(message: str, done: int, total: int) -> None:
+    """Tell the caller's progress callback, if any, that ``done`` of ``total`` steps are done."""
+    callback = _REPORTER.get()
+    if callback is not None:
+        callback(message, done, total)

@@ -2,8 +2,9 @@
 
 Test data never enters here: settings are chosen on a validation split carved out of the
 training rows, and the chosen setting is refit on all training rows when the kind allows.
-Kinds that cross-validate inside ``fit`` (linear) are fitted once on all rows instead, and
-their out-of-fold predictions are the validation metrics.
+Kinds that choose their settings on held-out rows inside ``fit`` (linear: out-of-fold; the
+blends: a validation slice) are fitted once on all rows instead, and those held-out
+predictions are the validation metrics.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from moviegenre.checks import CheckSettings
@@ -19,7 +20,8 @@ from moviegenre.classifier import GenreClassifier
 from moviegenre.data import Dataset, dataset_fingerprint
 from moviegenre.errors import ConfigError
 from moviegenre.metrics import headline, score, selection_score
-from moviegenre.models import model_class
+from moviegenre.models import MODEL_KINDS, model_class
+from moviegenre.progress import reporting
 from moviegenre.split import stratified_split
 
 
@@ -34,6 +36,8 @@ class TrainSettings:
     val_fraction: float = 0.2
     seed: int = 0
     name: str = "moviegenre"
+    #: Where fine-tuning runs ("auto", "cpu", "cuda"); given to every member that has a device.
+    device: str = "auto"
 
 
 @dataclass
@@ -45,6 +49,19 @@ class TrainResult:
     trials: list[dict[str, Any]]
     best_params: dict[str, Any]
     seconds: float
+
+
+def _with_device(cls: Any, params: dict[str, Any], device: str) -> dict[str, Any]:
+    """``params`` with ``device`` set on the kind, or on a blend's partner, where it has one."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}")
+    if "device" in cls().get_params():
+        return {"device": device, **params}
+    partner = params.get("partner", cls().get_params().get("partner"))
+    if partner in MODEL_KINDS and "device" in model_class(partner)().get_params():
+        partner_params = {"device": device, **(params.get("partner_params") or {})}
+        return {**params, "partner_params": partner_params}
+    return params
 
 
 def _candidates(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -69,6 +86,7 @@ def train(
     start = time.perf_counter()
     say = progress or (lambda _msg, _done, _total: None)
     cls = model_class(settings.kind)
+    settings = replace(settings, params=_with_device(cls, settings.params, settings.device))
     labels = list(dataset.labels or [])
     train_idx, val_idx = stratified_split(
         labels, val_fraction=settings.val_fraction, seed=settings.seed
@@ -76,7 +94,7 @@ def train(
     if len(val_idx) == 0:
         raise ConfigError("the validation split is empty; every genre needs at least 2 rows")
     if cls.selects_out_of_fold and settings.search is None:
-        return _train_out_of_fold(dataset, settings, cls, say, start)
+        return _train_self_validating(dataset, settings, cls, say, start)
     grid = cls.search_space if settings.search is None else settings.search
     grid = {k: v for k, v in grid.items() if k not in settings.params}
     train_set, val_set = dataset.subset(train_idx), dataset.subset(val_idx)
@@ -87,7 +105,8 @@ def train(
     for step, candidate in enumerate(candidates):
         params = {**settings.params, **candidate}
         say(f"fitting {settings.kind} {candidate or ''} on {len(train_set)} rows", step, total)
-        model = cls(**params).fit(train_set.texts, train_set.labels)
+        with reporting(say):
+            model = cls(**params).fit(train_set.texts, train_set.labels)
         metrics = score(val_set.labels, model.predict_proba(val_set.texts), model.classes_)
         trials.append({"params": candidate, **headline(metrics)})
         say(
@@ -107,40 +126,44 @@ def train(
             total - 1,
             total,
         )
-        model = cls(**final_params).fit(dataset.texts, labels)
+        with reporting(say):
+            model = cls(**final_params).fit(dataset.texts, labels)
         say("done", total, total)
     training = {"val_fraction": settings.val_fraction, "refit_on_full": cls.refit_on_full}
     return _result(dataset, settings, model, val_metrics, trials, final_params, training, start)
 
 
-def _train_out_of_fold(
+def _train_self_validating(
     dataset: Dataset,
     settings: TrainSettings,
     cls: Any,
     say: Callable[[str, int, int], None],
     start: float,
 ) -> TrainResult:
-    """One fit on all rows for a kind that cross-validates itself; its out-of-fold
-    predictions are the validation metrics (every row is held out once)."""
+    """One fit on all rows for a kind that chooses its settings on held-out rows inside
+    ``fit`` (linear: out-of-fold; blends: a validation slice); those held-out predictions
+    are the validation metrics."""
     labels = list(dataset.labels or [])
-    say(f"fitting {settings.kind} on {len(dataset)} rows (choosing settings out-of-fold)", 0, 1)
-    model = cls(**settings.params).fit(dataset.texts, labels)
-    if model.oof_proba_ is None:
+    say(f"fitting {settings.kind} on {len(dataset)} rows (settings chosen on held-out rows)", 0, 1)
+    with reporting(say):
+        model = cls(**settings.params).fit(dataset.texts, labels)
+    held = model.heldout()
+    if held is None:
         raise ConfigError(
-            f"{settings.kind} was asked not to cross-validate (calibration_folds=0), so it has "
+            f"{settings.kind} was asked not to hold rows out (calibration_folds=0), so it has "
             "no validation metrics; pass a search grid or keep calibration_folds >= 2"
         )
-    val_metrics = score(labels, model.oof_proba_, model.classes_)
-    trials = list(model.cv_results_)
+    val_metrics = score([labels[i] for i in held.index], held.proba, model.classes_)
     best_params = {**settings.params, **model.chosen_params()}
     say(
-        f"{best_params}: out-of-fold accuracy {val_metrics['accuracy']:.3f}, "
+        f"{best_params}: held-out accuracy {val_metrics['accuracy']:.3f}, "
         f"macro-F1 {val_metrics['macro_f1']:.3f}",
         1,
         1,
     )
-    training = {"validation": "out-of-fold", "folds": model.calibration_folds}
-    return _result(dataset, settings, model, val_metrics, trials, best_params, training, start)
+    return _result(
+        dataset, settings, model, val_metrics, held.trials, best_params, held.protocol, start
+    )
 
 
 def _result(

@@ -12,6 +12,7 @@ MODEL_KINDS: dict[str, str] = {
     "linear": "moviegenre.models.linear:LinearGenreModel",
     "encoder": "moviegenre.models.encoder:EncoderGenreModel",
     "ensemble": "moviegenre.models.ensemble:EnsembleGenreModel",
+    "blend": "moviegenre.models.ensemble:BlendGenreModel",
     "finetune": "moviegenre.models.finetune:FinetuneGenreModel",
     "static": "moviegenre.models.static:StaticGenreModel",
     "fast": "moviegenre.models.static:FastGenreModel",

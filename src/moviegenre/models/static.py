@@ -26,6 +26,13 @@ from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 
 from moviegenre.errors import ConfigError, ModelFileError
+from moviegenre.models.backbone import (
+    DEFAULT_BACKBONE,
+    BackboneSpec,
+    backbone_spec,
+    import_optional,
+    load_tokenizer,
+)
 from moviegenre.models.base import (
     GenreModel,
     array_to_strings,
@@ -34,13 +41,7 @@ from moviegenre.models.base import (
     require_arrays,
     strings_to_array,
 )
-from moviegenre.models.encoder import (
-    DEFAULT_BACKBONE,
-    BackboneSpec,
-    _import,
-    backbone_spec,
-    cache_root,
-)
+from moviegenre.models.encoder import cache_root
 from moviegenre.models.ensemble import EnsembleGenreModel
 
 
@@ -55,8 +56,8 @@ def distill_table(
 
     ``max_tokens`` distils only the first ids (for tests); the rest of the table stays zero.
     """
-    torch = _import("torch", "torch")
-    transformers = _import("transformers", "transformers")
+    torch = import_optional("torch")
+    transformers = import_optional("transformers")
     from sklearn.decomposition import PCA
 
     model = transformers.AutoModel.from_pretrained(str(spec.path())).eval()
@@ -125,11 +126,7 @@ class StaticGenreModel(GenreModel):
     def _tokenizer(self) -> Any:
         tok = getattr(self, "_tok", None)
         if tok is None:
-            tokenizers = _import("tokenizers", "tokenizers")
-            spec = backbone_spec(self.backbone)
-            tok = tokenizers.Tokenizer.from_file(str(spec.path() / "tokenizer.json"))
-            tok.no_truncation()
-            tok.no_padding()
+            tok = load_tokenizer(backbone_spec(self.backbone).path() / "tokenizer.json")
             self._tok = tok
         return tok
 
@@ -181,7 +178,12 @@ class StaticGenreModel(GenreModel):
         return config, arrays
 
     @classmethod
-    def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> GenreModel:
+    def from_state(
+        cls,
+        config: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        files: dict[str, bytes] | None = None,
+    ) -> GenreModel:
         require_arrays(arrays, ["classes", "table", "coef", "intercept"], cls.kind)
         model = cls._from_params(config)
         backbone_spec(model.backbone).path()  # refuses early, naming the pip package

