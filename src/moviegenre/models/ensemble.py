@@ -19,7 +19,13 @@ from sklearn.metrics import accuracy_score, f1_score
 from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.metrics import selection_score
 from moviegenre.models import model_class
-from moviegenre.models.base import GenreModel, check_training_data
+from moviegenre.models.base import (
+    GenreModel,
+    check_classes,
+    check_number,
+    check_settings,
+    check_training_data,
+)
 from moviegenre.models.encoder import EncoderGenreModel
 from moviegenre.models.linear import LinearGenreModel
 from moviegenre.split import stratified_split
@@ -140,26 +146,41 @@ class EnsembleGenreModel(GenreModel):
         arrays.update({f"partner.{k}": v for k, v in enc_arrays.items()})
         return config, arrays
 
+    def probe_proba(self) -> np.ndarray:
+        """The blend of the members' own probes (see ``GenreModel.probe_proba``)."""
+        return blend(self.linear_.probe_proba(), self.partner_.probe_proba(), self.weight_)
+
     @classmethod
     def from_state(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> GenreModel:
-        try:
-            model = cls(**config["params"])
-            lin_config, enc_config = config["linear"], config["partner"]
-            partner_cls = model_class(model.partner)
-            weight = float(config["weight"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"ensemble model config is invalid: {exc}") from exc
+        model = cls._from_params(config)
+        if model.partner not in PARTNERS:
+            raise ModelFileError(
+                f"{cls.kind} model partner must be one of {sorted(PARTNERS)}, got {model.partner!r}"
+            )
+        partner_cls = model_class(model.partner)
+        # member settings are used only to refit; checked alike, and a cache_dir dropped
+        if model.linear_params is not None:
+            model.linear_params = check_settings(LinearGenreModel, model.linear_params)
+        if model.partner_params is not None:
+            model.partner_params = check_settings(partner_cls, model.partner_params)
+        lin_config, enc_config = config.get("linear"), config.get("partner")
+        if not isinstance(lin_config, dict) or not isinstance(enc_config, dict):
+            raise ModelFileError(f"{cls.kind} model config lacks its 'linear' and 'partner' parts")
+        weight = check_number(config.get("weight"), f"{cls.kind} model weight", 0.0, 1.0)
 
         def part(prefix: str) -> dict[str, np.ndarray]:
             return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
 
         model.linear_ = LinearGenreModel.from_state(lin_config, part("linear."))
         model.partner_ = partner_cls.from_state(enc_config, part("partner."))
-        model.classes_ = np.array(list(config["classes"]), dtype=object)
+        model.classes_ = check_classes(config.get("classes"), cls.kind)
         if list(model.linear_.classes_) != list(model.classes_) or list(
             model.partner_.classes_
         ) != list(model.classes_):
             raise ModelFileError("ensemble members disagree on the class list")
         model.weight_ = weight
-        model.weight_trials_ = list(config.get("weight_trials", []))
+        trials = config.get("weight_trials", [])
+        if not isinstance(trials, list):
+            raise ModelFileError(f"{cls.kind} model weight_trials must be a list")
+        model.weight_trials_ = list(trials)
         return model

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,10 @@ from scipy.special import softmax
 from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.models.base import (
     GenreModel,
-    array_to_strings,
+    check_array,
+    check_classes,
+    check_strings,
+    check_temperature,
     check_training_data,
     fit_temperature,
     power_class_weights,
@@ -255,22 +259,39 @@ class FinetuneGenreModel(GenreModel):
         torch = _import("torch", "torch")
         require_arrays(arrays, ["classes", "net.head.weight", "net.head.bias"], cls.kind)
         model = cls._from_params(config)
-        model.classes_ = np.array(array_to_strings(arrays["classes"]), dtype=object)
-        spec = backbone_spec(model.backbone)
+        try:
+            spec = backbone_spec(model.backbone)
+            TextEncoder(model.backbone, model.max_seq_length, "truncate", use_cache=False)
+            if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", model.device):
+                raise ConfigError(f"device must be auto, cpu or cuda[:N], got {model.device!r}")
+            if not 0.0 <= model.dropout < 1.0:
+                raise ConfigError(f"dropout must be in [0, 1), got {model.dropout}")
+        except ConfigError as exc:
+            raise ModelFileError(f"finetune model settings are invalid: {exc}") from None
+        model.classes_ = check_classes(check_strings(arrays, "classes", cls.kind), cls.kind)
+        n = len(model.classes_)
+        check_array(arrays, "net.head.weight", (n, spec.dim), cls.kind)
+        check_array(arrays, "net.head.bias", (n,), cls.kind)
+        model.temperature_ = check_temperature(config.get("temperature", 1.0), cls.kind)
+        best_epoch, history = config.get("best_epoch", 0), config.get("history", [])
+        if not isinstance(best_epoch, int) or not isinstance(history, list):
+            raise ModelFileError("finetune model best_epoch must be a number, history a list")
         model._device_ = _device(torch, model.device)
-        net = _build_network(torch, str(spec.path()), len(model.classes_), model.dropout)
+        net = _build_network(torch, str(spec.path()), n, model.dropout)
         state = {
             k[4:]: torch.from_numpy(np.asarray(v, dtype=np.float32))
             for k, v in arrays.items()
             if k.startswith("net.")
         }
-        missing, _ = net.load_state_dict(state, strict=False)
+        try:
+            missing, _ = net.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # torch: a tensor of the wrong shape
+            reason = str(exc).strip().splitlines()[-1].strip()
+            raise ModelFileError(f"finetune weights do not fit the network: {reason}") from None
         if any(not k.endswith("position_ids") for k in missing):
             raise ModelFileError(f"finetune weights lack {len(missing)} tensors, e.g. {missing[0]}")
         model.network_ = net.to(model._device_).eval()
-        model.temperature_ = float(config.get("temperature", 1.0))
-        model.best_epoch_ = int(config.get("best_epoch", 0))
-        model.history_ = list(config.get("history", []))
+        model.best_epoch_, model.history_ = best_epoch, list(history)
         return model
 
 
