@@ -139,6 +139,9 @@ def _genres_repeated(meta: dict) -> None:
         (_genres_reordered, "do not match the model's classes .* in name or order"),
         (_genres_repeated, "'genres' must be a list of 2 to 1000 distinct genre names"),
         (set_key("genres", [1, 2, 3, 4, 5]), "'genres' must be a list of 2 to 1000 distinct"),
+        (set_key("config.params", []), "linear model config lacks its 'params' object"),
+        (set_key("config.C", -1), r"linear model C must be a number in \[0, 1e\+09\], got -1"),
+        (set_key("config.cv_results", "x"), "linear model cv_results must be a list"),
     ],
 )
 def test_bad_numbers_and_genres_in_model_json_are_refused(case, change, message):
@@ -180,10 +183,33 @@ def _reshape(name: str, grow: Callable[[np.ndarray], np.ndarray]) -> Callable[[d
             _reshape("idf", lambda a: np.full_like(a, 3e38)),  # finite, but overflows
             "does not give valid probabilities on a test text",
         ),
+        (
+            _reshape("vocabulary", lambda a: a.astype(np.float32)),
+            r"'vocabulary' must hold UTF-8 bytes \(uint8, 1-D\)",
+        ),
+        (
+            _reshape("vocabulary", lambda a: np.append(a, np.uint8(0xFF))),
+            "'vocabulary' is not valid UTF-8",
+        ),
     ],
 )
 def test_bad_weights_are_refused(case, change, message):
     edit_weights(case.model, change)
+    refused(case, message)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"labels": np.array(["a", "b"])}, "weights 'labels' in extra.npz have type <U1; only num"),
+        ({"coef": np.zeros((5, 3))}, "weights 'coef' appear in both weights.safetensors and extra"),
+    ],
+)
+def test_second_weight_file_cannot_smuggle_arrays(case, arrays, message):
+    path = case.model / "extra.npz"
+    np.savez(path, **arrays)
+    entry = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "bytes": path.stat().st_size}
+    edit_meta(case.model, set_key(("files", "extra.npz"), entry))
     refused(case, message)
 
 
@@ -281,10 +307,38 @@ def _repeat_first_class(arrays: dict) -> None:
         ("encoder", None, _set_array("prototypes", lambda a: a[:, :10]), r"'prototypes' has sh"),
         ("encoder", None, _set_array("intercept", lambda a: a[:-1]), r"'intercept' has shape"),
         ("encoder", None, _repeat_first_class, "classes must be 2 or more distinct"),
+        (
+            "encoder",
+            set_key("config.params.backbone", "nope"),
+            None,
+            "encoder model settings are invalid: unknown backbone 'nope'",
+        ),
+        (
+            "static",
+            set_key("config.params.backbone", "nope"),
+            None,
+            "static model settings are invalid: unknown backbone 'nope'",
+        ),
         ("static", None, _set_array("table", lambda a: a[:100]), r"'table' has shape \(100, 4\)"),
         ("static", None, _set_array("intercept", lambda a: a[:1]), r"'intercept' has shape"),
         ("ensemble", set_key("config.weight", 2.0), None, r"ensemble model weight must be a num"),
         ("ensemble", set_key("config.params.partner", "linear"), None, "partner must be one of"),
+        ("ensemble", set_key("config.linear", None), None, "lacks its 'linear' and 'partner'"),
+        ("ensemble", set_key("config.weight_trials", "x"), None, "weight_trials must be a list"),
+        (
+            "ensemble",
+            set_key("config.params.partner_params", {"C": "3"}),
+            None,
+            "encoder model setting 'C' has an invalid value '3'",
+        ),
+        ("finetune", set_key("config.params.dropout", 1.5), None, r"dropout must be in \[0, 1\)"),
+        ("finetune", set_key("config.history", "x"), None, "best_epoch must be a number, history"),
+        (
+            "finetune",
+            None,
+            _set_array("net.bert.embeddings.word_embeddings.weight", lambda a: a[:100]),
+            "finetune weights do not fit the network: size mismatch",
+        ),
         ("finetune", set_key("config.temperature", 0), None, "finetune model temperature must"),
         ("finetune", set_key("config.params.device", "bogus"), None, "device must be auto, cpu"),
         (
@@ -337,6 +391,12 @@ def test_listed_file_linked_inside_the_folder_is_refused(case):
     shutil.move(case.model / WEIGHTS_FILE, case.model / "data" / WEIGHTS_FILE)
     (case.model / WEIGHTS_FILE).symlink_to(Path("data") / WEIGHTS_FILE)
     refused(case, "weights.safetensors is a symbolic link; the files a model lists must be")
+
+
+def test_model_json_linked_inside_the_folder_is_refused(case):
+    shutil.move(case.model / METADATA_FILE, case.model / "meta.txt")
+    (case.model / METADATA_FILE).symlink_to("meta.txt")
+    refused(case, r"has no model.json \(a regular file, not a link\)")
 
 
 def test_link_loop_is_refused(case):
