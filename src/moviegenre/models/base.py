@@ -9,10 +9,13 @@ arrays (``to_state``) and is rebuilt from exactly those (``from_state``).
 
 from __future__ import annotations
 
+import math
+import types
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Union
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -22,6 +25,15 @@ from sklearn.metrics import f1_score
 from sklearn.utils.validation import check_is_fitted
 
 from moviegenre.errors import ConfigError, ModelFileError
+
+#: A fixed text every loaded model must turn into one row of finite probabilities summing to 1.
+PROBE_TEXT = (
+    "A detective hunts a killer through the rainy streets of the city while his family waits "
+    "at home, and an old friend from the war returns with a secret."
+)
+#: Settings a model file may carry but that are never used from it: cache locations come
+#: from the user (argument, ``MOVIEGENRE_CACHE_DIR``), never from a downloaded file.
+IGNORED_SETTINGS = frozenset({"cache_dir"})
 
 
 @dataclass
@@ -103,13 +115,21 @@ class GenreModel(ClassifierMixin, BaseEstimator):
 
     # -- helpers shared by the kinds -------------------------------------------------------
 
+    def probe_proba(self) -> np.ndarray:
+        """Probabilities of :data:`PROBE_TEXT` (1 x classes): a cheap check after loading.
+
+        Kinds whose full pipeline is costly to start (a transformer) override this with a
+        probe of their own head.
+        """
+        return self.predict_proba([PROBE_TEXT])
+
     @classmethod
     def _from_params(cls, config: dict[str, Any]) -> Any:
-        """A new, unfitted model from ``config["params"]``; a bad config is a ModelFileError."""
-        try:
-            return cls(**config["params"])
-        except (KeyError, TypeError) as exc:
-            raise ModelFileError(f"{cls.kind} model config is invalid: {exc}") from exc
+        """A new, unfitted model from ``config["params"]``, each setting's type checked."""
+        params = config.get("params") if isinstance(config, dict) else None
+        if not isinstance(params, dict):
+            raise ModelFileError(f"{cls.kind} model config lacks its 'params' object")
+        return cls(**check_settings(cls, params))
 
     def _check_fitted(self) -> None:
         check_is_fitted(self, "classes_")
@@ -122,8 +142,12 @@ def check_training_data(texts: Sequence[str], labels: Sequence[str]) -> np.ndarr
     if len(texts) == 0:
         raise ConfigError("cannot train on an empty dataset")
     for i, label in enumerate(labels):
-        if not isinstance(label, str) or not label:
-            raise ConfigError(f"label {i} is {label!r}; every label must be a non-empty string")
+        # the rule model.json's genres follow, so every trained model can be loaded again
+        if not isinstance(label, str) or not 0 < len(label) <= 100 or not label.isprintable():
+            raise ConfigError(
+                f"label {i} is {label!r}; every label must be a non-empty single-line string "
+                "of at most 100 printable characters"
+            )
     classes = np.array(sorted(set(labels)), dtype=object)
     if len(classes) < 2:
         raise ConfigError(f"need at least 2 distinct labels to train, found only {classes[0]!r}")
@@ -164,6 +188,116 @@ def oof_metrics(targets: np.ndarray, predicted: np.ndarray) -> tuple[float, floa
     accuracy = float(np.mean(targets == predicted))
     macro_f1 = float(f1_score(targets, predicted, labels=present, average="macro", zero_division=0))
     return accuracy, macro_f1
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON value matches a parameter annotation (plain types, unions, lists)."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
+    if hint is str:
+        return isinstance(value, str) and len(value) <= 1000
+    if hint is dict or origin is dict:
+        return isinstance(value, dict)
+    if origin in (Sequence, list, tuple):
+        (item,) = typing.get_args(hint)[:1] or (Any,)
+        return isinstance(value, list | tuple) and all(_fits(v, item) for v in value)
+    return False
+
+
+def check_settings(cls: type[GenreModel], params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` from a model file, checked against the types of ``cls.__init__``.
+
+    Unknown settings and values of the wrong type (a string for a number, NaN) are refused;
+    :data:`IGNORED_SETTINGS` are dropped so that a model file never decides them.
+    """
+    hints = typing.get_type_hints(cls.__init__)
+    hints.pop("return", None)
+    clean = {}
+    for key, value in params.items():
+        if key in IGNORED_SETTINGS:
+            continue
+        if key not in hints:
+            raise ModelFileError(f"{cls.kind} model setting {key!r} is unknown")
+        if not _fits(value, hints[key]):
+            shown = repr(value)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            raise ModelFileError(
+                f"{cls.kind} model setting {key!r} has an invalid value {shown} "
+                f"(expected {hints[key]})"
+            )
+        clean[key] = value
+    return clean
+
+
+def check_number(value: Any, what: str, low: float, high: float) -> float:
+    """``value`` as a float, refused unless it is a finite number in ``[low, high]``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
+        raise ModelFileError(f"{what} must be a number in [{low:g}, {high:g}], got {value!r}")
+    return float(value)
+
+
+def check_temperature(value: Any, kind: str) -> float:
+    """A saved softmax temperature: finite and far from 0 (dividing by it must stay finite)."""
+    return check_number(value, f"{kind} model temperature", 1e-3, 1e3)
+
+
+def check_classes(classes: Any, kind: str) -> np.ndarray:
+    """The class list of a model file: 2+ distinct, non-empty, single-line strings."""
+    if (
+        not isinstance(classes, list)
+        or len(classes) < 2
+        or not all(isinstance(c, str) and c and "\n" not in c for c in classes)
+        or len(set(classes)) != len(classes)
+    ):
+        raise ModelFileError(
+            f"{kind} model classes must be 2 or more distinct, non-empty names, got "
+            f"{str(classes)[:80]}"
+        )
+    return np.array(classes, dtype=object)
+
+
+def check_array(
+    arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...], kind: str
+) -> np.ndarray:
+    """Weights array ``name`` as float32, refused unless its shape is ``shape``."""
+    require_arrays(arrays, [name], kind)
+    array = arrays[name]
+    if array.shape != shape:
+        raise ModelFileError(
+            f"{kind} model weights do not fit together: {name!r} has shape {array.shape}, "
+            f"expected {shape} (from the class list and the other weights)"
+        )
+    return np.asarray(array, dtype=np.float32)
+
+
+def check_strings(arrays: dict[str, np.ndarray], name: str, kind: str) -> list[str]:
+    """The strings packed in weights array ``name`` (see :func:`strings_to_array`)."""
+    require_arrays(arrays, [name], kind)
+    array = arrays[name]
+    if array.dtype != np.uint8 or array.ndim != 1:
+        raise ModelFileError(f"{kind} model array {name!r} must hold UTF-8 bytes (uint8, 1-D)")
+    try:
+        return array_to_strings(array)
+    except UnicodeDecodeError:
+        raise ModelFileError(f"{kind} model array {name!r} is not valid UTF-8") from None
 
 
 def require_arrays(arrays: dict[str, np.ndarray], names: Sequence[str], kind: str) -> None:

@@ -48,7 +48,10 @@ from moviegenre.models.backbone import (
 )
 from moviegenre.models.base import (
     GenreModel,
-    array_to_strings,
+    check_array,
+    check_classes,
+    check_strings,
+    check_temperature,
     check_training_data,
     fit_temperature,
     power_class_weights,
@@ -499,6 +502,11 @@ class EncoderGenreModel(GenreModel):
         }
         return config, arrays
 
+    def probe_proba(self) -> np.ndarray:
+        """The head's probabilities for a fixed unit embedding (no transformer run at load)."""
+        dim = self.coef_.shape[1]
+        return self.predict_proba_embeddings(np.full((1, dim), dim**-0.5, dtype=np.float32))
+
     @classmethod
     def from_state(
         cls,
@@ -507,13 +515,20 @@ class EncoderGenreModel(GenreModel):
         files: dict[str, bytes] | None = None,
     ) -> EncoderGenreModel:
         require_arrays(arrays, ["classes", "coef", "intercept", "prototypes"], cls.kind)
-        model = cls._from_params(config)
-        backbone_spec(model.backbone).path()  # refuses early, naming the pip package
-        model.classes_ = np.array(array_to_strings(arrays["classes"]), dtype=object)
-        model.coef_ = np.asarray(arrays["coef"], dtype=np.float32)
-        model.intercept_ = np.asarray(arrays["intercept"], dtype=np.float32)
-        model.prototypes_ = np.asarray(arrays["prototypes"], dtype=np.float32)
-        model.temperature_ = float(config.get("temperature", 1.0))
-        if model.coef_.shape[0] != len(model.classes_):
-            raise ModelFileError("encoder model weights do not match its class list")
+        model = cls._from_params(config)  # a cache_dir in the file is dropped, never used
+        try:
+            spec = backbone_spec(model.backbone)
+            for backend in {model.backend, model.inference_backend or model.backend}:
+                TextEncoder(model.backbone, model.max_seq_length, model.pooling, backend)
+            if model.batch_size < 1:
+                raise ConfigError(f"batch_size must be >= 1, got {model.batch_size}")
+        except ConfigError as exc:
+            raise ModelFileError(f"encoder model settings are invalid: {exc}") from None
+        spec.path()  # refuses early, naming the pip package
+        model.classes_ = check_classes(check_strings(arrays, "classes", cls.kind), cls.kind)
+        n, dim = len(model.classes_), spec.dim
+        model.coef_ = check_array(arrays, "coef", (n, dim), cls.kind)
+        model.intercept_ = check_array(arrays, "intercept", (n,), cls.kind)
+        model.prototypes_ = check_array(arrays, "prototypes", (n, dim), cls.kind)
+        model.temperature_ = check_temperature(config.get("temperature", 1.0), cls.kind)
         return model

@@ -24,7 +24,16 @@ from scipy.special import log_softmax, softmax
 from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.metrics import score, selection_score
 from moviegenre.models import MODEL_KINDS, model_class
-from moviegenre.models.base import GenreModel, HeldOut, check_training_data, fit_temperature
+from moviegenre.models.base import (
+    GenreModel,
+    HeldOut,
+    check_classes,
+    check_number,
+    check_settings,
+    check_temperature,
+    check_training_data,
+    fit_temperature,
+)
 from moviegenre.models.linear import LinearGenreModel
 from moviegenre.split import stratified_split
 
@@ -192,6 +201,11 @@ class EnsembleGenreModel(GenreModel):
         arrays.update({f"partner.{k}": v for k, v in partner_arrays.items()})
         return config, arrays
 
+    def probe_proba(self) -> np.ndarray:
+        """The blend of the members' own probes (see ``GenreModel.probe_proba``)."""
+        logits = blend_logits(self.linear_.probe_proba(), self.partner_.probe_proba(), self.weight_)
+        return softmax(logits / self.temperature_, axis=1)
+
     @classmethod
     def from_state(
         cls,
@@ -199,38 +213,42 @@ class EnsembleGenreModel(GenreModel):
         arrays: dict[str, np.ndarray],
         files: dict[str, bytes] | None = None,
     ) -> GenreModel:
-        try:
-            model = cls(**config["params"])
-            lin_config, partner_config = config["linear"], config["partner"]
-            weight = float(config["weight"])
-            temperature = float(config.get("temperature", 1.0))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{cls.kind} model config is invalid: {exc}") from exc
-        if not (0.0 <= weight <= 1.0 and np.isfinite(temperature) and temperature > 0):
-            raise ModelFileError(
-                f"{cls.kind} model has weight {weight} (must be in [0, 1]) and temperature "
-                f"{temperature} (must be > 0)"
-            )
+        model = cls._from_params(config)
         if not _is_partner(model.partner):
-            raise ModelFileError(f"{cls.kind} model names an unknown partner {model.partner!r}")
+            known = sorted(set(MODEL_KINDS) - NOT_PARTNERS)
+            raise ModelFileError(
+                f"{cls.kind} model partner must be one of {known}, got {model.partner!r}"
+            )
+        partner_cls = model_class(model.partner)
+        # member settings are used only to refit; checked alike, and a cache_dir dropped
+        if model.linear_params is not None:
+            model.linear_params = check_settings(LinearGenreModel, model.linear_params)
+        if model.partner_params is not None:
+            model.partner_params = check_settings(partner_cls, model.partner_params)
+        lin_config, partner_config = config.get("linear"), config.get("partner")
+        if not isinstance(lin_config, dict) or not isinstance(partner_config, dict):
+            raise ModelFileError(f"{cls.kind} model config lacks its 'linear' and 'partner' parts")
+        weight = check_number(config.get("weight"), f"{cls.kind} model weight", 0.0, 1.0)
+        temperature = check_temperature(config.get("temperature", 1.0), cls.kind)
 
         def part(prefix: str, items: dict[str, Any]) -> dict[str, Any]:
             return {k[len(prefix) :]: v for k, v in items.items() if k.startswith(prefix)}
 
-        partner_cls = model_class(model.partner)
         model.linear_ = LinearGenreModel.from_state(lin_config, part("linear.", arrays))
-        partner_files = part("partner.", files or {})
         model.partner_ = partner_cls.from_state(
-            partner_config, part("partner.", arrays), partner_files
+            partner_config, part("partner.", arrays), part("partner.", files or {})
         )
-        model.classes_ = np.array(list(config["classes"]), dtype=object)
+        model.classes_ = check_classes(config.get("classes"), cls.kind)
         if list(model.linear_.classes_) != list(model.classes_) or list(
             model.partner_.classes_
         ) != list(model.classes_):
             raise ModelFileError(f"{cls.kind} members disagree on the class list")
         model.weight_ = weight
         model.temperature_ = temperature
-        model.weight_trials_ = list(config.get("weight_trials", []))
+        trials = config.get("weight_trials", [])
+        if not isinstance(trials, list):
+            raise ModelFileError(f"{cls.kind} model weight_trials must be a list")
+        model.weight_trials_ = list(trials)
         return model
 
 

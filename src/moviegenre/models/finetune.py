@@ -37,7 +37,9 @@ from moviegenre.models.backbone import (
 )
 from moviegenre.models.base import (
     GenreModel,
-    array_to_strings,
+    check_classes,
+    check_strings,
+    check_temperature,
     check_training_data,
     fit_temperature,
     power_class_weights,
@@ -130,9 +132,14 @@ class FinetuneGenreModel(GenreModel):
 
     # -- checks ---------------------------------------------------------------------------
 
-    def _check_params(self) -> None:
-        spec = backbone_spec(self.backbone)
+    def _check_params(self, training: bool = True) -> None:
+        """Refuse bad settings; at load (``training=False``) the backbone need not be installed:
+        the saved graph and tokenizer are all that predicting needs."""
         problems = []
+        if training:
+            spec = backbone_spec(self.backbone)
+        elif not isinstance(self.backbone, str):
+            problems.append(f"backbone must be a name, got {self.backbone!r}")
         if not (isinstance(self.epochs, int) and self.epochs >= 1):
             problems.append(f"epochs must be an integer >= 1, got {self.epochs!r}")
         if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
@@ -146,7 +153,7 @@ class FinetuneGenreModel(GenreModel):
             problems.append(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if not (isinstance(self.max_seq_length, int) and self.max_seq_length >= 8):
             problems.append(f"max_seq_length must be an integer >= 8, got {self.max_seq_length!r}")
-        elif self.max_seq_length > spec.max_positions:
+        elif training and self.max_seq_length > spec.max_positions:
             problems.append(f"max_seq_length must be <= {spec.max_positions} for {spec.name}")
         if self.device not in ("auto", "cpu", "cuda"):
             problems.append(f"device must be auto, cpu or cuda, got {self.device!r}")
@@ -336,11 +343,16 @@ class FinetuneGenreModel(GenreModel):
         if missing:
             raise ModelFileError(f"finetune model lacks {', '.join(missing)} in model.json files")
         model = cls._from_params(config)
-        model.classes_ = np.array(array_to_strings(arrays["classes"]), dtype=object)
-        model.temperature_ = float(config.get("temperature", 1.0))
-        if not (np.isfinite(model.temperature_) and model.temperature_ > 0):
-            raise ModelFileError(f"finetune temperature must be > 0, got {model.temperature_}")
-        model.history_ = list(config.get("history", []))
+        try:
+            model._check_params(training=False)
+        except ConfigError as exc:
+            raise ModelFileError(f"finetune model settings are invalid: {exc}") from None
+        model.classes_ = check_classes(check_strings(arrays, "classes", cls.kind), cls.kind)
+        model.temperature_ = check_temperature(config.get("temperature", 1.0), cls.kind)
+        history = config.get("history", [])
+        if not isinstance(history, list):
+            raise ModelFileError("finetune model history must be a list")
+        model.history_ = list(history)
         model.onnx_ = files[GRAPH_FILE]
         try:
             model.tokenizer_json_ = files[TOKENIZER_FILE].decode("utf-8")

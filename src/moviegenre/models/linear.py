@@ -35,7 +35,11 @@ from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.models.base import (
     GenreModel,
     HeldOut,
-    array_to_strings,
+    check_array,
+    check_classes,
+    check_number,
+    check_strings,
+    check_temperature,
     check_training_data,
     fit_temperature,
     oof_metrics,
@@ -355,22 +359,24 @@ class LinearGenreModel(GenreModel):
         files: dict[str, bytes] | None = None,
     ) -> LinearGenreModel:
         require_arrays(arrays, ["vocabulary", "idf", "coef", "intercept"], cls.kind)
-        model = cls(**config["params"])
-        vocabulary = array_to_strings(arrays["vocabulary"])
-        model.classes_ = np.array(list(config["classes"]), dtype=object)
-        model.vocabulary_ = np.array(vocabulary, dtype=object)
-        model.idf_ = np.asarray(arrays["idf"], dtype=np.float32)
-        model.coef_ = _column_major(np.asarray(arrays["coef"], dtype=np.float32))
-        model.intercept_ = np.asarray(arrays["intercept"], dtype=np.float32)
-        model.temperature_ = float(config["temperature"])
-        model.C_ = float(config.get("C", model.C or 0.0))
-        model.cv_results_ = list(config.get("cv_results", []))
+        model = cls._from_params(config)
+        try:
+            model._validate_params()
+        except ConfigError as exc:
+            raise ModelFileError(f"linear model settings are invalid: {exc}") from None
+        model.classes_ = check_classes(config.get("classes"), cls.kind)
+        vocabulary = check_strings(arrays, "vocabulary", cls.kind)
         n_features, n_classes = len(vocabulary), len(model.classes_)
-        if model.coef_.shape != (n_classes, n_features) or model.idf_.shape != (n_features,):
-            raise ModelFileError(
-                f"linear weights do not fit together: coef {model.coef_.shape}, "
-                f"idf {model.idf_.shape}, {n_features} words, {n_classes} classes"
-            )
+        model.vocabulary_ = np.array(vocabulary, dtype=object)
+        model.idf_ = check_array(arrays, "idf", (n_features,), cls.kind)
+        model.coef_ = _column_major(check_array(arrays, "coef", (n_classes, n_features), cls.kind))
+        model.intercept_ = check_array(arrays, "intercept", (n_classes,), cls.kind)
+        model.temperature_ = check_temperature(config.get("temperature"), cls.kind)
+        model.C_ = check_number(config.get("C", model.C or 0.0), "linear model C", 0, 1e9)
+        cv_results = config.get("cv_results", [])
+        if not isinstance(cv_results, list):
+            raise ModelFileError("linear model cv_results must be a list")
+        model.cv_results_ = list(cv_results)
         vectorizer = model._vectorizer()
         vectorizer.vocabulary_ = {w: i for i, w in enumerate(vocabulary)}
         vectorizer.idf_ = model.idf_

@@ -35,7 +35,9 @@ from moviegenre.models.backbone import (
 )
 from moviegenre.models.base import (
     GenreModel,
-    array_to_strings,
+    check_array,
+    check_classes,
+    check_strings,
     check_training_data,
     power_class_weights,
     require_arrays,
@@ -185,14 +187,23 @@ class StaticGenreModel(GenreModel):
         files: dict[str, bytes] | None = None,
     ) -> GenreModel:
         require_arrays(arrays, ["classes", "table", "coef", "intercept"], cls.kind)
-        model = cls._from_params(config)
-        backbone_spec(model.backbone).path()  # refuses early, naming the pip package
-        model.classes_ = np.array(array_to_strings(arrays["classes"]), dtype=object)
-        model.table_ = np.asarray(arrays["table"], dtype=np.float32)
-        model.coef_ = np.asarray(arrays["coef"], dtype=np.float32)
-        model.intercept_ = np.asarray(arrays["intercept"], dtype=np.float32)
-        if model.coef_.shape != (len(model.classes_), model.table_.shape[1]):
-            raise ModelFileError("static model weights do not fit together")
+        model = cls._from_params(config)  # a cache_dir in the file is dropped, never used
+        try:
+            backbone_spec(model.backbone).path()  # refuses early, naming the pip package
+        except ConfigError as exc:
+            raise ModelFileError(f"static model settings are invalid: {exc}") from None
+        model.classes_ = check_classes(check_strings(arrays, "classes", cls.kind), cls.kind)
+        table = arrays["table"]
+        vocab = model._tokenizer().get_vocab_size()
+        if table.ndim != 2 or table.shape[0] < vocab or table.shape[1] < 1:
+            raise ModelFileError(
+                f"static model weights do not fit together: 'table' has shape {table.shape}, "
+                f"expected ({vocab}, dims) for the backbone's {vocab} tokens"
+            )
+        n, dims = len(model.classes_), table.shape[1]
+        model.table_ = np.asarray(table, dtype=np.float32)
+        model.coef_ = check_array(arrays, "coef", (n, dims), cls.kind)
+        model.intercept_ = check_array(arrays, "intercept", (n,), cls.kind)
         return model
 
 
