@@ -78,3 +78,14 @@ def test_single_row_genres_leave_empty_validation():
     data = from_records(["a b c", "d e f"], ["x", "y"])
     with pytest.raises(ConfigError, match="validation split is empty"):
         train(data)
+
+
+@pytest.mark.parametrize(
+    ("search", "rows"), [(None, 100), ({"C": [0.5]}, 20)]
+)  # out-of-fold: every row; validation split: its 20%
+def test_training_stores_conformity_scores_of_held_out_rows(search, rows):
+    data = tiny_rows(100, seed=8)
+    dataset = from_records([r[3] for r in data], [r[2] for r in data])
+    scores = train(dataset, TrainSettings(search=search)).classifier.info.conformal
+    assert scores is not None and len(scores) == rows
+    assert scores.method == "raps" and scores.lam == 1.0 and scores.k_reg == 0
