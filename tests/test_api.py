@@ -344,7 +344,9 @@ def test_predict_with_coverage_returns_sets(client: TestClient) -> None:
 def test_predict_refuses_bad_coverage(client: TestClient, coverage) -> None:
     body = {"texts": [texts(1)[0][1]], "coverage": coverage}
     response = client.post("/v1/predict", json=body)
-    assert response.status_code == 422 and "coverage" in response.json()["detail"]
+    detail = response.json()["detail"]
+    assert response.status_code == 422 and "coverage" in detail
+    assert "Extra inputs" not in detail  # the field exists: its value is what is refused
 
 
 def test_predict_coverage_without_scores_is_422(classifier: GenreClassifier) -> None:
