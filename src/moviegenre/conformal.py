@@ -36,6 +36,8 @@ DECIMALS = 6
 #: the rank of the true genre carries over (out-of-fold top-3 0.773, test 0.767). RAPS with a
 #: penalty of 1 per rank orders rows by that rank first and by the mass above second
 #: (benchmarks/conformal.py). ``calibrate`` scores rows with the final model itself: plain APS.
+#: (Why: linear fits its vectorizer on all rows, so held-out rows keep dead features that
+#: shrink their out-of-fold scores; see benchmarks/RESULTS.md, "Conformal genre sets".)
 TRAINING_SCORE: dict[str, Any] = {"method": "raps", "lam": 1.0, "k_reg": 0}
 #: The fix named when a model has no scores.
 HOW_TO_ADD = (
