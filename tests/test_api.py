@@ -360,3 +360,31 @@ def test_encoder_model_serves_concurrent_distinct_texts(tiny_backbone, monkeypat
         with ThreadPoolExecutor(16) as pool:
             codes = list(pool.map(call, range(0, 118)))
     assert codes == [200] * 118
+
+
+def test_predict_with_coverage_returns_sets(client: TestClient) -> None:
+    (genre, good), *_ = texts(1)
+    body = {"texts": [good, "far too short"], "top_k": 1, "coverage": 0.9}
+    results = client.post("/v1/predict", json=body).json()["results"]
+    assert results[0]["set"][0]["genre"] == genre and results[1]["set"] is None
+    plain = client.post("/v1/predict", json={"texts": [good]}).json()["results"][0]
+    assert plain["set"] is None
+
+
+@pytest.mark.parametrize("coverage", [0, 1, 1.5, -0.2, "high"])
+def test_predict_refuses_bad_coverage(client: TestClient, coverage) -> None:
+    body = {"texts": [texts(1)[0][1]], "coverage": coverage}
+    response = client.post("/v1/predict", json=body)
+    detail = response.json()["detail"]
+    assert response.status_code == 422 and "coverage" in detail
+    assert "Extra inputs" not in detail  # the field exists: its value is what is refused
+
+
+def test_predict_coverage_without_scores_is_422(classifier: GenreClassifier) -> None:
+    from dataclasses import replace
+
+    bare = GenreClassifier(classifier.model, replace(classifier.info, conformal=None))
+    with TestClient(create_app(bare, LIMITS)) as test_client:
+        body = {"texts": [texts(1)[0][1]], "coverage": 0.9}
+        response = test_client.post("/v1/predict", json=body)
+    assert response.status_code == 422 and "moviegenre calibrate" in response.json()["detail"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -172,3 +173,23 @@ def test_model_errors_become_a_message(at: AppTest, monkeypatch) -> None:
     predict(at, tiny_rows(1, seed=9)[0][3])
     assert not at.exception
     assert "could not classify this text: this model refuses" in at.warning[0].value
+
+
+def test_genre_set_is_shown_at_the_chosen_coverage(at: AppTest) -> None:
+    _, _, genre, text = tiny_rows(1, seed=9)[0]
+    at.selectbox(key="coverage").select("95%")
+    predict(at, text)
+    assert not at.exception
+    assert any(f"Genre set at 95% coverage: {genre}" in i.value for i in at.info)
+    at.selectbox(key="coverage").select("off")
+    predict(at, text)
+    assert not at.info
+
+
+def test_set_text_is_none_when_off_or_without_scores(classifier: GenreClassifier) -> None:
+    _, _, genre, text = tiny_rows(1, seed=9)[0]
+    assert page.set_text(classifier, text, None) is None
+    shown = page.set_text(classifier, text, 0.9)
+    assert shown and shown.startswith(f"Genre set at 90% coverage: {genre}")
+    bare = GenreClassifier(classifier.model, replace(classifier.info, conformal=None))
+    assert page.set_text(bare, text, 0.9) is None

@@ -298,3 +298,34 @@ def test_sigkill_mid_run_then_rerun_gives_every_id_once(tiny_model_dir, tmp_path
     assert len(ids) == len(set(ids)) == 400
     assert got == want
     assert not manifest.parent.exists()
+
+
+def test_coverage_adds_a_genre_set_column(tiny_classifier, tiny_imdb_test, tmp_path):
+    out = tmp_path / "scores.csv"
+    score_file(tiny_classifier, tiny_imdb_test, out, BatchSettings(coverage=0.9, chunk_rows=5))
+    rows = read_csv(out)
+    assert list(rows[0]) == ["id", "genre", "probability", "genre_set", "error"]
+    assert all(r["genre_set"].split("|")[0] == r["genre"] for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"coverage": 1.0}, "coverage must be strictly between 0 and 1"),
+        ({"coverage": "0.9"}, "coverage must be a number"),
+        ({"coverage": 0.9, "output_format": "kaggle"}, "needs the 'wide' format"),
+    ],
+)
+def test_bad_coverage_settings_are_refused(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        BatchSettings(**settings)
+
+
+def test_coverage_without_scores_fails_before_writing(tiny_classifier, tiny_imdb_test, tmp_path):
+    from dataclasses import replace
+
+    bare = GenreClassifier(tiny_classifier.model, replace(tiny_classifier.info, conformal=None))
+    out = tmp_path / "scores.csv"
+    with pytest.raises(ConfigError, match="no conformity scores"):
+        score_file(bare, tiny_imdb_test, out, BatchSettings(coverage=0.9))
+    assert not out.exists() and not (tmp_path / "scores.csv.parts").exists()

@@ -134,3 +134,106 @@ def test_models_lists_the_bundled_models(capsys):
     assert code == 0 and rows[0]["default"] and {"name", "kind", "megabytes"} <= set(rows[0])
     code, out, _ = run(["models"], capsys)
     assert code == 0 and "(default)" in out and rows[0]["kind"] in out
+
+
+# -- genre sets, calibrate, audit --------------------------------------------------------------
+
+
+def test_predict_coverage_prints_and_returns_the_set(tiny_model_dir: Path, capsys):
+    argv = ["predict", SCARY, "--model", str(tiny_model_dir), "--coverage", "0.9"]
+    code, out, _ = run(argv, capsys)
+    assert code == 0 and "set at 90% coverage: horror" in out
+    code, out, _ = run([*argv, "--json"], capsys)
+    assert code == 0 and json.loads(out)[0]["set"][0]["genre"] == "horror"
+
+
+def test_predict_file_with_coverage_writes_a_set_column(
+    tiny_model_dir: Path, tiny_imdb_test: Path, tmp_path: Path, capsys
+):
+    output = tmp_path / "scores.csv"
+    argv = ["predict", "--model", str(tiny_model_dir), "--input", str(tiny_imdb_test)]
+    code, _, _ = run([*argv, "--output", str(output), "--coverage", "0.8"], capsys)
+    rows = list(csv.DictReader(output.open()))
+    assert code == 0 and len(rows) == 12
+    assert all(r["genre_set"].split("|")[0] == r["genre"] for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--coverage", "1.5"], "coverage must be strictly between 0 and 1"),
+        (["--coverage", "0"], "coverage must be strictly between 0 and 1"),
+        (["--coverage", "0.9", "--format", "kaggle", "--output", "{tmp}/s.csv"], "wide"),
+    ],
+)
+def test_bad_coverage_is_one_line(tiny_model_dir, tiny_imdb_test, tmp_path, extra, message, capsys):
+    argv = ["predict", "--model", str(tiny_model_dir)]
+    argv += ["--input", str(tiny_imdb_test)] if "--output" in extra else [SCARY]
+    code, _, err = run([*argv, *[a.format(tmp=tmp_path) for a in extra]], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def _strip_scores(model: Path) -> None:
+    meta = json.loads((model / "model.json").read_text())
+    meta.pop("conformal")
+    (model / "model.json").write_text(json.dumps(meta))
+
+
+def test_calibrate_adds_scores_to_an_old_model(
+    tiny_model_dir: Path, tiny_imdb_solution: Path, tmp_path: Path, capsys
+):
+    import shutil
+
+    model = Path(shutil.copytree(tiny_model_dir, tmp_path / "old"))
+    _strip_scores(model)
+    argv = ["predict", SCARY, "--model", str(model), "--coverage", "0.9"]
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "moviegenre calibrate --model DIR --data LABELLED_FILE" in err
+    calibrate = ["calibrate", "--model", str(model), "--data", str(tiny_imdb_solution)]
+    code, out, _ = run(calibrate, capsys)
+    assert code == 0 and "stored 12 APS conformity scores" in out
+    code, out, _ = run(argv, capsys)
+    assert code == 0 and "set at 90% coverage" in out
+
+
+def test_calibrate_refuses_the_training_file(tiny_imdb_train: Path, tmp_path: Path, capsys):
+    model = tmp_path / "model"
+    run(["train", "--data", str(tiny_imdb_train), "--out", str(model), "--param", "C=0.5"], capsys)
+    code, _, err = run(["calibrate", "--model", str(model), "--data", str(tiny_imdb_train)], capsys)
+    assert code == 2 and "is the file this model was trained on" in err
+
+
+def test_audit_prints_tables_and_writes_files(tiny_imdb_train: Path, tmp_path: Path, capsys):
+    out_dir = tmp_path / "audit"
+    code, out, _ = run(["audit", "--data", str(tiny_imdb_train), "--out", str(out_dir)], capsys)
+    assert code == 0 and "labels look wrong" in out and "noise per genre" in out
+    for name in ("label_issues.csv", "noise_by_genre.csv", "audit.html"):
+        assert (out_dir / name).is_file()
+    assert "Label audit" in (out_dir / "audit.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["audit", "--data", "{test}"], "has no labels"),
+        (["audit", "--data", "{train}", "--model", "magic"], "unknown model kind"),
+        (["audit", "--data", "{train}", "--folds", "1"], "folds must be"),
+        (["audit", "--data", "{train}", "--top", "-1"], "--top must be"),
+        (["report", "--data", "{test}", "--out", "{tmp}", "--audit"], "--audit needs labelled"),
+    ],
+)
+def test_audit_errors_are_one_line(
+    argv, message, tiny_imdb_train, tiny_imdb_test, tmp_path, capsys
+):
+    files = {"train": tiny_imdb_train, "test": tiny_imdb_test, "tmp": tmp_path / "r"}
+    code, _, err = run([a.format(**files) for a in argv], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_report_with_audit_has_the_section(tiny_imdb_train: Path, tmp_path: Path, capsys):
+    code, _, _ = run(
+        ["report", "--data", str(tiny_imdb_train), "--out", str(tmp_path / "r"), "--audit"], capsys
+    )
+    page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
+    assert code == 0 and "Label audit" in page and "noise rate" in page

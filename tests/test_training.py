@@ -114,3 +114,14 @@ def test_device_reaches_the_member_that_has_one(kind, params, expected):
     from moviegenre.training import _with_device
 
     assert _with_device(model_class(kind), params, "cpu") == expected
+
+
+@pytest.mark.parametrize(
+    ("search", "rows"), [(None, 100), ({"C": [0.5]}, 20)]
+)  # out-of-fold: every row; validation split: its 20%
+def test_training_stores_conformity_scores_of_held_out_rows(search, rows):
+    data = tiny_rows(100, seed=8)
+    dataset = from_records([r[3] for r in data], [r[2] for r in data])
+    scores = train(dataset, TrainSettings(search=search)).classifier.info.conformal
+    assert scores is not None and len(scores) == rows
+    assert scores.method == "raps" and scores.lam == 1.0 and scores.k_reg == 0

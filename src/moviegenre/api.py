@@ -71,6 +71,9 @@ class PredictItem(BaseModel):
     error: str | None = None
     code: str | None = Field(None, description="too_short, not_english, empty, ...")
     truncated: bool = False
+    set: list[GenreScore] | None = Field(
+        None, description="The genre set at the requested coverage (only with `coverage`)."
+    )
 
 
 class PredictResponse(BaseModel):
@@ -322,6 +325,13 @@ def create_app(
             description=f"1 to {settings.max_texts} English descriptions, each of 20+ words.",
         )
         top_k: TopK = 3
+        coverage: float | None = Field(
+            None,
+            gt=0,
+            lt=1,
+            description="Also return each text's conformal genre set, which holds the true "
+            "genre for this share of texts like the training data (marginal coverage).",
+        )
 
     class ExplainRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -359,7 +369,11 @@ def create_app(
     @app.post("/v1/predict", response_model=PredictResponse, responses=ERRORS)
     async def predict(body: PredictRequest) -> PredictResponse:
         """Top genres of each text; a refused text gets an ``error`` and the rest still score."""
-        results = await batcher.classify(body.texts, body.top_k)
+        if body.coverage is None:
+            results = await batcher.classify(body.texts, body.top_k)
+        else:  # sets need the request's own coverage: one model call of its own
+            run = partial(clf.classify, body.texts, top_k=body.top_k, coverage=body.coverage)
+            results = await off_loop(run)
         items = [PredictItem(**r.to_dict()) for r in results]
         return PredictResponse(model=clf.name, results=items)
 

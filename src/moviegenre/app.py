@@ -24,6 +24,8 @@ from moviegenre.explain import Explanation
 TOP_K = 5
 #: Words whose |weight| is under this share of the largest one are left unmarked.
 HIGHLIGHT_FLOOR = 0.15
+#: Coverage choices for the genre set ("off" shows none).
+COVERAGES = {"off": None, "80%": 0.8, "90%": 0.9, "95%": 0.95}
 LANGUAGES = {"fr": "French", "de": "German", "es": "Spanish", "it": "Italian", "pt": "Portuguese"}
 
 
@@ -108,6 +110,18 @@ def metric_rows(metrics: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame({"metric": list(names.values()), **table})
 
 
+def set_text(classifier: GenreClassifier, text: str, coverage: float | None) -> str | None:
+    """The conformal genre set of ``text`` as one sentence, or None when off or unavailable."""
+    if coverage is None or classifier.info.conformal is None:
+        return None
+    genres = classifier.predict_set([text], coverage, check=False)[0]
+    listed = ", ".join(f"{g} ({p:.0%})" for g, p in genres)
+    return (
+        f"Genre set at {coverage:.0%} coverage: {listed}. Over descriptions like the training "
+        f"data, {coverage:.0%} of such sets hold the true genre."
+    )
+
+
 # -- the page --------------------------------------------------------------------------------
 
 
@@ -115,11 +129,14 @@ def _predict(classifier: GenreClassifier) -> None:
     text = st.session_state.get("description", "")
     st.session_state.problem = check_message(classifier, text)
     st.session_state.result = None
+    st.session_state.genre_set = None
     if st.session_state.problem is None:
         try:
             st.session_state.result = classifier.explain(
                 text, top_k=min(TOP_K, len(classifier.genres))
             )
+            coverage = COVERAGES.get(st.session_state.get("coverage", "off"))
+            st.session_state.genre_set = set_text(classifier, text, coverage)
         except MovieGenreError as exc:  # e.g. a model that cannot score this text
             st.session_state.problem = f"The model could not classify this text: {exc}"
 
@@ -175,6 +192,7 @@ def main() -> None:
         st.stop()
     st.session_state.setdefault("problem", None)
     st.session_state.setdefault("result", None)
+    st.session_state.setdefault("genre_set", None)
     _side_panel(classifier)
 
     left, right = st.columns([3, 2])
@@ -186,6 +204,8 @@ def main() -> None:
             "Predict", key="predict", type="primary", on_click=_predict, args=[classifier]
         )
         clear.button("Clear", key="clear", on_click=_clear)
+        if classifier.info.conformal is not None:
+            st.selectbox("Genre set (coverage)", list(COVERAGES), index=2, key="coverage")
     with right:
         if st.session_state.problem:
             st.warning(st.session_state.problem)
@@ -195,6 +215,8 @@ def main() -> None:
 
     if st.session_state.result is not None:
         _results(st.session_state.result)
+        if st.session_state.genre_set:
+            st.info(st.session_state.genre_set)
 
 
 if __name__ == "__main__":

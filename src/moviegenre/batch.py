@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from moviegenre.batch_io import PartStore, input_fingerprint, output_kind
 from moviegenre.classifier import GenreClassifier
+from moviegenre.conformal import check_coverage
 from moviegenre.data import Dataset, detect_format, iter_chunks
 from moviegenre.errors import ConfigError
 
@@ -43,6 +44,8 @@ class BatchSettings:
     text_col: str | None = None
     id_col: str | None = None
     check: bool = True
+    #: Also write each row's conformal genre set (``genre_set``: genres joined by "|").
+    coverage: float | None = None
 
     def __post_init__(self) -> None:
         if self.output_format not in OUTPUT_FORMATS:
@@ -56,6 +59,10 @@ class BatchSettings:
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.coverage is not None:
+            check_coverage(self.coverage)
+            if self.output_format == "kaggle":
+                raise ConfigError("a genre set needs the 'wide' format; kaggle is exactly id,genre")
 
 
 @dataclass
@@ -79,6 +86,8 @@ def output_schema(settings: BatchSettings) -> pa.Schema:
     fields.append(pa.field("probability", pa.float64()))
     for k in range(2, settings.top_k + 1):
         fields += [pa.field(f"genre_{k}", pa.string()), pa.field(f"probability_{k}", pa.float64())]
+    if settings.coverage is not None:
+        fields.append(pa.field("genre_set", pa.string()))
     return pa.schema([*fields, pa.field("error", pa.string())])
 
 
@@ -97,6 +106,7 @@ def score_rows(
         top_k=settings.top_k,
         batch_size=settings.batch_size,
         check=settings.check,
+        coverage=settings.coverage,
     )
     errors: list[str | None] = list(input_errors)
     genres: list[list[tuple[str, float]] | None] = [None] * len(texts)
@@ -110,6 +120,11 @@ def score_rows(
         columns[f"genre{suffix}"] = [g[k][0] if g else None for g in genres]
         if wide:
             columns[f"probability{suffix}"] = [round(g[k][1], 6) if g else None for g in genres]
+    if settings.coverage is not None:
+        sets: list[str | None] = [None] * len(texts)
+        for i, result in zip(good, results, strict=True):
+            sets[i] = "|".join(g for g, _ in result.genre_set or []) or None
+        columns["genre_set"] = sets
     if wide:
         columns["error"] = errors
     table = pa.Table.from_pydict(columns, schema=output_schema(settings))
@@ -281,6 +296,8 @@ def score_file(
     output_kind(out)
     if settings.top_k > len(classifier.genres):
         raise ConfigError(f"top_k must be at most {len(classifier.genres)}, got {settings.top_k}")
+    if settings.coverage is not None:
+        classifier.require_conformal(settings.coverage)  # before any output is written
     chunks: Iterator[Dataset] = iter_chunks(
         input,
         chunk_rows=settings.chunk_rows,

@@ -24,6 +24,7 @@ from moviegenre.checks import (
     check_texts,
     raise_for_problems,
 )
+from moviegenre.conformal import HOW_TO_ADD, ConformalScores, check_coverage
 from moviegenre.errors import ConfigError
 from moviegenre.modelio import ModelInfo, load_model, save_model
 from moviegenre.models import GenreModel
@@ -48,6 +49,8 @@ class Prediction:
     error: str | None = None
     code: str | None = None
     truncated: bool = False
+    #: The conformal genre set (``classify(coverage=...)``), most probable first.
+    genre_set: GenreScores | None = None
 
     @property
     def ok(self) -> bool:
@@ -59,12 +62,15 @@ class Prediction:
         return self.genres[0][0] if self.genres else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "genres": [{"genre": g, "probability": p} for g, p in self.genres],
             "error": self.error,
             "code": self.code,
             "truncated": self.truncated,
         }
+        if self.genre_set is not None:
+            out["set"] = [{"genre": g, "probability": p} for g, p in self.genre_set]
+        return out
 
 
 def _batches(n: int, batch_size: int) -> Iterator[slice]:
@@ -155,6 +161,7 @@ class GenreClassifier:
         metrics: dict[str, Any] | None = None,
         training: dict[str, Any] | None = None,
         checks: CheckSettings | None = None,
+        conformal: ConformalScores | None = None,
     ) -> GenreClassifier:
         """Wrap a freshly fitted model (what ``train`` returns) without saving it first."""
         config, _ = model.to_state()
@@ -166,6 +173,7 @@ class GenreClassifier:
             metrics=dict(metrics or {}),
             training=dict(training or {}),
             requires=list(model.requires),
+            conformal=conformal,
         )
         return cls(model, info, checks=checks)
 
@@ -177,6 +185,7 @@ class GenreClassifier:
             name=self.info.name,
             metrics=self.info.metrics,
             training=self.info.training,
+            conformal=self.info.conformal,
         )
         return self.path
 
@@ -250,10 +259,22 @@ class GenreClassifier:
         return top_k_of(proba, self.genres, top_k)
 
     def classify(
-        self, texts: Any, top_k: int = 1, *, batch_size: int = 256, check: bool = True
+        self,
+        texts: Any,
+        top_k: int = 1,
+        *,
+        batch_size: int = 256,
+        check: bool = True,
+        coverage: float | None = None,
+        class_conditional: bool = False,
     ) -> list[Prediction]:
-        """Like ``predict`` but never raises for a bad text: it comes back with its error."""
+        """Like ``predict`` but never raises for a bad text: it comes back with its error.
+
+        With ``coverage`` each result also carries its conformal ``genre_set`` (see
+        ``predict_set``).
+        """
         self._validate(top_k, batch_size)
+        conformal = self.require_conformal(coverage) if coverage is not None else None
         texts = as_text_list(texts)
         results = check_texts(texts, self.checks if check else NO_CONTENT_CHECKS)
         good = [i for i, r in enumerate(results) if r.ok]
@@ -261,7 +282,56 @@ class GenreClassifier:
         out = [Prediction(error=r.problem, code=r.code, truncated=r.truncated) for r in results]
         for i, scores in zip(good, top_k_of(proba, self.genres, top_k), strict=True):
             out[i].genres = scores
+        if conformal is not None and coverage is not None:
+            sets = self._sets(conformal, proba, coverage, class_conditional)
+            for i, genre_set in zip(good, sets, strict=True):
+                out[i].genre_set = genre_set
         return out
+
+    def require_conformal(self, coverage: Any) -> ConformalScores:
+        """The stored conformity scores, after checking ``coverage``; ConfigError naming the fix."""
+        check_coverage(coverage)
+        if self.info.conformal is None:
+            where = f" {self.path}" if self.path else ""
+            raise ConfigError(
+                f"model{where} has no conformity scores, so it cannot give genre sets; "
+                + HOW_TO_ADD
+            )
+        return self.info.conformal
+
+    def _sets(
+        self, conformal: ConformalScores, proba: np.ndarray, coverage: float, by_genre: bool
+    ) -> list[GenreScores]:
+        if not isinstance(by_genre, bool):
+            raise ConfigError(f"class_conditional must be True or False, got {by_genre!r}")
+        sets = conformal.sets(proba, coverage, by_genre)
+        return [
+            [(self.genres[j], float(row[j])) for j in idx]
+            for row, idx in zip(proba, sets, strict=True)
+        ]
+
+    def predict_set(
+        self,
+        texts: Any,
+        coverage: float = 0.9,
+        *,
+        batch_size: int = 256,
+        class_conditional: bool = False,
+        check: bool = True,
+    ) -> list[GenreScores]:
+        """Per text, the conformal set of genres (with probabilities, most probable first).
+
+        Over texts like the training data, at least ``coverage`` of the sets hold the true
+        genre (marginal coverage, split conformal APS; see ``moviegenre.conformal``); with
+        ``class_conditional=True`` the rate holds for each true genre, with larger sets for
+        rare ones. Sets are never empty. Needs scores stored with the model (``train`` and
+        ``calibrate`` store them); raises ConfigError naming the fix otherwise.
+        """
+        self._validate(None, batch_size)
+        conformal = self.require_conformal(coverage)
+        results = self._checked(texts, check)
+        proba = self._proba([r.text for r in results], batch_size)
+        return self._sets(conformal, proba, coverage, class_conditional)
 
     def explain(self, text: str, top_k: int = 3, **options: Any) -> Any:
         """Top genres of ``text`` plus each word's signed weight toward the first (an Explanation).

@@ -252,6 +252,10 @@ def predict(
         10_000
     ),
     workers: Annotated[int, typer.Option(help="Local scoring processes for a file.")] = 1,
+    coverage: Annotated[
+        float | None,
+        typer.Option(help="Also give each text's genre set holding the true genre at this rate."),
+    ] = None,
 ) -> None:
     """Classify texts given on the command line, or a whole file with --input/--output."""
     from moviegenre.classifier import GenreClassifier
@@ -266,7 +270,7 @@ def predict(
             "check": _file_checks(no_checks, format),
         }
         file_options |= {"engine": engine, "overwrite": overwrite, "chunk_rows": chunk_rows}
-        file_options |= {"workers": workers}
+        file_options |= {"workers": workers, "coverage": coverage}
         _predict_file(classifier, input, output, **file_options)
         return
     items = list(texts or [])
@@ -274,7 +278,9 @@ def predict(
         items += list(EXAMPLES.values())
     if not items:
         raise ConfigError("give descriptions to classify, --examples, or --input FILE")
-    results = classifier.classify(items, top_k=top_k, batch_size=batch_size, check=not no_checks)
+    results = classifier.classify(
+        items, top_k=top_k, batch_size=batch_size, check=not no_checks, coverage=coverage
+    )
     if as_json:
         payload = [{"text": t, **r.to_dict()} for t, r in zip(items, results, strict=True)]
         typer.echo(json.dumps(payload, indent=2))
@@ -285,6 +291,9 @@ def predict(
             if result.ok:
                 for genre, prob in result.genres:
                     console.print(f"  {genre:<12} {prob:6.1%}")
+                if result.genre_set is not None:
+                    listed = ", ".join(g for g, _ in result.genre_set)
+                    console.print(f"  set at {coverage:.0%} coverage: {listed}")
             else:
                 console.print(f"  [red]refused:[/red] {result.error}")
     if not all(r.ok for r in results):
@@ -298,7 +307,7 @@ def _file_checks(no_checks: bool, format: str) -> bool:
 
 def _predict_file(
     classifier, input, output, *, format, engine, overwrite, workers, **options
-) -> None:
+) -> None:  # options: BatchSettings fields
     """Stream a file through batch.score_file (resumable; see README "Batch scoring")."""
     from moviegenre.batch import BatchSettings, score_file
 
@@ -323,6 +332,87 @@ def _predict_file(
     console.print(
         f"scored {summary.rows} rows ({summary.errors} refused{resumed}) into [bold]{output}[/bold]"
     )
+
+
+@app.command()
+def calibrate(
+    data: Annotated[
+        Path, typer.Option(help="Labelled rows the model did NOT train on (held out).")
+    ],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model directory to update.")],
+    method: Annotated[str, typer.Option(help="Conformity score: 'aps' or 'raps'.")] = "aps",
+    batch_size: Annotated[int, typer.Option(help="Texts per model call.")] = 256,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+) -> None:
+    """Store conformity scores in a model so that it gives genre sets (predict --coverage)."""
+    from moviegenre.classifier import GenreClassifier
+    from moviegenre.data import load_dataset
+    from moviegenre.evaluate import calibrate as run_calibration
+    from moviegenre.modelio import record_conformal
+
+    classifier = GenreClassifier.load(model)
+    dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
+    scores = run_calibration(classifier, dataset, method=method, batch_size=batch_size)
+    record_conformal(model, scores)
+    console.print(
+        f"stored {len(scores)} {method.upper()} conformity scores from {data} in "
+        f"[bold]{model / 'model.json'}[/bold]"
+    )
+
+
+@app.command()
+def audit(
+    data: Annotated[Path, typer.Option(help="Labelled file whose labels to check.")],
+    model: Annotated[
+        str, typer.Option("--model", help="Model kind for out-of-fold probabilities.")
+    ] = "linear",
+    top: Annotated[int, typer.Option(help="Flagged rows to print.")] = 20,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write label_issues.csv, noise_by_genre.csv and audit.html here."),
+    ] = None,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    seed: Annotated[int, typer.Option(help="Fold seed.")] = 0,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+) -> None:
+    """List rows whose given genre is probably wrong (confident learning), and noisy genres."""
+    from moviegenre.audit import audit as run_audit
+    from moviegenre.data import load_dataset
+
+    if top < 0:
+        raise ConfigError(f"--top must be >= 0, got {top}")
+    dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
+    with console.status(f"out-of-fold {model} predictions on {len(dataset)} rows..."):
+        result = run_audit(dataset, model, folds=folds, seed=seed)
+    table = Table(title=f"{len(result.issues)} of {result.rows} labels look wrong ({model})")
+    for column in ("id", "title", "given", "suggested", "confidence", "description"):
+        table.add_column(column, justify="right" if column == "confidence" else "left")
+    for issue in result.issues[:top]:
+        table.add_row(
+            escape(issue.id),
+            escape(issue.title or ""),
+            issue.given,
+            issue.suggested,
+            f"{issue.confidence:.2f}",
+            escape(issue.snippet[:70]),
+        )
+    console.print(table)
+    noise = Table(title="Estimated label noise per genre")
+    for column in ("genre", "rows", "flagged", "noise rate", "confused with"):
+        noise.add_column(
+            column, justify="left" if column in ("genre", "confused with") else "right"
+        )
+    for g in result.genres:
+        pairs = ", ".join(f"{name} ({n})" for name, n in g.confused_with)
+        noise.add_row(g.genre, str(g.rows), str(g.flagged), f"{g.noise_rate:.0%}", pairs)
+    console.print(noise)
+    if out is not None:
+        from moviegenre.report import write_audit_page
+
+        for path in [*result.write(out), write_audit_page(result, out / "audit.html")]:
+            console.print(f"wrote {path}")
 
 
 @app.command()
@@ -375,6 +465,9 @@ def report(
     ] = None,
     text_col: TextCol = None,
     label_col: LabelCol = None,
+    audit: Annotated[
+        bool, typer.Option("--audit", help="Add a label audit (linear, out-of-fold) section.")
+    ] = False,
 ) -> None:
     """Write a data (and model) report: PNG figures and one self-contained index.html."""
     from moviegenre.classifier import GenreClassifier
@@ -383,8 +476,16 @@ def report(
 
     classifier = GenreClassifier.load(model) if model is not None else None
     dataset = load_dataset(data, text_col=text_col, label_col=label_col)
+    audited = None
+    if audit:
+        from moviegenre.audit import audit as run_audit
+
+        if not dataset.has_labels:
+            raise ConfigError(f"{data} has no genre labels; --audit needs labelled rows")
+        with console.status(f"auditing the labels of {len(dataset)} rows..."):
+            audited = run_audit(dataset)
     with console.status(f"building the report on {len(dataset)} rows..."):
-        index = build_report(dataset, out, classifier)
+        index = build_report(dataset, out, classifier, audit=audited)
     console.print(f"report written to [bold]{index}[/bold]")
 
 

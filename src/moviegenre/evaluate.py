@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from moviegenre.classifier import GenreClassifier
-from moviegenre.data import Dataset
+from moviegenre.conformal import ConformalScores
+from moviegenre.data import Dataset, dataset_fingerprint
 from moviegenre.errors import ConfigError
 from moviegenre.metrics import score
 
@@ -66,3 +67,55 @@ def write_report(metrics: dict[str, Any], directory: str | os.PathLike[str]) -> 
     json_path = out / "metrics.json"
     json_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return [json_path, plot_confusion(metrics, out / "confusion_matrix.png")]
+
+
+def calibrate(
+    classifier: GenreClassifier, dataset: Dataset, *, method: str = "aps", batch_size: int = 256
+) -> ConformalScores:
+    """Conformity scores of labelled rows the model did not train on (``moviegenre calibrate``).
+
+    The model itself scores the rows, so APS sets are valid split conformal sets for texts
+    exchangeable with these rows. The training file itself is refused (its fingerprint).
+    """
+    if not dataset.has_labels:
+        raise ConfigError(f"{dataset.source} has no genre labels; calibration needs labelled rows")
+    labels = list(dataset.labels or [])
+    trained_on = classifier.info.training.get("data_fingerprint")
+    if trained_on and trained_on == dataset_fingerprint(dataset.texts, labels):
+        raise ConfigError(
+            f"{dataset.source} is the file this model was trained on; calibrate on labelled "
+            "rows the model never saw, or the sets will be too small"
+        )
+    proba = classifier.predict_proba(dataset.texts, batch_size=batch_size)
+    return ConformalScores.from_proba(proba, labels, classifier.genres, method=method)
+
+
+def set_coverage(
+    classifier: GenreClassifier,
+    dataset: Dataset,
+    coverages: list[float],
+    *,
+    class_conditional: bool = False,
+    batch_size: int = 256,
+) -> list[dict[str, float]]:
+    """Per target coverage: the share of rows whose genre set holds the true genre, set sizes."""
+    if not dataset.has_labels:
+        raise ConfigError(f"{dataset.source} has no genre labels; coverage needs labelled rows")
+    conformal = classifier.require_conformal(coverages[0] if coverages else 0.9)
+    proba = classifier.predict_proba(dataset.texts, batch_size=batch_size)
+    column = {g: j for j, g in enumerate(classifier.genres)}
+    truth = np.array([column.get(str(y), -1) for y in dataset.labels or []])
+    rows = []
+    for coverage in coverages:
+        sets = conformal.sets(proba, coverage, class_conditional)
+        sizes = np.array([len(s) for s in sets])
+        hit = np.array([t in s for t, s in zip(truth, sets, strict=True)])
+        rows.append(
+            {
+                "coverage": coverage,
+                "empirical": float(hit.mean()),
+                "mean_size": float(sizes.mean()),
+                "median_size": float(np.median(sizes)),
+            }
+        )
+    return rows

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from moviegenre._version import __version__
+from moviegenre.conformal import ConformalScores
 from moviegenre.errors import MissingDependencyError, ModelFileError
 from moviegenre.models import MODEL_KINDS, GenreModel, model_class
 
@@ -69,9 +70,11 @@ class ModelInfo:
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     requires: list[str] = field(default_factory=list)
+    #: Conformity scores for ``predict_set`` (optional "conformal" key of model.json).
+    conformal: ConformalScores | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        meta = {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
             "kind": self.kind,
@@ -84,6 +87,9 @@ class ModelInfo:
             "training": self.training,
             "metrics": self.metrics,
         }
+        if self.conformal is not None:
+            meta["conformal"] = self.conformal.to_json()
+        return meta
 
 
 def sha256_file(path: Path) -> str:
@@ -101,6 +107,7 @@ def save_model(
     name: str = "moviegenre",
     metrics: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
+    conformal: ConformalScores | None = None,
 ) -> Path:
     """Write ``model`` to ``directory`` (created if needed) and return the directory path.
 
@@ -128,6 +135,7 @@ def save_model(
         metrics=dict(metrics or {}),
         training=dict(training or {}),
         requires=list(model.requires),
+        conformal=conformal,
     )
     meta = info.to_json()
     meta["files"] = {
@@ -378,6 +386,14 @@ def record_metrics(
     _write_json(folder / METADATA_FILE, meta)
 
 
+def record_conformal(directory: str | os.PathLike[str], conformal: ConformalScores) -> None:
+    """Store (or replace) the conformity scores in ``model.json`` (``moviegenre calibrate``)."""
+    folder = Path(directory)
+    meta = read_metadata(folder)
+    meta["conformal"] = conformal.to_json()
+    _write_json(folder / METADATA_FILE, meta)
+
+
 def _verify_files(folder: Path, files: Mapping[str, Any]) -> None:
     """Check every listed file (validated names) against its size and sha256 in model.json."""
     for name, expected in files.items():
@@ -524,4 +540,7 @@ def load_model(directory: str | os.PathLike[str]) -> tuple[GenreModel, ModelInfo
         training=dict(meta.get("training", {})),
         requires=list(meta.get("requires", [])),
     )
+    if "conformal" in meta:
+        where = str(folder / METADATA_FILE)
+        info.conformal = ConformalScores.from_json(meta["conformal"], len(info.genres), where)
     return model, info

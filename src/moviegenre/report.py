@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from moviegenre import figures
+from moviegenre.audit import AuditResult
 from moviegenre.checks import CheckSettings, check_text
 from moviegenre.classifier import GenreClassifier
 from moviegenre.data import Dataset, dataset_fingerprint
@@ -408,6 +409,48 @@ def _model_sections(dataset: Dataset, clf: GenreClassifier, out: Path, s: Report
     return parts
 
 
+def audit_section(result: AuditResult, top: int = 50) -> str:
+    """The label audit as HTML: noisy genres, then the most suspicious rows."""
+    noise = [
+        [
+            g.genre,
+            g.rows,
+            g.flagged,
+            f"{g.noise_rate:.0%}",
+            ", ".join(f"{name} ({n})" for name, n in g.confused_with),
+        ]
+        for g in result.genres
+    ]
+    rows = [
+        [i.id, i.title or "", i.given, i.suggested, f"{i.confidence:.2f}", i.snippet]
+        for i in result.issues[:top]
+    ]
+    return "".join(
+        [
+            "<h2>Label audit</h2>",
+            f"<p>{len(result.issues)} of {result.rows} rows carry a genre that out-of-fold "
+            f"{_e(result.kind)} predictions contradict (confident learning, prune by noise "
+            "rate). Estimated noise per genre:</p>",
+            _table(["genre", "rows", "flagged", "noise rate", "confused with"], noise, {1, 2, 3}),
+            f"<p>The {len(rows)} most suspicious rows:</p>",
+            _table(["id", "title", "given", "suggested", "confidence", "description"], rows, {4}),
+        ]
+    )
+
+
+def write_audit_page(result: AuditResult, path: str | os.PathLike[str]) -> Path:
+    """The audit section as a self-contained HTML page (``moviegenre audit --out``)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    page = (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>label audit: "
+        f"{_e(Path(result.source).name)}</title><style>{_CSS}</style></head><body><main>"
+        f"{audit_section(result)}</main></body></html>\n"
+    )
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
 def _card_dirs(clf: GenreClassifier) -> list[Path]:
     return [] if clf.path is None else [Path(clf.path), Path(clf.path).parent]
 
@@ -417,8 +460,13 @@ def build_report(
     out_dir: str | os.PathLike[str],
     classifier: GenreClassifier | None = None,
     settings: ReportSettings = ReportSettings(),
+    *,
+    audit: AuditResult | None = None,
 ) -> Path:
-    """Write the PNG figures, summary.json and a self-contained index.html; return its path."""
+    """Write the PNG figures, summary.json and a self-contained index.html; return its path.
+
+    ``audit`` (from ``moviegenre.audit.audit``) adds a label-audit section.
+    """
     if not len(dataset):
         raise DataError(f"{dataset.source}: no rows to report on")
     out = _out_dir(out_dir)
@@ -428,6 +476,8 @@ def build_report(
     parts += _terms_section(dataset, out, settings)
     if classifier is not None:
         parts += _model_sections(dataset, classifier, out, settings)
+    if audit is not None:
+        parts.append(audit_section(audit))
     seconds = time.perf_counter() - start
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     page = (

@@ -17,6 +17,7 @@ from typing import Any
 
 from moviegenre.checks import CheckSettings
 from moviegenre.classifier import GenreClassifier
+from moviegenre.conformal import TRAINING_SCORE, ConformalScores
 from moviegenre.data import Dataset, dataset_fingerprint
 from moviegenre.errors import ConfigError
 from moviegenre.metrics import headline, score, selection_score
@@ -107,7 +108,8 @@ def train(
         say(f"fitting {settings.kind} {candidate or ''} on {len(train_set)} rows", step, total)
         with reporting(say):
             model = cls(**params).fit(train_set.texts, train_set.labels)
-        metrics = score(val_set.labels, model.predict_proba(val_set.texts), model.classes_)
+        proba = model.predict_proba(val_set.texts)
+        metrics = score(val_set.labels, proba, model.classes_)
         trials.append({"params": candidate, **headline(metrics)})
         say(
             f"{candidate or settings.kind}: validation accuracy {metrics['accuracy']:.3f}, "
@@ -116,9 +118,10 @@ def train(
             total,
         )
         if best is None or selection_score(metrics) > best[0]:
-            best = (selection_score(metrics), candidate, model, metrics)
+            best = (selection_score(metrics), candidate, model, metrics, proba)
     assert best is not None  # the product of grids always has at least one candidate
-    _, best_params, model, val_metrics = best
+    _, best_params, model, val_metrics, val_proba = best
+    held_out = (val_proba, list(val_set.labels or []))
     final_params = {**settings.params, **best_params}
     if cls.refit_on_full:
         say(
@@ -130,7 +133,9 @@ def train(
             model = cls(**final_params).fit(dataset.texts, labels)
         say("done", total, total)
     training = {"val_fraction": settings.val_fraction, "refit_on_full": cls.refit_on_full}
-    return _result(dataset, settings, model, val_metrics, trials, final_params, training, start)
+    return _result(
+        dataset, settings, model, val_metrics, trials, final_params, training, start, held_out
+    )
 
 
 def _train_self_validating(
@@ -161,8 +166,17 @@ def _train_self_validating(
         1,
         1,
     )
+    held_out = (held.proba, [labels[i] for i in held.index])
     return _result(
-        dataset, settings, model, val_metrics, held.trials, best_params, held.protocol, start
+        dataset,
+        settings,
+        model,
+        val_metrics,
+        held.trials,
+        best_params,
+        held.protocol,
+        start,
+        held_out,
     )
 
 
@@ -175,8 +189,13 @@ def _result(
     params: dict[str, Any],
     how: dict[str, Any],
     start: float,
+    held_out: tuple[Any, list[str]] | None = None,
 ) -> TrainResult:
-    """Wrap a fitted model with the metadata every trained model records."""
+    """Wrap a fitted model with the metadata every trained model records.
+
+    ``held_out`` (probabilities of rows the scoring model did not train on, and their labels)
+    becomes the conformity scores that ``predict_set`` needs (``_conformal_scores``).
+    """
     seconds = time.perf_counter() - start
     training = {
         "data": dataset.source,
@@ -190,6 +209,23 @@ def _result(
     }
     metrics = {"validation": headline(val_metrics)}
     classifier = GenreClassifier.from_model(
-        model, name=settings.name, metrics=metrics, training=training, checks=CheckSettings()
+        model,
+        name=settings.name,
+        metrics=metrics,
+        training=training,
+        checks=CheckSettings(),
+        conformal=_conformal_scores(model, held_out),
     )
     return TrainResult(classifier, val_metrics, trials, params, seconds)
+
+
+def _conformal_scores(model: Any, held_out: tuple[Any, list[str]] | None) -> Any:
+    """Conformity scores from out-of-fold (or validation-split) predictions, for genre sets.
+
+    They come from models that did not see those rows (fold models, or the best candidate
+    before its refit on all rows), not from the final model: hence the rank-first score
+    (``TRAINING_SCORE``); benchmarks/conformal.py checks the coverage on test data.
+    """
+    if held_out is None or held_out[0] is None or not len(held_out[1]):
+        return None
+    return ConformalScores.from_proba(held_out[0], held_out[1], model.classes_, **TRAINING_SCORE)
