@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from conftest import tiny_rows
 
 from moviegenre import ConfigError, DataError, GenreClassifier, MissingDependencyError
 from moviegenre.batch import DELAY_ENV, BatchSettings, score_file
+from moviegenre.batch_io import ResumeWarning
 from moviegenre.cli import main
 
 
@@ -298,3 +301,130 @@ def test_sigkill_mid_run_then_rerun_gives_every_id_once(tiny_model_dir, tmp_path
     assert len(ids) == len(set(ids)) == 400
     assert got == want
     assert not manifest.parent.exists()
+
+
+# -- damaged parts, manifests and output folders ------------------------------------------------
+
+
+def damage(part: Path, how: str, other: Path) -> None:
+    data = part.read_bytes()
+    if how == "truncated":
+        part.write_bytes(data[: len(data) // 2])
+    elif how == "emptied":
+        part.write_bytes(b"")
+    elif how == "garbage":
+        part.write_bytes(b"\x00garbage,not,a,part\n" * 3)
+    else:  # copied over by another part
+        shutil.copyfile(other, part)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("how", ["truncated", "emptied", "garbage", "copied"])
+def test_a_damaged_finished_part_is_scored_again_on_resume(tiny_classifier, tmp_path, how, suffix):
+    data = write_csv(tmp_path / "in.csv", described(23))
+    settings = BatchSettings(chunk_rows=5, top_k=2)
+    ref, out = tmp_path / f"ref{suffix}", tmp_path / f"out{suffix}"
+    score_file(tiny_classifier, data, ref, settings)
+    with pytest.raises(Stop):
+        score_file(tiny_classifier, data, out, settings, on_chunk=stop_after(3, 5))
+    parts = tmp_path / f"out{suffix}.parts"
+    damage(parts / f"part-000001{suffix}", how, parts / f"part-000000{suffix}")
+    with pytest.warns(ResumeWarning, match="part-000001.* does not match the manifest"):
+        summary = score_file(tiny_classifier, data, out, settings)
+    assert summary.rows == 23 and summary.resumed_rows == 10
+    if suffix == ".csv":
+        ids = [r["id"] for r in read_csv(out)]
+        assert out.read_bytes() == ref.read_bytes()
+    else:
+        ids = pq.read_table(out).column("id").to_pylist()
+        assert pq.read_table(out).equals(pq.read_table(ref))
+    assert sorted(ids) == sorted(f"m{i}" for i in range(1, 24))
+
+
+def test_a_part_damaged_before_the_join_fails_loudly_then_resumes(tiny_classifier, tmp_path):
+    data = write_csv(tmp_path / "in.csv", described(12))
+    out = tmp_path / "out.csv"
+    parts = tmp_path / "out.csv.parts"
+
+    def truncate_first_part(rows: int) -> None:
+        if rows == 12:  # the last chunk is written: damage an earlier part before the join
+            damage(parts / "part-000000.csv", "truncated", parts / "part-000000.csv")
+
+    with pytest.raises(ConfigError, match="part-000000.csv changed after it was written"):
+        score_file(
+            tiny_classifier, data, out, BatchSettings(chunk_rows=4), on_chunk=truncate_first_part
+        )
+    assert not out.exists() and not (tmp_path / "out.csv.tmp").exists()
+    summary = score_file(tiny_classifier, data, out, BatchSettings(chunk_rows=4))
+    assert summary.resumed_rows == 8
+    ids = [r["id"] for r in read_csv(out)]
+    assert ids == [f"m{i}" for i in range(1, 13)]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: [m], "a JSON list, not an object"),
+        (lambda m: {k: v for k, v in m.items() if k != "settings"}, "no valid 'settings'"),
+        (lambda m: {**m, "parts": []}, "'parts' is not an object"),
+        (lambda m: {**m, "parts": {"0": "done"}}, "part 0 is str, not an object"),
+        (lambda m: {**m, "parts": {"x": {}}}, "part key 'x' is not a number"),
+        (lambda m: {**m, "parts": {"0": {"rows": "5"}}}, "part 0 has no valid 'rows'"),
+    ],
+)
+def test_a_damaged_manifest_is_one_clear_error(tiny_model_dir, tmp_path, capsys, edit, message):
+    data = write_csv(tmp_path / "in.csv", described(12))
+    out = tmp_path / "out.csv"
+    args = ["predict", "-m", str(tiny_model_dir), "--input", str(data), "--output", str(out)]
+    classifier = GenreClassifier.load(tiny_model_dir)
+    with pytest.raises(Stop):
+        score_file(classifier, data, out, BatchSettings(chunk_rows=4), on_chunk=stop_after(1, 4))
+    manifest = tmp_path / "out.csv.parts" / "manifest.json"
+    manifest.write_text(json.dumps(edit(json.loads(manifest.read_text()))))
+    capsys.readouterr()
+    assert run_main([*args, "--chunk-rows", "4"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "is damaged" in err and "--overwrite" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_read_only_output_folder_is_one_clear_error(tiny_model_dir, tmp_path, capsys):
+    """/sys refuses new entries even to root (a chmod-ed folder does not stop root)."""
+    data = write_csv(tmp_path / "in.csv", described(4))
+    args = ["predict", "-m", str(tiny_model_dir), "--input", str(data)]
+    assert run_main([*args, "--output", "/sys/moviegenre-out.csv"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write /sys/moviegenre-out.csv.parts (" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_full_disk_at_the_join_leaves_no_temporary_file(tiny_model_dir, tmp_path, monkeypatch):
+    data = write_csv(tmp_path / "in.csv", described(8))
+    out = tmp_path / "out.csv"
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("moviegenre.batch_io.shutil.copyfileobj", disk_full)
+    classifier = GenreClassifier.load(tiny_model_dir)
+    with pytest.raises(ConfigError, match="cannot write .*No space left on device.*rerun"):
+        score_file(classifier, data, out, BatchSettings(chunk_rows=4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv.parts"]
+    monkeypatch.undo()
+    assert score_file(classifier, data, out, BatchSettings(chunk_rows=4)).resumed_rows == 8
+
+
+@pytest.mark.parametrize("fmt", ["wide", "kaggle"])
+def test_csv_output_neutralises_spreadsheet_formulas(tiny_classifier, tmp_path, fmt):
+    """OWASP CSV injection: cells starting = + - @ tab CR get a leading quote; Parquet is raw."""
+    hostile = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(1+1)", "\tx", "\rx", "plain"]
+    texts = [text for _, text in described(len(hostile))]
+    data = write_csv(tmp_path / "in.csv", [[i, t] for i, t in zip(hostile, texts, strict=True)])
+    settings = BatchSettings(output_format=fmt)
+    score_file(tiny_classifier, data, tmp_path / "out.csv", settings)
+    got = [r["id"] for r in read_csv(tmp_path / "out.csv")]
+    assert got == ["'" + h.strip() if h.strip()[0] in "=+-@" else h.strip() for h in hostile]
+    score_file(tiny_classifier, data, tmp_path / "out.parquet", settings)
+    assert pq.read_table(tmp_path / "out.parquet").column("id").to_pylist() == [
+        h.strip() for h in hostile
+    ]

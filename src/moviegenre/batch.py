@@ -218,7 +218,7 @@ def _run_local(
     try:
         for index, chunk in enumerate(chunks):
             counts["chunks"] += 1
-            if store.is_done(index, len(chunk)):
+            if store.is_done(index, chunk.ids):
                 counts["errors"] += store.parts[index]["errors"]
                 on_rows(len(chunk))
             elif pool is None:
@@ -294,10 +294,42 @@ def score_file(
         "model": model_fingerprint(classifier),
         "settings": {**asdict(settings), "output": out.name},
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    store = PartStore.open(out, job, overwrite=overwrite)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        store = PartStore.open(out, job, overwrite=overwrite)
+        total = _estimate_rows(Path(input)) if show_progress else None
+        summary = _run(
+            classifier,
+            itertools.chain([first], chunks),
+            store,
+            settings,
+            engine=engine,
+            workers=workers,
+            progress=_progress(total, show_progress),
+            on_chunk=on_chunk,
+        )
+    except OSError as exc:  # unwritable folder, full disk: the temporary files are gone already
+        where = exc.filename or out
+        raise ConfigError(
+            f"cannot write {where} ({exc.strerror or exc}); free space or choose a writable "
+            "--output, then rerun the same command to resume"
+        ) from None
+    return summary
+
+
+def _run(
+    classifier: GenreClassifier,
+    all_chunks: ChunkSource,
+    store: PartStore,
+    settings: BatchSettings,
+    *,
+    engine: str,
+    workers: int,
+    progress: Any,
+    on_chunk: Callable[[int], None] | None,
+) -> BatchSummary:
+    """Score every chunk not already done into ``store``, then join the parts."""
     summary = BatchSummary(resumed_rows=store.done_rows)
-    progress = _progress(_estimate_rows(Path(input)) if show_progress else None, show_progress)
     started = time.perf_counter()
 
     def on_rows(n: int) -> None:
@@ -311,7 +343,6 @@ def score_file(
         if on_chunk is not None:
             on_chunk(summary.rows)
 
-    all_chunks = itertools.chain([first], chunks)
     if progress is not None:
         progress.start()
     try:
@@ -327,6 +358,6 @@ def score_file(
         if progress is not None:
             progress.stop()
     schema = output_schema(settings)
-    store.finalize(n_chunks, schema.names, schema)
+    store.finalize(n_chunks, summary.rows, schema.names, schema)
     summary.chunks = n_chunks
     return summary
