@@ -365,13 +365,31 @@ def serve(
     max_chars: Annotated[int, typer.Option(help="Characters per text at most.")] = 5_000,
     max_body_bytes: Annotated[int, typer.Option(help="Request body bytes at most.")] = 2_000_000,
     workers: Annotated[int, typer.Option(help="Threads that run the model.")] = 2,
+    timeout_keep_alive: Annotated[
+        float, typer.Option(help="Seconds an idle keep-alive connection stays open.")
+    ] = 5.0,
+    timeout_request: Annotated[
+        float,
+        typer.Option(help="Seconds a client has to send a whole request, else it is dropped."),
+    ] = 30.0,
+    limit_concurrency: Annotated[
+        int, typer.Option(help="Connections plus running requests at most (then 503).")
+    ] = 256,
 ) -> None:
     """Run the HTTP API (FastAPI + uvicorn); docs at http://HOST:PORT/docs."""
     _require("serve", "fastapi", "uvicorn")
     from moviegenre.api import ApiSettings
     from moviegenre.api import serve as run_server
 
-    settings = ApiSettings(max_texts, max_chars, max_body_bytes, workers)
+    settings = ApiSettings(
+        max_texts,
+        max_chars,
+        max_body_bytes,
+        workers,
+        timeout_keep_alive=timeout_keep_alive,
+        timeout_request=timeout_request,
+        limit_concurrency=limit_concurrency,
+    )
     err_console.print(f"serving on http://{host}:{port} (docs at /docs); Ctrl+C stops")
     run_server(host, port, str(model) if model else None, settings)
 
