@@ -133,3 +133,40 @@ def tiny_classifier(tiny_model_dir: Path):
     from moviegenre import GenreClassifier
 
     return GenreClassifier.load(tiny_model_dir)
+
+
+# -- processes -------------------------------------------------------------------------------
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def all_exit_within(pids: list[int], seconds: float) -> bool:
+    """Wait (bounded, on pidfds) until every process in ``pids`` has exited."""
+    import os
+    import select
+    import time
+
+    deadline = time.monotonic() + seconds
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue  # gone already
+        try:
+            ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+        finally:
+            os.close(fd)
+        if not ready:
+            return False
+    return True

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import tiny_rows
+from conftest import all_exit_within, children_of, tiny_rows
 
 from moviegenre import ConfigError, DataError, GenreClassifier, MissingDependencyError
 from moviegenre.batch import DELAY_ENV, BatchSettings, score_file
@@ -428,3 +428,37 @@ def test_csv_output_neutralises_spreadsheet_formulas(tiny_classifier, tmp_path, 
     assert pq.read_table(tmp_path / "out.parquet").column("id").to_pylist() == [
         h.strip() for h in hostile
     ]
+
+
+# -- no orphans ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_worker_processes_die_with_the_command(tiny_model_dir, tmp_path, sig):
+    """SIGKILL or SIGTERM on `predict --workers 2` leaves no worker process behind."""
+    data = write_csv(tmp_path / "in.csv", described(400))
+    args = ["-m", str(tiny_model_dir), "--input", str(data), "--chunk-rows", "20"]
+    env = {**os.environ, DELAY_ENV: "150"}  # testing aid: keeps 20 chunks busy for ~3 s
+    proc = subprocess.Popen(
+        cli(*args, "--workers", "2", "--output", str(tmp_path / "out.csv")),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    manifest = tmp_path / "out.csv.parts" / "manifest.json"
+    deadline = time.monotonic() + 60
+    try:
+        while not (manifest.is_file() and json.loads(manifest.read_text() or "{}").get("parts")):
+            assert time.monotonic() < deadline, "no part was written within 60 s"
+            with pytest.raises(subprocess.TimeoutExpired):  # the poll interval; still running?
+                proc.wait(timeout=0.05)
+        children = children_of(proc.pid)
+        assert len(children) >= 2  # the two workers (and multiprocessing's resource tracker)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert all_exit_within(children, 15), f"orphans left: {children_of(1)}"
+    if sig == signal.SIGTERM:  # handled like Ctrl-C: a hint, no traceback
+        assert b"run the same command again to resume" in err and b"Traceback" not in err

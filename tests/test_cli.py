@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from moviegenre.cli import main
-from tests.conftest import TINY_GENRE_WORDS
+from tests.conftest import TINY_GENRE_WORDS, all_exit_within, children_of
 
 SCARY = " ".join(TINY_GENRE_WORDS["horror"]) + " in the old house where the family lives now"
 
@@ -111,3 +114,39 @@ def test_kaggle_format_scores_short_texts_too(tiny_model_dir: Path, tmp_path: Pa
     code, _, _ = run([*argv, "--output", str(output), "--format", "kaggle"], capsys)
     rows = list(csv.reader(output.open()))
     assert code == 0 and rows == [["id", "genre"], ["1", "horror"], ["2", "horror"]]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_the_web_page_stops_with_the_app_command(tiny_model_dir: Path, sig):
+    """SIGKILL or SIGTERM on `moviegenre app` also stops the Streamlit server it started."""
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "moviegenre.cli", "app", "--model", str(tiny_model_dir)]
+    command += ["--port", str(free_port())]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    children: list[int] = []
+    try:
+        while not (children := children_of(proc.pid)):
+            assert time.monotonic() < deadline, "Streamlit was not started within 60 s"
+            with pytest.raises(subprocess.TimeoutExpired):  # the poll interval; still running?
+                proc.wait(timeout=0.05)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+        assert all_exit_within(children, 20), "Streamlit outlived `moviegenre app`"
+    finally:
+        proc.kill()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from moviegenre._util import die_with_parent
 from moviegenre.batch_io import PartStore, input_fingerprint, output_kind
 from moviegenre.classifier import GenreClassifier
 from moviegenre.data import Dataset, detect_format, iter_chunks
@@ -164,8 +165,12 @@ OnRows = Callable[[int], None]
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(model_dir: str, checks: Any, settings: dict[str, Any]) -> None:
-    """Pool initializer: load the model once per worker process."""
+def _init_worker(model_dir: str, checks: Any, settings: dict[str, Any], parent: int) -> None:
+    """Pool initializer: die with the parent, leave Ctrl-C to it, load the model once."""
+    import signal
+
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool
     _WORKER["classifier"] = GenreClassifier.load(model_dir, checks=checks)
     _WORKER["settings"] = BatchSettings(**settings)
 
@@ -186,8 +191,15 @@ def _pool(classifier: GenreClassifier, store: PartStore, settings: BatchSettings
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(str(model_dir), classifier.checks, asdict(settings)),
+        initargs=(str(model_dir), classifier.checks, asdict(settings), os.getpid()),
     )
+
+
+def _stop_workers(pool: Any) -> None:
+    """Terminate a process pool's workers (ProcessPoolExecutor has no public way before 3.14)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _run_local(
@@ -236,6 +248,10 @@ def _run_local(
         while in_flight:
             i, rows, done = in_flight.popleft()
             finish(i, rows, done.result())
+    except BaseException:
+        if pool is not None:  # Ctrl-C, SIGTERM, an error: stop now, not after the chunks in flight
+            _stop_workers(pool)
+        raise
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

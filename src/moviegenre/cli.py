@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -400,9 +401,12 @@ def web_app(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8501,
     model: ModelOpt = None,
 ) -> None:
-    """Run the web page (Streamlit) in the foreground."""
+    """Run the web page (Streamlit) in the foreground; it stops when this command stops."""
     import os
     import subprocess
+    from functools import partial
+
+    from moviegenre._util import die_with_parent
 
     _require("app", "streamlit")
     page = Path(__file__).with_name("app.py")
@@ -410,7 +414,9 @@ def web_app(
     command = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(port)]
     command += ["--server.address", host, "--server.headless", "true"]
     command += ["--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
-    raise typer.Exit(subprocess.call(command, env=env))
+    # Ctrl-C or SIGTERM here kills Streamlit (subprocess.call); a SIGKILL, the parent-death signal.
+    stop_with_us = partial(die_with_parent, os.getpid())
+    raise typer.Exit(subprocess.call(command, env=env, preexec_fn=stop_with_us))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -419,17 +425,30 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     )
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning our errors into one readable line."""
+    """Entry point: run the app, turning our errors into one readable line.
+
+    SIGTERM is handled like Ctrl-C, so worker processes and servers are stopped, not orphaned.
+    """
+    import signal
     import warnings
 
     warnings.showwarning = _show_warning
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
     try:
         # standalone mode: click itself prints usage errors and turns typer.Exit into exit codes
         app(args=argv)
     except MovieGenreError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
