@@ -61,7 +61,9 @@ def test_wide_csv_keeps_file_ids_and_top_k_columns(tiny_classifier, tiny_imdb_te
     summary = score_file(tiny_classifier, tiny_imdb_test, out, BatchSettings(top_k=2, chunk_rows=5))
     rows = read_csv(out)
     assert summary.rows == 12 and summary.chunks == 3 and summary.errors == 0
-    assert list(rows[0]) == ["id", "genre", "probability", "genre_2", "probability_2", "error"]
+    assert list(rows[0]) == [
+        *("id", "genre", "probability", "genre_2", "probability_2", "truncated", "error")
+    ]
     assert [r["id"] for r in rows] == [str(i) for i in range(1, 13)]
     assert all(float(r["probability"]) >= float(r["probability_2"]) for r in rows)
     assert not (tmp_path / "scores.csv.parts").exists()
@@ -112,7 +114,8 @@ def test_bad_rows_are_written_with_an_error_not_dropped(tiny_classifier, tmp_pat
     out = tmp_path / "scores.csv"
     summary = score_file(tiny_classifier, data, out, BatchSettings(chunk_rows=2))
     result = read_csv(out)
-    assert [r["id"] for r in result] == ["m1", "m2", "3", "m-short", "m3"]
+    # A row whose id cannot be read gets "" (a made-up row number could be another row's id).
+    assert [r["id"] for r in result] == ["m1", "m2", "", "m-short", "m3"]
     assert summary.rows == 5 and summary.errors == 2
     assert "line 4: wrong number of fields: expected 2" in result[2]["error"]
     assert result[2]["genre"] == "" and result[2]["probability"] == ""
@@ -132,7 +135,8 @@ def test_header_only_file_gives_a_header_only_output(tiny_classifier, tmp_path):
     data = write_csv(tmp_path / "in.csv", [])
     summary = score_file(tiny_classifier, data, tmp_path / "out.csv")
     assert summary.rows == 0
-    assert (tmp_path / "out.csv").read_text().splitlines() == ["id,genre,probability,error"]
+    header = (tmp_path / "out.csv").read_text().splitlines()
+    assert header == ["id,genre,probability,truncated,error"]
 
 
 def test_missing_text_column_is_refused_before_writing(tiny_classifier, tmp_path):
@@ -462,3 +466,38 @@ def test_worker_processes_die_with_the_command(tiny_model_dir, tmp_path, sig):
     assert all_exit_within(children, 15), f"orphans left: {children_of(1)}"
     if sig == signal.SIGTERM:  # handled like Ctrl-C: a hint, no traceback
         assert b"run the same command again to resume" in err and b"Traceback" not in err
+
+
+# -- the same rules in every input format --------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "imdb"])
+def test_an_over_long_text_is_truncated_and_flagged_in_every_format(tiny_classifier, tmp_path, fmt):
+    """200,000 characters (past csv's default field limit): scored on its first 10,000, flagged."""
+    (rid, text), (rid2, text2) = described(2)
+    long_text = " ".join([text] * 1_000)[:200_000]
+    path = tmp_path / f"in.{ {'csv': 'csv', 'jsonl': 'jsonl', 'imdb': 'txt'}[fmt] }"
+    if fmt == "csv":
+        write_csv(path, [[rid, long_text], [rid2, text2]])
+    elif fmt == "jsonl":
+        lines = [json.dumps({"id": r, "text": t}) for r, t in ((rid, long_text), (rid2, text2))]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        path.write_text(f"{rid} ::: T ::: {long_text}\n{rid2} ::: T ::: {text2}\n", "utf-8")
+    score_file(tiny_classifier, path, tmp_path / "out.csv")
+    rows = read_csv(tmp_path / "out.csv")
+    assert [(r["id"], r["truncated"], r["error"]) for r in rows] == [
+        (rid, "true", ""),
+        (rid2, "false", ""),
+    ]
+    assert rows[0]["genre"] == tiny_classifier.predict([long_text[:10_000]])[0][0][0]
+
+
+def test_rows_without_an_id_never_take_another_rows_id(tiny_classifier, tmp_path):
+    """In a file with ids, a row lacking one gets "" and an error, not a row number."""
+    texts = [text for _, text in described(3)]
+    data = write_csv(tmp_path / "in.csv", [["2", texts[0]], ["", texts[1]], ["1", texts[2]]])
+    score_file(tiny_classifier, data, tmp_path / "out.csv")
+    rows = read_csv(tmp_path / "out.csv")
+    assert [r["id"] for r in rows] == ["2", "", "1"]
+    assert rows[1]["error"].endswith("line 3: empty id") and rows[1]["genre"] == ""

@@ -150,3 +150,11 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_a_non_utf8_text_argument_is_one_line(tiny_model_dir: Path, capsys):
+    """A byte that is not UTF-8 arrives as a lone surrogate: refused before any model sees it."""
+    text = SCARY + " caf\udce9"  # b"caf\xe9" (Latin-1) as Python decodes it from argv
+    code, _, err = run(["predict", "--model", str(tiny_model_dir), text], capsys)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "description 1 is not valid UTF-8 (byte 0xe9 at character" in err

@@ -73,14 +73,18 @@ class BatchSummary:
 
 
 def output_schema(settings: BatchSettings) -> pa.Schema:
-    """Columns: id,genre (kaggle) or id, genre, probability, genre_2, ..., error (wide)."""
+    """Columns: id,genre (kaggle) or id, genre, probability, genre_2, ..., truncated, error.
+
+    ``truncated`` flags a text cut to CheckSettings.max_chars before scoring (every input format
+    alike); the kaggle layout has no room for it.
+    """
     fields = [pa.field("id", pa.string()), pa.field("genre", pa.string())]
     if settings.output_format == "kaggle":
         return pa.schema(fields)
     fields.append(pa.field("probability", pa.float64()))
     for k in range(2, settings.top_k + 1):
         fields += [pa.field(f"genre_{k}", pa.string()), pa.field(f"probability_{k}", pa.float64())]
-    return pa.schema([*fields, pa.field("error", pa.string())])
+    return pa.schema([*fields, pa.field("truncated", pa.bool_()), pa.field("error", pa.string())])
 
 
 def score_rows(
@@ -101,9 +105,11 @@ def score_rows(
     )
     errors: list[str | None] = list(input_errors)
     genres: list[list[tuple[str, float]] | None] = [None] * len(texts)
+    truncated = [False] * len(texts)
     for i, result in zip(good, results, strict=True):
         errors[i] = result.error
         genres[i] = result.genres if result.error is None else None
+        truncated[i] = result.truncated
     columns: dict[str, list[Any]] = {"id": [str(i) for i in ids]}
     wide = settings.output_format == "wide"
     for k in range(settings.top_k if wide else 1):
@@ -112,6 +118,7 @@ def score_rows(
         if wide:
             columns[f"probability{suffix}"] = [round(g[k][1], 6) if g else None for g in genres]
     if wide:
+        columns["truncated"] = truncated
         columns["error"] = errors
     table = pa.Table.from_pydict(columns, schema=output_schema(settings))
     return table, sum(e is not None for e in errors)

@@ -91,9 +91,11 @@ def file_digest(path: Path) -> str:
 
 
 def csv_cell(value: Any) -> str:
-    """One CSV cell: "" for null, 6-decimal floats, and a ``'`` before formula-like text."""
+    """One CSV cell: "" for null, true/false, 6-decimal floats, a ``'`` before formula-like text."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:.6f}"
     text = str(value)

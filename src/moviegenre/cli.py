@@ -226,7 +226,7 @@ def predict(
         file_options |= {"workers": workers}
         _predict_file(classifier, input, output, **file_options)
         return
-    items = list(texts or [])
+    items = [_utf8_argument(text, n) for n, text in enumerate(texts or [], 1)]
     if examples:
         items += list(EXAMPLES.values())
     if not items:
@@ -246,6 +246,23 @@ def predict(
                 console.print(f"  [red]refused:[/red] {result.error}")
     if not all(r.ok for r in results):
         raise typer.Exit(code=1)
+
+
+def _utf8_argument(text: str, number: int) -> str:
+    """A command-line text, refused in one line if it holds bytes that are not UTF-8.
+
+    Python keeps such bytes as lone surrogates, which no tokenizer or console can encode.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        byte = ord(text[exc.start]) - 0xDC00
+        shown = f"byte 0x{byte:02x}" if 0x80 <= byte <= 0xFF else "a lone surrogate"
+        raise ConfigError(
+            f"description {number} is not valid UTF-8 ({shown} at character {exc.start + 1}); "
+            "pass UTF-8 text"
+        ) from None
+    return text
 
 
 def _file_checks(no_checks: bool, format: str) -> bool:
