@@ -266,6 +266,25 @@ def test_cli_scores_a_file_and_prints_errors_without_traceback(tiny_model_dir, t
     assert "missing column 'plot'" in capsys.readouterr().err
 
 
+def start_mid_run(command: list[str], out: Path) -> subprocess.Popen:
+    """Start a slowed-down `moviegenre predict` and return once its first part is written.
+
+    Its stderr goes to OUT.err (a pipe nobody reads could fill up and stall it).
+    """
+    env = {**os.environ, DELAY_ENV: "150"}  # testing aid: keeps 20 chunks busy for ~3 s
+    with out.with_name(out.name + ".err").open("wb") as err:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    manifest = out.with_name(out.name + ".parts") / "manifest.json"
+    deadline = time.monotonic() + 60
+    while not (manifest.is_file() and json.loads(manifest.read_text() or "{}").get("parts")):
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("no part was written within 60 s")
+        with pytest.raises(subprocess.TimeoutExpired):  # the poll interval; still running?
+            proc.wait(timeout=0.02)
+    return proc
+
+
 @pytest.mark.slow
 def test_sigkill_mid_run_then_rerun_gives_every_id_once(tiny_model_dir, tmp_path):
     """Kill a real `moviegenre predict` with SIGKILL after its first part, rerun, compare."""
@@ -273,23 +292,9 @@ def test_sigkill_mid_run_then_rerun_gives_every_id_once(tiny_model_dir, tmp_path
     args = ["-m", str(tiny_model_dir), "--input", str(data), "--chunk-rows", "20", "--top-k", "2"]
     ref, out = tmp_path / "ref.csv", tmp_path / "out.csv"
     subprocess.run(cli(*args, "--output", str(ref)), check=True, capture_output=True)
-    env = {**os.environ, DELAY_ENV: "150"}  # testing aid: keeps 20 chunks busy for ~3 s
-    proc = subprocess.Popen(
-        cli(*args, "--output", str(out)),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_mid_run(cli(*args, "--output", str(out)), out)
     manifest = tmp_path / "out.csv.parts" / "manifest.json"
-    deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline:
-            if manifest.is_file() and json.loads(manifest.read_text() or "{}").get("parts"):
-                break
-            assert proc.poll() is None, "the run ended before it could be killed"
-            time.sleep(0.02)
-        else:
-            pytest.fail("no part was written within 60 s")
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
@@ -443,29 +448,19 @@ def test_worker_processes_die_with_the_command(tiny_model_dir, tmp_path, sig):
     """SIGKILL or SIGTERM on `predict --workers 2` leaves no worker process behind."""
     data = write_csv(tmp_path / "in.csv", described(400))
     args = ["-m", str(tiny_model_dir), "--input", str(data), "--chunk-rows", "20"]
-    env = {**os.environ, DELAY_ENV: "150"}  # testing aid: keeps 20 chunks busy for ~3 s
-    proc = subprocess.Popen(
-        cli(*args, "--workers", "2", "--output", str(tmp_path / "out.csv")),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    manifest = tmp_path / "out.csv.parts" / "manifest.json"
-    deadline = time.monotonic() + 60
+    out = tmp_path / "out.csv"
+    proc = start_mid_run(cli(*args, "--workers", "2", "--output", str(out)), out)
     try:
-        while not (manifest.is_file() and json.loads(manifest.read_text() or "{}").get("parts")):
-            assert time.monotonic() < deadline, "no part was written within 60 s"
-            with pytest.raises(subprocess.TimeoutExpired):  # the poll interval; still running?
-                proc.wait(timeout=0.05)
         children = children_of(proc.pid)
         assert len(children) >= 2  # the two workers (and multiprocessing's resource tracker)
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
     finally:
         proc.kill()
     assert all_exit_within(children, 15), f"orphans left: {children_of(1)}"
     if sig == signal.SIGTERM:  # handled like Ctrl-C: a hint, no traceback
-        assert b"run the same command again to resume" in err and b"Traceback" not in err
+        err = (tmp_path / "out.csv.err").read_text()
+        assert "run the same command again to resume" in err and "Traceback" not in err
 
 
 # -- the same rules in every input format --------------------------------------------------------
