@@ -2,8 +2,11 @@
 
 Starts the server (one process, the bundled model unless --model), sends --requests POST
 /v1/predict requests from --concurrency keep-alive connections, first with one text per request,
-then with batches of 32, and prints a Markdown table (--append adds it to benchmarks/RESULTS.md).
-The client is a minimal asyncio HTTP/1.1 client so that it costs the shared cores little.
+then with batches of 32, then with bad bodies mixed in among good ones (malformed JSON, wrong
+types, too many texts, oversized texts and bodies, empty, non-English, non-UTF-8, deeply nested),
+and prints a Markdown table (--append adds it to benchmarks/RESULTS.md). The "5xx" column must
+stay 0: every bad body is answered 4xx. The client is a minimal asyncio HTTP/1.1 client so that
+it costs the shared cores little.
 
     python benchmarks/api_load.py --requests 2000 --concurrency 32 --append
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import itertools
 import json
 import os
@@ -28,6 +32,7 @@ from pathlib import Path
 from moviegenre.examples import EXAMPLES
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+SCENARIOS = ("sequential", "single", "batch", "bad-bodies")
 
 
 @dataclass
@@ -41,6 +46,7 @@ class Outcome:
     seconds: float
     latencies_ms: list[float]
     errors: int
+    server_errors: int
     rss_mb: float
     peak_rss_mb: float
 
@@ -63,6 +69,7 @@ class Outcome:
             f"{rps:.0f}",
             f"{rps * self.texts_per_request:.0f}",
             str(self.errors),
+            str(self.server_errors),
             f"{self.rss_mb:.0f} / {self.peak_rss_mb:.0f}",
         ]
         return "| " + " | ".join(cells) + " |"
@@ -70,8 +77,8 @@ class Outcome:
 
 HEADER = (
     "| scenario | requests | concurrency | texts/request | p50 ms | p95 ms | p99 ms | req/s "
-    "| texts/s | errors | server RSS MB (now / peak) |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| texts/s | non-200 | 5xx | server RSS MB (now / peak) |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -85,63 +92,111 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return kb("VmRSS") / 1024, kb("VmHWM") / 1024
 
 
-async def _request(reader, writer, head: bytes, body: bytes) -> int:
-    writer.write(head + body)
+async def _request(reader, writer, data: bytes) -> tuple[int, bool]:
+    """Send one request; (status, whether the server closes the connection after it)."""
+    writer.write(data)
     await writer.drain()
     status = int((await reader.readline()).split()[1])
-    length = 0
+    length, close = 0, False
     while (line := await reader.readline()) not in (b"\r\n", b""):
         name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
+        name = name.strip().lower()
+        if name == b"content-length":
             length = int(value)
+        elif name == b"connection" and value.strip().lower() == b"close":
+            close = True
     await reader.readexactly(length)
-    return status
+    return status, close
 
 
-async def _worker(host: str, port: int, body: bytes, tickets, latencies, errors) -> None:
+def _http(host: str, port: int, body: bytes) -> bytes:
     head = (
         f"POST /v1/predict HTTP/1.1\r\nHost: {host}:{port}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode()
+    return head + body
+
+
+async def _worker(host: str, port: int, bodies: list[bytes], tickets, latencies, statuses):
+    requests = [_http(host, port, body) for body in bodies]
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        for _ in tickets:
+        for ticket in tickets:
             start = time.perf_counter()
             try:
-                status = await _request(reader, writer, head, body)
+                status, close = await _request(reader, writer, requests[ticket % len(requests)])
             except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
-                errors.append(1)
+                status, close = 0, True  # 0: the connection failed
+            else:
+                latencies.append((time.perf_counter() - start) * 1000)
+            statuses.append(status)
+            if close:
                 writer.close()
                 reader, writer = await asyncio.open_connection(host, port)
-                continue
-            latencies.append((time.perf_counter() - start) * 1000)
-            if status != 200:
-                errors.append(status)
     finally:
         writer.close()
 
 
-async def _run(host: str, port: int, body: bytes, requests: int, concurrency: int):
+async def _run(host: str, port: int, bodies: list[bytes], requests: int, concurrency: int):
     tickets = iter(range(requests))  # shared: each worker takes the next request number
     latencies: list[float] = []
-    errors: list[int] = []
+    statuses: list[int] = []
     start = time.perf_counter()
-    workers = [_worker(host, port, body, tickets, latencies, errors) for _ in range(concurrency)]
+    workers = [
+        _worker(host, port, bodies, tickets, latencies, statuses) for _ in range(concurrency)
+    ]
     await asyncio.gather(*workers)
-    return time.perf_counter() - start, latencies, errors
+    return time.perf_counter() - start, latencies, statuses
 
 
-def scenario(args, pid: int, name: str, texts_per_request: int, concurrency: int) -> Outcome:
-    texts = list(itertools.islice(itertools.cycle(EXAMPLES.values()), texts_per_request))
-    body = json.dumps({"texts": texts, "top_k": 3}).encode()
-    asyncio.run(_run(args.host, args.port, body, min(50, args.requests), 4))  # warm-up
-    seconds, latencies, errors = asyncio.run(
-        _run(args.host, args.port, body, args.requests, concurrency)
+def bad_bodies() -> list[bytes]:
+    """One good body and the bad ones a careless or hostile client sends (each must get 4xx)."""
+    good = list(EXAMPLES.values())
+    french = (
+        "Un homme rentre chez lui après la guerre et découvre que sa famille a disparu sans "
+        "laisser de trace dans la petite ville où il est né et a grandi depuis son enfance"
+    )
+    as_json = lambda value: json.dumps(value).encode()  # noqa: E731
+    return [
+        as_json({"texts": good[:1], "top_k": 3}),  # good
+        b'{"texts": ["a plot", ',  # malformed JSON
+        b"",  # no body
+        as_json({"texts": "one string, not a list"}),
+        as_json({"texts": [1, 2, 3]}),
+        as_json({"texts": good[:1], "top_k": "three"}),
+        as_json({"texts": good[:1], "top_k": 0}),
+        as_json({"texts": good[:1], "extra": True}),
+        as_json({"texts": good[:1] * 65}),  # too many texts
+        as_json({"texts": ["word " * 1_200]}),  # a text over max_chars
+        as_json({"texts": ["padding " * 270_000]}),  # a body over max_body_bytes
+        as_json({"texts": []}),
+        as_json({"texts": ["", "   "]}),  # empty texts: per-item errors, 200
+        as_json({"texts": [french, "too short"]}),  # refused texts: per-item errors, 200
+        b'{"texts": ["\xff\xfe not UTF-8"]}',
+        b'{"texts": ["\\ud800 lone surrogate ' + b"x " * 30 + b'"]}',
+        b"[" * 50_000 + b"]" * 50_000,  # nested 50,000 deep
+        as_json(None),
+    ]
+
+
+def scenario(
+    args, pid: int, name: str, texts_per_request: int, concurrency: int, bodies=None
+) -> Outcome:
+    if bodies is None:
+        texts = list(itertools.islice(itertools.cycle(EXAMPLES.values()), texts_per_request))
+        bodies = [json.dumps({"texts": texts, "top_k": 3}).encode()]
+    asyncio.run(_run(args.host, args.port, bodies, min(50, args.requests), 4))  # warm-up
+    seconds, latencies, statuses = asyncio.run(
+        _run(args.host, args.port, bodies, args.requests, concurrency)
     )
     now, peak = rss_mb(pid)
+    errors = sum(status != 200 for status in statuses)
+    server_errors = sum(status >= 500 or status == 0 for status in statuses)
+    if args.verbose:
+        print(name, dict(sorted(collections.Counter(statuses).items())))
     return Outcome(
-        name, args.requests, concurrency, texts_per_request, seconds, latencies, len(errors),
-        now, peak,
+        name, args.requests, concurrency, texts_per_request, seconds, latencies, errors,
+        server_errors, now, peak,
     )  # fmt: skip
 
 
@@ -179,17 +234,34 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="requests per scenario")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--append", action="store_true", help="append to benchmarks/RESULTS.md")
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        choices=SCENARIOS,
+        default=list(SCENARIOS),
+        help="which scenarios to run (default: all)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="print status counts")
     args = parser.parse_args()
     if not 1 <= args.requests <= 100_000 or not 1 <= args.concurrency <= 256:
         parser.error("--requests must be in [1, 100000] and --concurrency in [1, 256]")
     server = start_server(args)
     try:
         info = json.loads(urllib.request.urlopen(f"http://{args.host}:{args.port}/v1/model").read())
-        outcomes = [
-            scenario(args, server.pid, "1 text, sequential", 1, 1),
-            scenario(args, server.pid, "1 text", 1, args.concurrency),
-            scenario(args, server.pid, "batch of 32", 32, args.concurrency),
-        ]
+        runs = {
+            "sequential": lambda: scenario(args, server.pid, "1 text, sequential", 1, 1),
+            "single": lambda: scenario(args, server.pid, "1 text", 1, args.concurrency),
+            "batch": lambda: scenario(args, server.pid, "batch of 32", 32, args.concurrency),
+            "bad-bodies": lambda: scenario(
+                args,
+                server.pid,
+                "bad bodies mixed in (18 kinds)",
+                1,
+                args.concurrency,
+                bad_bodies(),
+            ),  # fmt: skip
+        }
+        outcomes = [runs[name]() for name in args.scenarios]
     finally:
         server.terminate()
         server.wait(timeout=30)

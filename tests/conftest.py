@@ -213,3 +213,40 @@ def predict_without_torch(model_dir: Path, text: str) -> str:
     )
     assert run.returncode == 0, run.stderr
     return run.stdout.strip()
+
+
+# -- processes -------------------------------------------------------------------------------
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def all_exit_within(pids: list[int], seconds: float) -> bool:
+    """Wait (bounded, on pidfds) until every process in ``pids`` has exited."""
+    import os
+    import select
+    import time
+
+    deadline = time.monotonic() + seconds
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue  # gone already
+        try:
+            ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+        finally:
+            os.close(fd)
+        if not ready:
+            return False
+    return True

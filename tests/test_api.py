@@ -388,3 +388,91 @@ def test_predict_coverage_without_scores_is_422(classifier: GenreClassifier) -> 
         body = {"texts": [texts(1)[0][1]], "coverage": 0.9}
         response = test_client.post("/v1/predict", json=body)
     assert response.status_code == 422 and "moviegenre calibrate" in response.json()["detail"]
+
+
+@pytest.fixture
+def live_server(classifier: GenreClassifier):
+    """A real uvicorn server (``serve``'s config, 0.5 s request timeout) on a free loopback port.
+
+    The listening socket is bound and listening before the server thread starts, so clients
+    can connect at once; their connections wait in the backlog until the loop accepts them.
+    """
+    import socket
+    import threading
+
+    import uvicorn
+
+    from moviegenre.api import server_config
+
+    limits = ApiSettings(timeout_keep_alive=0.5, timeout_request=0.5, limit_concurrency=16)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    config = server_config(create_app(classifier, limits), "127.0.0.1", port, limits, "error")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+    assert not thread.is_alive()
+
+
+def _closed_within(sock, seconds: float) -> bool:
+    """True if the server closes ``sock`` (recv gives b"") before ``seconds`` pass."""
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(65536):
+            pass
+    except TimeoutError:
+        return False
+    except OSError:  # reset by the server
+        return True
+    return True
+
+
+@pytest.mark.parametrize(
+    "partial",
+    [
+        b"",  # connected, sent nothing
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n",  # headers never finish
+        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b'Content-Length: 200\r\n\r\n{"texts": ["a',  # body never finishes
+    ],
+)
+def test_a_half_sent_request_is_dropped_after_the_timeout(live_server: int, partial) -> None:
+    import socket
+    import time
+
+    with socket.create_connection(("127.0.0.1", live_server), timeout=10) as sock:
+        start = time.monotonic()
+        sock.sendall(partial)
+        assert _closed_within(sock, 10), "the server kept a half-sent request open for 10 s"
+        assert time.monotonic() - start >= 0.4
+
+
+def test_a_whole_request_still_answers_and_an_idle_connection_is_closed(live_server: int):
+    import json
+    import socket
+
+    body = json.dumps({"texts": [texts(1)[0][1]], "top_k": 1}).encode()
+    head = (
+        "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", live_server), timeout=10) as sock:
+        sock.sendall(head + body)
+        sock.settimeout(10)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        assert _closed_within(sock, 10)
+
+
+def test_serve_rejects_bad_timeouts() -> None:
+    with pytest.raises(ConfigError, match="timeout_request must be in"):
+        ApiSettings(timeout_request=0)
+    with pytest.raises(ConfigError, match="limit_concurrency must be >= 1"):
+        ApiSettings(limit_concurrency=0)

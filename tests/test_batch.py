@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,10 +16,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import tiny_rows
+from conftest import all_exit_within, children_of, tiny_rows
 
 from moviegenre import ConfigError, DataError, GenreClassifier, MissingDependencyError
 from moviegenre.batch import DELAY_ENV, BatchSettings, score_file
+from moviegenre.batch_io import ResumeWarning
 from moviegenre.cli import main
 
 
@@ -58,7 +61,9 @@ def test_wide_csv_keeps_file_ids_and_top_k_columns(tiny_classifier, tiny_imdb_te
     summary = score_file(tiny_classifier, tiny_imdb_test, out, BatchSettings(top_k=2, chunk_rows=5))
     rows = read_csv(out)
     assert summary.rows == 12 and summary.chunks == 3 and summary.errors == 0
-    assert list(rows[0]) == ["id", "genre", "probability", "genre_2", "probability_2", "error"]
+    assert list(rows[0]) == [
+        *("id", "genre", "probability", "genre_2", "probability_2", "truncated", "error")
+    ]
     assert [r["id"] for r in rows] == [str(i) for i in range(1, 13)]
     assert all(float(r["probability"]) >= float(r["probability_2"]) for r in rows)
     assert not (tmp_path / "scores.csv.parts").exists()
@@ -109,7 +114,8 @@ def test_bad_rows_are_written_with_an_error_not_dropped(tiny_classifier, tmp_pat
     out = tmp_path / "scores.csv"
     summary = score_file(tiny_classifier, data, out, BatchSettings(chunk_rows=2))
     result = read_csv(out)
-    assert [r["id"] for r in result] == ["m1", "m2", "3", "m-short", "m3"]
+    # A row whose id cannot be read gets "" (a made-up row number could be another row's id).
+    assert [r["id"] for r in result] == ["m1", "m2", "", "m-short", "m3"]
     assert summary.rows == 5 and summary.errors == 2
     assert "line 4: wrong number of fields: expected 2" in result[2]["error"]
     assert result[2]["genre"] == "" and result[2]["probability"] == ""
@@ -129,7 +135,8 @@ def test_header_only_file_gives_a_header_only_output(tiny_classifier, tmp_path):
     data = write_csv(tmp_path / "in.csv", [])
     summary = score_file(tiny_classifier, data, tmp_path / "out.csv")
     assert summary.rows == 0
-    assert (tmp_path / "out.csv").read_text().splitlines() == ["id,genre,probability,error"]
+    header = (tmp_path / "out.csv").read_text().splitlines()
+    assert header == ["id,genre,probability,truncated,error"]
 
 
 def test_missing_text_column_is_refused_before_writing(tiny_classifier, tmp_path):
@@ -259,6 +266,25 @@ def test_cli_scores_a_file_and_prints_errors_without_traceback(tiny_model_dir, t
     assert "missing column 'plot'" in capsys.readouterr().err
 
 
+def start_mid_run(command: list[str], out: Path) -> subprocess.Popen:
+    """Start a slowed-down `moviegenre predict` and return once its first part is written.
+
+    Its stderr goes to OUT.err (a pipe nobody reads could fill up and stall it).
+    """
+    env = {**os.environ, DELAY_ENV: "150"}  # testing aid: keeps 20 chunks busy for ~3 s
+    with out.with_name(out.name + ".err").open("wb") as err:
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    manifest = out.with_name(out.name + ".parts") / "manifest.json"
+    deadline = time.monotonic() + 60
+    while not (manifest.is_file() and json.loads(manifest.read_text() or "{}").get("parts")):
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("no part was written within 60 s")
+        with pytest.raises(subprocess.TimeoutExpired):  # the poll interval; still running?
+            proc.wait(timeout=0.02)
+    return proc
+
+
 @pytest.mark.slow
 def test_sigkill_mid_run_then_rerun_gives_every_id_once(tiny_model_dir, tmp_path):
     """Kill a real `moviegenre predict` with SIGKILL after its first part, rerun, compare."""
@@ -266,23 +292,9 @@ def test_sigkill_mid_run_then_rerun_gives_every_id_once(tiny_model_dir, tmp_path
     args = ["-m", str(tiny_model_dir), "--input", str(data), "--chunk-rows", "20", "--top-k", "2"]
     ref, out = tmp_path / "ref.csv", tmp_path / "out.csv"
     subprocess.run(cli(*args, "--output", str(ref)), check=True, capture_output=True)
-    env = {**os.environ, DELAY_ENV: "150"}  # testing aid: keeps 20 chunks busy for ~3 s
-    proc = subprocess.Popen(
-        cli(*args, "--output", str(out)),
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = start_mid_run(cli(*args, "--output", str(out)), out)
     manifest = tmp_path / "out.csv.parts" / "manifest.json"
-    deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline:
-            if manifest.is_file() and json.loads(manifest.read_text() or "{}").get("parts"):
-                break
-            assert proc.poll() is None, "the run ended before it could be killed"
-            time.sleep(0.02)
-        else:
-            pytest.fail("no part was written within 60 s")
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
@@ -329,3 +341,189 @@ def test_coverage_without_scores_fails_before_writing(tiny_classifier, tiny_imdb
     with pytest.raises(ConfigError, match="no conformity scores"):
         score_file(bare, tiny_imdb_test, out, BatchSettings(coverage=0.9))
     assert not out.exists() and not (tmp_path / "scores.csv.parts").exists()
+
+
+# -- damaged parts, manifests and output folders ------------------------------------------------
+
+
+def damage(part: Path, how: str, other: Path) -> None:
+    data = part.read_bytes()
+    if how == "truncated":
+        part.write_bytes(data[: len(data) // 2])
+    elif how == "emptied":
+        part.write_bytes(b"")
+    elif how == "garbage":
+        part.write_bytes(b"\x00garbage,not,a,part\n" * 3)
+    else:  # copied over by another part
+        shutil.copyfile(other, part)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("how", ["truncated", "emptied", "garbage", "copied"])
+def test_a_damaged_finished_part_is_scored_again_on_resume(tiny_classifier, tmp_path, how, suffix):
+    data = write_csv(tmp_path / "in.csv", described(23))
+    settings = BatchSettings(chunk_rows=5, top_k=2)
+    ref, out = tmp_path / f"ref{suffix}", tmp_path / f"out{suffix}"
+    score_file(tiny_classifier, data, ref, settings)
+    with pytest.raises(Stop):
+        score_file(tiny_classifier, data, out, settings, on_chunk=stop_after(3, 5))
+    parts = tmp_path / f"out{suffix}.parts"
+    damage(parts / f"part-000001{suffix}", how, parts / f"part-000000{suffix}")
+    with pytest.warns(ResumeWarning, match="part-000001.* does not match the manifest"):
+        summary = score_file(tiny_classifier, data, out, settings)
+    assert summary.rows == 23 and summary.resumed_rows == 10
+    if suffix == ".csv":
+        ids = [r["id"] for r in read_csv(out)]
+        assert out.read_bytes() == ref.read_bytes()
+    else:
+        ids = pq.read_table(out).column("id").to_pylist()
+        assert pq.read_table(out).equals(pq.read_table(ref))
+    assert sorted(ids) == sorted(f"m{i}" for i in range(1, 24))
+
+
+def test_a_part_damaged_before_the_join_fails_loudly_then_resumes(tiny_classifier, tmp_path):
+    data = write_csv(tmp_path / "in.csv", described(12))
+    out = tmp_path / "out.csv"
+    parts = tmp_path / "out.csv.parts"
+
+    def truncate_first_part(rows: int) -> None:
+        if rows == 12:  # the last chunk is written: damage an earlier part before the join
+            damage(parts / "part-000000.csv", "truncated", parts / "part-000000.csv")
+
+    with pytest.raises(ConfigError, match="part-000000.csv changed after it was written"):
+        score_file(
+            tiny_classifier, data, out, BatchSettings(chunk_rows=4), on_chunk=truncate_first_part
+        )
+    assert not out.exists() and not (tmp_path / "out.csv.tmp").exists()
+    summary = score_file(tiny_classifier, data, out, BatchSettings(chunk_rows=4))
+    assert summary.resumed_rows == 8
+    ids = [r["id"] for r in read_csv(out)]
+    assert ids == [f"m{i}" for i in range(1, 13)]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: [m], "a JSON list, not an object"),
+        (lambda m: {k: v for k, v in m.items() if k != "settings"}, "no valid 'settings'"),
+        (lambda m: {**m, "parts": []}, "'parts' is not an object"),
+        (lambda m: {**m, "parts": {"0": "done"}}, "part 0 is str, not an object"),
+        (lambda m: {**m, "parts": {"x": {}}}, "part key 'x' is not a number"),
+        (lambda m: {**m, "parts": {"0": {"rows": "5"}}}, "part 0 has no valid 'rows'"),
+    ],
+)
+def test_a_damaged_manifest_is_one_clear_error(tiny_model_dir, tmp_path, capsys, edit, message):
+    data = write_csv(tmp_path / "in.csv", described(12))
+    out = tmp_path / "out.csv"
+    args = ["predict", "-m", str(tiny_model_dir), "--input", str(data), "--output", str(out)]
+    classifier = GenreClassifier.load(tiny_model_dir)
+    with pytest.raises(Stop):
+        score_file(classifier, data, out, BatchSettings(chunk_rows=4), on_chunk=stop_after(1, 4))
+    manifest = tmp_path / "out.csv.parts" / "manifest.json"
+    manifest.write_text(json.dumps(edit(json.loads(manifest.read_text()))))
+    capsys.readouterr()
+    assert run_main([*args, "--chunk-rows", "4"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "is damaged" in err and "--overwrite" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_read_only_output_folder_is_one_clear_error(tiny_model_dir, tmp_path, capsys):
+    """/sys refuses new entries even to root (a chmod-ed folder does not stop root)."""
+    data = write_csv(tmp_path / "in.csv", described(4))
+    args = ["predict", "-m", str(tiny_model_dir), "--input", str(data)]
+    assert run_main([*args, "--output", "/sys/moviegenre-out.csv"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write /sys/moviegenre-out.csv.parts (" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_full_disk_at_the_join_leaves_no_temporary_file(tiny_model_dir, tmp_path, monkeypatch):
+    data = write_csv(tmp_path / "in.csv", described(8))
+    out = tmp_path / "out.csv"
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("moviegenre.batch_io.shutil.copyfileobj", disk_full)
+    classifier = GenreClassifier.load(tiny_model_dir)
+    with pytest.raises(ConfigError, match="cannot write .*No space left on device.*rerun"):
+        score_file(classifier, data, out, BatchSettings(chunk_rows=4))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv.parts"]
+    monkeypatch.undo()
+    assert score_file(classifier, data, out, BatchSettings(chunk_rows=4)).resumed_rows == 8
+
+
+@pytest.mark.parametrize("fmt", ["wide", "kaggle"])
+def test_csv_output_neutralises_spreadsheet_formulas(tiny_classifier, tmp_path, fmt):
+    """OWASP CSV injection: cells starting = + - @ tab CR get a leading quote; Parquet is raw."""
+    hostile = ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(1+1)", "\tx", "\rx", "plain"]
+    texts = [text for _, text in described(len(hostile))]
+    data = write_csv(tmp_path / "in.csv", [[i, t] for i, t in zip(hostile, texts, strict=True)])
+    settings = BatchSettings(output_format=fmt)
+    score_file(tiny_classifier, data, tmp_path / "out.csv", settings)
+    got = [r["id"] for r in read_csv(tmp_path / "out.csv")]
+    assert got == ["'" + h.strip() if h.strip()[0] in "=+-@" else h.strip() for h in hostile]
+    score_file(tiny_classifier, data, tmp_path / "out.parquet", settings)
+    assert pq.read_table(tmp_path / "out.parquet").column("id").to_pylist() == [
+        h.strip() for h in hostile
+    ]
+
+
+# -- no orphans ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_worker_processes_die_with_the_command(tiny_model_dir, tmp_path, sig):
+    """SIGKILL or SIGTERM on `predict --workers 2` leaves no worker process behind."""
+    data = write_csv(tmp_path / "in.csv", described(400))
+    args = ["-m", str(tiny_model_dir), "--input", str(data), "--chunk-rows", "20"]
+    out = tmp_path / "out.csv"
+    proc = start_mid_run(cli(*args, "--workers", "2", "--output", str(out)), out)
+    try:
+        children = children_of(proc.pid)
+        assert len(children) >= 2  # the two workers (and multiprocessing's resource tracker)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    assert all_exit_within(children, 15), f"orphans left: {children_of(1)}"
+    if sig == signal.SIGTERM:  # handled like Ctrl-C: a hint, no traceback
+        err = (tmp_path / "out.csv.err").read_text()
+        assert "run the same command again to resume" in err and "Traceback" not in err
+
+
+# -- the same rules in every input format --------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "imdb"])
+def test_an_over_long_text_is_truncated_and_flagged_in_every_format(tiny_classifier, tmp_path, fmt):
+    """200,000 characters (past csv's default field limit): scored on its first 10,000, flagged."""
+    (rid, text), (rid2, text2) = described(2)
+    long_text = " ".join([text] * 1_000)[:200_000]
+    path = tmp_path / f"in.{ {'csv': 'csv', 'jsonl': 'jsonl', 'imdb': 'txt'}[fmt] }"
+    if fmt == "csv":
+        write_csv(path, [[rid, long_text], [rid2, text2]])
+    elif fmt == "jsonl":
+        lines = [json.dumps({"id": r, "text": t}) for r, t in ((rid, long_text), (rid2, text2))]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    else:
+        path.write_text(f"{rid} ::: T ::: {long_text}\n{rid2} ::: T ::: {text2}\n", "utf-8")
+    score_file(tiny_classifier, path, tmp_path / "out.csv")
+    rows = read_csv(tmp_path / "out.csv")
+    assert [(r["id"], r["truncated"], r["error"]) for r in rows] == [
+        (rid, "true", ""),
+        (rid2, "false", ""),
+    ]
+    assert rows[0]["genre"] == tiny_classifier.predict([long_text[:10_000]])[0][0][0]
+
+
+def test_rows_without_an_id_never_take_another_rows_id(tiny_classifier, tmp_path):
+    """In a file with ids, a row lacking one gets "" and an error, not a row number."""
+    texts = [text for _, text in described(3)]
+    data = write_csv(tmp_path / "in.csv", [["2", texts[0]], ["", texts[1]], ["1", texts[2]]])
+    score_file(tiny_classifier, data, tmp_path / "out.csv")
+    rows = read_csv(tmp_path / "out.csv")
+    assert [r["id"] for r in rows] == ["2", "", "1"]
+    assert rows[1]["error"].endswith("line 3: empty id") and rows[1]["genre"] == ""

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from moviegenre.cli import main
-from tests.conftest import TINY_GENRE_WORDS
+from tests.conftest import TINY_GENRE_WORDS, all_exit_within, children_of
 
 SCARY = " ".join(TINY_GENRE_WORDS["horror"]) + " in the old house where the family lives now"
 
@@ -237,3 +240,47 @@ def test_report_with_audit_has_the_section(tiny_imdb_train: Path, tmp_path: Path
     )
     page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
     assert code == 0 and "Label audit" in page and "noise rate" in page
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_the_web_page_stops_with_the_app_command(tiny_model_dir: Path, sig):
+    """SIGKILL or SIGTERM on `moviegenre app` also stops the Streamlit server it started."""
+    import subprocess
+    import sys
+    import time
+
+    command = [sys.executable, "-m", "moviegenre.cli", "app", "--model", str(tiny_model_dir)]
+    command += ["--port", str(free_port())]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    children: list[int] = []
+    try:
+        while not (children := children_of(proc.pid)):
+            assert time.monotonic() < deadline, "Streamlit was not started within 60 s"
+            with pytest.raises(subprocess.TimeoutExpired):  # the poll interval; still running?
+                proc.wait(timeout=0.05)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+        assert all_exit_within(children, 20), "Streamlit outlived `moviegenre app`"
+    finally:
+        proc.kill()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_non_utf8_text_argument_is_one_line(tiny_model_dir: Path, capsys):
+    """A byte that is not UTF-8 arrives as a lone surrogate: refused before any model sees it."""
+    text = SCARY + " caf\udce9"  # b"caf\xe9" (Latin-1) as Python decodes it from argv
+    code, _, err = run(["predict", "--model", str(tiny_model_dir), text], capsys)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "description 1 is not valid UTF-8 (byte 0xe9 at character" in err

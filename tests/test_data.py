@@ -500,6 +500,18 @@ def test_iter_chunks_streams_before_a_late_error(tmp_path):
             [1],
             "line 2",
         ),
+        (
+            "deep.jsonl",
+            f'{{"text": "{TEXT}", "genre": "a"}}\n' + "[" * 100_000 + "]" * 100_000 + "\n",
+            [1],
+            "line 2: JSON nested too deeply",
+        ),
+        (
+            "digits.jsonl",
+            f'{{"text": "{TEXT}", "genre": "a"}}\n{{"id": {"9" * 5_001}, "text": "x"}}\n',
+            [1],
+            "line 2: a JSON number too long to read; write long ids as strings",
+        ),
     ],
 )
 def test_collect_mode_yields_bad_rows_with_messages(tmp_path, name, content, bad_rows, words):
@@ -521,6 +533,18 @@ def test_collect_mode_yields_bad_rows_with_messages(tmp_path, name, content, bad
         ("start.txt", "1 ::: Caf\xe9 ::: d ::: t\n".encode("latin-1"), {}, "not UTF-8"),
         ("junk.parquet", b"nope", {}, "unreadable Parquet"),
         ("gone.txt", None, {}, "file not found"),
+        (
+            "utf16-no-bom.csv",
+            f"id,text\n1,{TEXT}\n".encode("utf-16-le"),
+            {},
+            "line 1: NUL bytes, the file is not UTF-8 \\(it looks like UTF-16\\)",
+        ),
+        (
+            "cr-only.csv",
+            f"id,text\r1,{TEXT}\r2,{TEXT}\r",
+            {},
+            "lines end with a carriage return only .* re-save it with LF or CRLF",
+        ),
     ],
 )
 def test_collect_mode_still_raises_file_level_problems(tmp_path, name, content, kwargs, words):
@@ -659,3 +683,41 @@ def test_several_files_must_all_be_labelled_or_not(tiny_imdb_train, tiny_imdb_te
         load_dataset([tiny_imdb_train, tiny_imdb_test])
     with pytest.raises(ConfigError, match="no data file given"):
         load_dataset([])
+
+
+@pytest.mark.parametrize("how", ["fifo", "stdin"])
+def test_a_pipe_as_input_is_refused_clearly(tmp_path, how):
+    """A stream can be read only once, but a file is read several times: refuse, do not misread.
+
+    Run in a subprocess with a time limit: reading a pipe that never ends must fail the test,
+    not hang it.
+    """
+    import os
+    import subprocess
+    import sys
+
+    path, data = "/dev/stdin", f"text\n{TEXT}\n"
+    if how == "fifo":
+        path = str(tmp_path / "in.csv")
+        os.mkfifo(path)
+        keep_open = os.open(path, os.O_RDWR | os.O_NONBLOCK)  # a writer, so opening never blocks
+        os.write(keep_open, data.encode())
+    code = (
+        "import sys\nfrom moviegenre.data import load_dataset\n"
+        "from moviegenre.errors import DataError\n"
+        "try:\n    load_dataset(sys.argv[1])\n"
+        "except DataError as exc:\n    print(exc)\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, path],
+            input=data,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        if how == "fifo":
+            os.close(keep_open)
+    assert f"{path} is not a regular file" in done.stdout, done.stdout + done.stderr
+    assert "save the stream to a file first" in done.stdout

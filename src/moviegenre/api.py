@@ -45,11 +45,22 @@ class ApiSettings:
     workers: int = 2
     #: Texts of concurrent /v1/predict requests scored in one model call, at most.
     batch_texts: int = 256
+    #: Seconds an idle keep-alive connection stays open (uvicorn's timeout_keep_alive).
+    timeout_keep_alive: float = 5.0
+    #: Seconds a client has to send a whole request (headers and body), else it is dropped.
+    timeout_request: float = 30.0
+    #: Open connections plus running requests at most; beyond it uvicorn answers 503.
+    limit_concurrency: int = 256
 
     def __post_init__(self) -> None:
         for name in ("max_texts", "max_chars", "max_body_bytes", "workers", "batch_texts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"ApiSettings.{name} must be >= 1, got {getattr(self, name)}")
+        if self.limit_concurrency < 1:
+            raise ConfigError(f"limit_concurrency must be >= 1, got {self.limit_concurrency}")
+        for name in ("timeout_keep_alive", "timeout_request"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise ConfigError(f"{name} must be in (0, 3600] seconds, got {getattr(self, name)}")
 
 
 # -- response bodies -------------------------------------------------------------------------
@@ -412,6 +423,62 @@ def create_app(
     return app
 
 
+def timed_protocol(timeout: float) -> type:
+    """uvicorn's HTTP protocol plus a deadline: ``timeout`` s to send a whole request.
+
+    uvicorn closes idle keep-alive connections, but not one whose headers or body trickle in
+    (or never come), so a few hundred half-sent requests could hold every file descriptor.
+    The clock starts when the connection opens and again after each response; it is ignored
+    while the app is answering a request it has fully received.
+    """
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    class TimedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+        _read_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._read_timer is not None:
+                self._read_timer.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._read_timer is not None:
+                self._read_timer.cancel()
+            self._read_timer = self.loop.call_later(timeout, self._expire)
+
+        def _expire(self) -> None:
+            cycle = self.cycle
+            reading = cycle is None or cycle.response_complete or cycle.more_body
+            if reading and not self.transport.is_closing():
+                self.transport.close()
+
+    return TimedHTTPProtocol
+
+
+def server_config(app: Any, host: str, port: int, settings: ApiSettings, log_level: str) -> Any:
+    """The uvicorn Config of ``serve``: the connection timeouts and concurrency limit."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        http=timed_protocol(settings.timeout_request),
+        timeout_keep_alive=settings.timeout_keep_alive,  # type: ignore[arg-type]
+        limit_concurrency=settings.limit_concurrency,
+    )
+
+
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -422,8 +489,9 @@ def serve(
     """Load the model once and run the API with uvicorn until interrupted."""
     import uvicorn
 
+    settings = settings or ApiSettings()
     app = create_app(GenreClassifier.load(model), settings)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.Server(server_config(app, host, port, settings, log_level)).run()
 
 
-__all__ = ["ApiSettings", "BodyLimit", "MicroBatcher", "create_app", "serve"]
+__all__ = ["ApiSettings", "BodyLimit", "MicroBatcher", "create_app", "serve", "server_config"]

@@ -21,6 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from moviegenre._util import die_with_parent
 from moviegenre.batch_io import PartStore, input_fingerprint, output_kind
 from moviegenre.classifier import GenreClassifier
 from moviegenre.conformal import check_coverage
@@ -79,7 +80,11 @@ class BatchSummary:
 
 
 def output_schema(settings: BatchSettings) -> pa.Schema:
-    """Columns: id,genre (kaggle) or id, genre, probability, genre_2, ..., error (wide)."""
+    """Columns: id,genre (kaggle) or id, genre, probability, genre_2, ..., truncated, error.
+
+    ``truncated`` flags a text cut to CheckSettings.max_chars before scoring (every input format
+    alike); the kaggle layout has no room for it.
+    """
     fields = [pa.field("id", pa.string()), pa.field("genre", pa.string())]
     if settings.output_format == "kaggle":
         return pa.schema(fields)
@@ -88,7 +93,7 @@ def output_schema(settings: BatchSettings) -> pa.Schema:
         fields += [pa.field(f"genre_{k}", pa.string()), pa.field(f"probability_{k}", pa.float64())]
     if settings.coverage is not None:
         fields.append(pa.field("genre_set", pa.string()))
-    return pa.schema([*fields, pa.field("error", pa.string())])
+    return pa.schema([*fields, pa.field("truncated", pa.bool_()), pa.field("error", pa.string())])
 
 
 def score_rows(
@@ -110,9 +115,11 @@ def score_rows(
     )
     errors: list[str | None] = list(input_errors)
     genres: list[list[tuple[str, float]] | None] = [None] * len(texts)
+    truncated = [False] * len(texts)
     for i, result in zip(good, results, strict=True):
         errors[i] = result.error
         genres[i] = result.genres if result.error is None else None
+        truncated[i] = result.truncated
     columns: dict[str, list[Any]] = {"id": [str(i) for i in ids]}
     wide = settings.output_format == "wide"
     for k in range(settings.top_k if wide else 1):
@@ -126,6 +133,7 @@ def score_rows(
             sets[i] = "|".join(g for g, _ in result.genre_set or []) or None
         columns["genre_set"] = sets
     if wide:
+        columns["truncated"] = truncated
         columns["error"] = errors
     table = pa.Table.from_pydict(columns, schema=output_schema(settings))
     return table, sum(e is not None for e in errors)
@@ -179,8 +187,12 @@ OnRows = Callable[[int], None]
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(model_dir: str, checks: Any, settings: dict[str, Any]) -> None:
-    """Pool initializer: load the model once per worker process."""
+def _init_worker(model_dir: str, checks: Any, settings: dict[str, Any], parent: int) -> None:
+    """Pool initializer: die with the parent, leave Ctrl-C to it, load the model once."""
+    import signal
+
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the pool
     _WORKER["classifier"] = GenreClassifier.load(model_dir, checks=checks)
     _WORKER["settings"] = BatchSettings(**settings)
 
@@ -201,8 +213,15 @@ def _pool(classifier: GenreClassifier, store: PartStore, settings: BatchSettings
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(str(model_dir), classifier.checks, asdict(settings)),
+        initargs=(str(model_dir), classifier.checks, asdict(settings), os.getpid()),
     )
+
+
+def _stop_workers(pool: Any) -> None:
+    """Terminate a process pool's workers (ProcessPoolExecutor has no public way before 3.14)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _run_local(
@@ -233,7 +252,7 @@ def _run_local(
     try:
         for index, chunk in enumerate(chunks):
             counts["chunks"] += 1
-            if store.is_done(index, len(chunk)):
+            if store.is_done(index, chunk.ids):
                 counts["errors"] += store.parts[index]["errors"]
                 on_rows(len(chunk))
             elif pool is None:
@@ -251,6 +270,10 @@ def _run_local(
         while in_flight:
             i, rows, done = in_flight.popleft()
             finish(i, rows, done.result())
+    except BaseException:
+        if pool is not None:  # Ctrl-C, SIGTERM, an error: stop now, not after the chunks in flight
+            _stop_workers(pool)
+        raise
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -311,10 +334,42 @@ def score_file(
         "model": model_fingerprint(classifier),
         "settings": {**asdict(settings), "output": out.name},
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    store = PartStore.open(out, job, overwrite=overwrite)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        store = PartStore.open(out, job, overwrite=overwrite)
+        total = _estimate_rows(Path(input)) if show_progress else None
+        summary = _run(
+            classifier,
+            itertools.chain([first], chunks),
+            store,
+            settings,
+            engine=engine,
+            workers=workers,
+            progress=_progress(total, show_progress),
+            on_chunk=on_chunk,
+        )
+    except OSError as exc:  # unwritable folder, full disk: the temporary files are gone already
+        where = exc.filename or out
+        raise ConfigError(
+            f"cannot write {where} ({exc.strerror or exc}); free space or choose a writable "
+            "--output, then rerun the same command to resume"
+        ) from None
+    return summary
+
+
+def _run(
+    classifier: GenreClassifier,
+    all_chunks: ChunkSource,
+    store: PartStore,
+    settings: BatchSettings,
+    *,
+    engine: str,
+    workers: int,
+    progress: Any,
+    on_chunk: Callable[[int], None] | None,
+) -> BatchSummary:
+    """Score every chunk not already done into ``store``, then join the parts."""
     summary = BatchSummary(resumed_rows=store.done_rows)
-    progress = _progress(_estimate_rows(Path(input)) if show_progress else None, show_progress)
     started = time.perf_counter()
 
     def on_rows(n: int) -> None:
@@ -328,7 +383,6 @@ def score_file(
         if on_chunk is not None:
             on_chunk(summary.rows)
 
-    all_chunks = itertools.chain([first], chunks)
     if progress is not None:
         progress.start()
     try:
@@ -344,6 +398,6 @@ def score_file(
         if progress is not None:
             progress.stop()
     schema = output_schema(settings)
-    store.finalize(n_chunks, schema.names, schema)
+    store.finalize(n_chunks, summary.rows, schema.names, schema)
     summary.chunks = n_chunks
     return summary

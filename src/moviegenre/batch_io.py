@@ -1,33 +1,59 @@
 """Resumable output for batch scoring: atomic part files, a manifest, and the final concatenation.
 
-A run writes ``OUTPUT.parts/part-NNNNNN.{csv,parquet}`` (one per input chunk, each written to a
-temporary name, fsynced, then ``os.replace``-d) and ``OUTPUT.parts/manifest.json``, rewritten the
-same way after every part. The manifest pins the input (path, size, mtime, sha256 of the first
-MiB), the model (sha256 of its weights) and the settings, so a rerun resumes only the same job.
-When every chunk is done the parts are concatenated into OUTPUT (again via a temporary file and
-``os.replace``) and the parts folder is removed. A part missing from the manifest or a manifest
-entry without its file is simply scored again, so a kill at any instant loses at most one chunk.
+A run writes ``OUTPUT.parts/part-NNNNNN.{csv,parquet}`` (one per input chunk, each written
+atomically, see :func:`moviegenre._util.atomic_write`) and ``OUTPUT.parts/manifest.json``,
+rewritten the same way after every part. The manifest pins the input (path, size, mtime, sha256
+of the first MiB), the model (sha256 of its weights) and the settings, so a rerun resumes only
+the same job, and it records each part's row count, first and last id, the sha256 of its ids
+and of its file. A rerun keeps a part only if its file still has that sha256 and its ids are
+those of the same input chunk; any other part (missing, truncated, emptied, replaced, copied
+over another) is scored again. When every chunk is done each part is checked once more, then
+they are concatenated into OUTPUT (atomically) and the parts folder is removed; a part that
+changed in between stops the join with an error instead of losing or repeating rows.
+
+CSV output is neutralised against spreadsheet formula injection (OWASP "CSV Injection"): a cell
+that starts with ``= + - @``, a tab or a carriage return gets a leading ``'``, so Excel, LibreOffice
+and Google Sheets show it as text instead of running it. Parquet keeps values as they are.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import shutil
-from collections.abc import Iterator
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from moviegenre._util import atomic_write
 from moviegenre.errors import ConfigError
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 HEAD_BYTES = 1 << 20
 OUTPUT_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: First characters that make a spreadsheet read a CSV cell as a formula (OWASP).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Each manifest part entry: key -> the type its value must have.
+PART_FIELDS = {
+    "rows": int,
+    "errors": int,
+    "first_id": (str, type(None)),
+    "last_id": (str, type(None)),
+    "ids_sha256": str,
+    "sha256": str,
+    "bytes": int,
+}
+
+
+class ResumeWarning(UserWarning):
+    """A finished part no longer matches the manifest and will be scored again."""
 
 
 def output_kind(output: Path) -> str:
@@ -50,21 +76,30 @@ def input_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return {"path": str(p), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "head": head}
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def ids_digest(ids: Sequence[str]) -> str:
+    """sha256 of a chunk's ids in order (length-prefixed, so no two lists share a digest)."""
+    digest = hashlib.sha256()
+    for rid in ids:
+        raw = str(rid).encode("utf-8", "surrogatepass")
+        digest.update(len(raw).to_bytes(8, "little") + raw)
+    return digest.hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def csv_cell(value: Any) -> str:
+    """One CSV cell: "" for null, true/false, 6-decimal floats, a ``'`` before formula-like text."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:.6f}"
-    return str(value)
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def write_table(table: pa.Table, path: Path, kind: str, *, header: bool = True) -> None:
@@ -82,6 +117,23 @@ def write_table(table: pa.Table, path: Path, kind: str, *, header: bool = True) 
         writer.writerows([csv_cell(v) for v in row] for row in zip(*columns, strict=True))
 
 
+def _damaged(manifest: Path, problem: str) -> ConfigError:
+    return ConfigError(f"{manifest} is damaged ({problem}); pass --overwrite to start fresh")
+
+
+def _check_part_entry(manifest: Path, name: Any, info: Any) -> int:
+    """The part index of one manifest entry, after checking every field's type."""
+    if not isinstance(name, str) or not name.isdigit():
+        raise _damaged(manifest, f"part key {name!r} is not a number")
+    if not isinstance(info, dict):
+        raise _damaged(manifest, f"part {name} is {type(info).__name__}, not an object")
+    for key, kind in PART_FIELDS.items():
+        value = info.get(key)
+        if key not in info or isinstance(value, bool) or not isinstance(value, kind):
+            raise _damaged(manifest, f"part {name} has no valid {key!r}")
+    return int(name)
+
+
 class PartStore:
     """The ``OUTPUT.parts`` folder of one job: which chunks are done, and their files."""
 
@@ -90,7 +142,7 @@ class PartStore:
         self.kind = output_kind(output)
         self.dir = output.with_name(output.name + ".parts")
         self.job = job
-        self.parts: dict[int, dict[str, int]] = {}
+        self.parts: dict[int, dict[str, Any]] = {}
 
     # -- opening --------------------------------------------------------------------------
 
@@ -118,82 +170,128 @@ class PartStore:
     def _resume(self, manifest: Path) -> None:
         try:
             old = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(
-                f"{manifest} is unreadable ({exc}); pass --overwrite to start fresh"
-            ) from None
+        except (OSError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+            raise _damaged(manifest, f"unreadable: {exc}") from None
+        if not isinstance(old, dict):
+            raise _damaged(manifest, f"a JSON {type(old).__name__}, not an object")
         if old.get("version") != MANIFEST_VERSION:
             raise ConfigError(
                 f"{manifest} was written by another moviegenre version; pass --overwrite"
             )
         for key, what in (("input", "input file"), ("model", "model"), ("settings", "settings")):
-            if old.get(key) != self.job[key]:
+            if not isinstance(old.get(key), dict):
+                raise _damaged(manifest, f"no valid {key!r}")
+            if old[key] != self.job[key]:
                 raise ConfigError(
                     f"{self.dir} holds an unfinished run with a different {what} "
-                    f"({_difference(old.get(key), self.job[key])}); rerun with --overwrite to "
+                    f"({_difference(old[key], self.job[key])}); rerun with --overwrite to "
                     "start fresh, or choose another --output"
                 )
-        for name, info in (old.get("parts") or {}).items():
-            if (self.dir / self.part_name(int(name))).is_file():
-                self.parts[int(name)] = info
+        parts = old.get("parts", {})
+        if not isinstance(parts, dict):
+            raise _damaged(manifest, "'parts' is not an object")
+        for name, info in parts.items():
+            index = _check_part_entry(manifest, name, info)
+            path = self.dir / self.part_name(index)
+            if not path.is_file():
+                continue  # killed between the part and the manifest: score it again
+            if path.stat().st_size != info["bytes"] or file_digest(path) != info["sha256"]:
+                warnings.warn(
+                    f"{path} does not match the manifest (truncated, emptied, replaced or "
+                    "copied over); scoring that chunk again",
+                    ResumeWarning,
+                    stacklevel=4,
+                )
+                continue
+            self.parts[index] = info
 
     # -- parts ----------------------------------------------------------------------------
 
     def part_name(self, index: int) -> str:
         return f"part-{index:06d}.{self.kind}"
 
-    def is_done(self, index: int, rows: int | None = None) -> bool:
+    def is_done(self, index: int, ids: Sequence[str]) -> bool:
+        """Whether part ``index`` was written, intact, for exactly these input ids."""
         info = self.parts.get(index)
-        return info is not None and (rows is None or info["rows"] == rows)
+        if info is None or info["rows"] != len(ids):
+            return False
+        return info["ids_sha256"] == ids_digest(ids)
 
     @property
     def done_rows(self) -> int:
         return sum(info["rows"] for info in self.parts.values())
 
     def write_part(self, index: int, table: pa.Table, errors: int) -> None:
-        """Write one chunk's rows atomically, then record it in the manifest."""
+        """Write one chunk's rows atomically, then record it (ids, sha256) in the manifest."""
         path = self.dir / self.part_name(index)
-        tmp = path.with_name(path.name + ".tmp")
-        write_table(table, tmp, self.kind, header=False)
-        with tmp.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        self.parts[index] = {"rows": table.num_rows, "errors": errors}
+        with atomic_write(path) as tmp:
+            write_table(table, tmp, self.kind, header=False)
+        ids = [str(i) for i in table.column("id").to_pylist()]
+        self.parts[index] = {
+            "rows": table.num_rows,
+            "errors": errors,
+            "first_id": ids[0] if ids else None,
+            "last_id": ids[-1] if ids else None,
+            "ids_sha256": ids_digest(ids),
+            "sha256": file_digest(path),
+            "bytes": path.stat().st_size,
+        }
         self.save()
 
     def save(self) -> None:
         data = {"version": MANIFEST_VERSION, **self.job}
         data["parts"] = {str(k): v for k, v in sorted(self.parts.items())}
-        _atomic_write_bytes(self.dir / MANIFEST, json.dumps(data, indent=1).encode("utf-8"))
+        with atomic_write(self.dir / MANIFEST) as tmp:
+            tmp.write_bytes(json.dumps(data, indent=1).encode("utf-8"))
 
     # -- finishing ------------------------------------------------------------------------
 
-    def _ordered(self, n_chunks: int) -> Iterator[Path]:
+    def _verified(self, n_chunks: int, rows: int) -> list[Path]:
+        """Parts 0..n-1, each still as written; every input row is in exactly one of them.
+
+        Each part was accepted for exactly its input chunk's ids (``is_done`` or a fresh
+        write), so intact parts 0..n-1 whose counts add up to the rows read hold every row
+        once. A part that changed since is dropped from the manifest so a rerun re-scores it.
+        """
         missing = [i for i in range(n_chunks) if i not in self.parts]
         if missing:
             raise ConfigError(f"{self.dir}: parts {missing[:5]} are missing; rerun the command")
-        for i in range(n_chunks):
-            yield self.dir / self.part_name(i)
+        paths = [self.dir / self.part_name(i) for i in range(n_chunks)]
+        for i, path in enumerate(paths):
+            if not path.is_file() or file_digest(path) != self.parts[i]["sha256"]:
+                del self.parts[i]
+                self.save()
+                raise ConfigError(
+                    f"{path} changed after it was written; nothing was joined. Rerun the same "
+                    "command to score that chunk again"
+                )
+        written = sum(self.parts[i]["rows"] for i in range(n_chunks))
+        if written != rows or len(self.parts) != n_chunks:
+            raise ConfigError(
+                f"{self.dir}: the parts hold {written} rows in {len(self.parts)} parts, but the "
+                f"input has {rows} rows in {n_chunks} chunks; nothing was joined. Rerun with "
+                "--overwrite"
+            )
+        return paths
 
-    def finalize(self, n_chunks: int, columns: list[str], schema: pa.Schema) -> None:
-        """Concatenate parts 0..n-1 into the output (atomically), then drop the parts folder."""
-        tmp = self.output.with_name(self.output.name + ".tmp")
-        if self.kind == "csv":
-            with tmp.open("w", newline="", encoding="utf-8") as out:
-                csv.writer(out).writerow(columns)
-                out.flush()
-                for part in self._ordered(n_chunks):
-                    with part.open("r", newline="", encoding="utf-8") as src:
-                        shutil.copyfileobj(src, out, 1 << 20)
-        else:
-            import pyarrow.parquet as pq
+    def finalize(self, n_chunks: int, rows: int, columns: list[str], schema: pa.Schema) -> None:
+        """Check the parts, concatenate them into the output atomically, drop the parts folder."""
+        paths = self._verified(n_chunks, rows)
+        with atomic_write(self.output) as tmp:
+            if self.kind == "csv":
+                header = io.StringIO()
+                csv.writer(header).writerow(columns)
+                with tmp.open("wb") as out:
+                    out.write(header.getvalue().encode("utf-8"))
+                    for part in paths:
+                        with part.open("rb") as src:
+                            shutil.copyfileobj(src, out, 1 << 20)
+            else:
+                import pyarrow.parquet as pq
 
-            with pq.ParquetWriter(tmp, schema) as writer:
-                for part in self._ordered(n_chunks):
-                    writer.write_table(pq.read_table(part).cast(schema))
-        with tmp.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.output)
+                with pq.ParquetWriter(tmp, schema) as writer:
+                    for part in paths:
+                        writer.write_table(pq.read_table(part).cast(schema))
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

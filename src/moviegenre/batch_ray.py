@@ -128,7 +128,7 @@ def run_ray(
     pending: dict[int, int] = {}
     for index, chunk in enumerate(chunks):
         n_chunks += 1
-        if store.is_done(index, len(chunk)):
+        if store.is_done(index, chunk.ids):
             errors += store.parts[index]["errors"]
             on_rows(len(chunk))
         elif len(chunk):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -273,7 +274,7 @@ def predict(
         file_options |= {"workers": workers, "coverage": coverage}
         _predict_file(classifier, input, output, **file_options)
         return
-    items = list(texts or [])
+    items = [_utf8_argument(text, n) for n, text in enumerate(texts or [], 1)]
     if examples:
         items += list(EXAMPLES.values())
     if not items:
@@ -298,6 +299,23 @@ def predict(
                 console.print(f"  [red]refused:[/red] {result.error}")
     if not all(r.ok for r in results):
         raise typer.Exit(code=1)
+
+
+def _utf8_argument(text: str, number: int) -> str:
+    """A command-line text, refused in one line if it holds bytes that are not UTF-8.
+
+    Python keeps such bytes as lone surrogates, which no tokenizer or console can encode.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        byte = ord(text[exc.start]) - 0xDC00
+        shown = f"byte 0x{byte:02x}" if 0x80 <= byte <= 0xFF else "a lone surrogate"
+        raise ConfigError(
+            f"description {number} is not valid UTF-8 ({shown} at character {exc.start + 1}); "
+            "pass UTF-8 text"
+        ) from None
+    return text
 
 
 def _file_checks(no_checks: bool, format: str) -> bool:
@@ -510,13 +528,31 @@ def serve(
     max_chars: Annotated[int, typer.Option(help="Characters per text at most.")] = 5_000,
     max_body_bytes: Annotated[int, typer.Option(help="Request body bytes at most.")] = 2_000_000,
     workers: Annotated[int, typer.Option(help="Threads that run the model.")] = 2,
+    timeout_keep_alive: Annotated[
+        float, typer.Option(help="Seconds an idle keep-alive connection stays open.")
+    ] = 5.0,
+    timeout_request: Annotated[
+        float,
+        typer.Option(help="Seconds a client has to send a whole request, else it is dropped."),
+    ] = 30.0,
+    limit_concurrency: Annotated[
+        int, typer.Option(help="Connections plus running requests at most (then 503).")
+    ] = 256,
 ) -> None:
     """Run the HTTP API (FastAPI + uvicorn); docs at http://HOST:PORT/docs."""
     _require("serve", "fastapi", "uvicorn")
     from moviegenre.api import ApiSettings
     from moviegenre.api import serve as run_server
 
-    settings = ApiSettings(max_texts, max_chars, max_body_bytes, workers)
+    settings = ApiSettings(
+        max_texts,
+        max_chars,
+        max_body_bytes,
+        workers,
+        timeout_keep_alive=timeout_keep_alive,
+        timeout_request=timeout_request,
+        limit_concurrency=limit_concurrency,
+    )
     err_console.print(f"serving on http://{host}:{port} (docs at /docs); Ctrl+C stops")
     run_server(host, port, str(model) if model else None, settings)
 
@@ -527,9 +563,12 @@ def web_app(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8501,
     model: ModelOpt = None,
 ) -> None:
-    """Run the web page (Streamlit) in the foreground."""
+    """Run the web page (Streamlit) in the foreground; it stops when this command stops."""
     import os
     import subprocess
+    from functools import partial
+
+    from moviegenre._util import die_with_parent
 
     _require("app", "streamlit")
     page = Path(__file__).with_name("app.py")
@@ -537,7 +576,9 @@ def web_app(
     command = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(port)]
     command += ["--server.address", host, "--server.headless", "true"]
     command += ["--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"]
-    raise typer.Exit(subprocess.call(command, env=env))
+    # Ctrl-C or SIGTERM here kills Streamlit (subprocess.call); a SIGKILL, the parent-death signal.
+    stop_with_us = partial(die_with_parent, os.getpid())
+    raise typer.Exit(subprocess.call(command, env=env, preexec_fn=stop_with_us))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -546,17 +587,30 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     )
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning our errors into one readable line."""
+    """Entry point: run the app, turning our errors into one readable line.
+
+    SIGTERM is handled like Ctrl-C, so worker processes and servers are stopped, not orphaned.
+    """
+    import signal
     import warnings
 
     warnings.showwarning = _show_warning
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if on_main_thread else None
     try:
         # standalone mode: click itself prints usage errors and turns typer.Exit into exit codes
         app(args=argv)
     except MovieGenreError as exc:
         err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -217,6 +217,11 @@ def _open_binary(path: str | Path) -> Iterator[tuple[IO[bytes], str, str]]:
         raise DataError(f"file not found: {p}")
     if p.is_dir():
         raise DataError(f"{p} is a directory, not a data file")
+    if not p.is_file():
+        raise DataError(
+            f"{p} is not a regular file (a pipe, /dev/stdin or a device): it is read more than "
+            "once (format detection, resume checks), so save the stream to a file first"
+        )
     suffix = p.suffix.lower()
     if suffix == ".gz":
         with gzip.open(p, "rb") as fh:
@@ -321,7 +326,7 @@ def _imdb_rows(lines: Lines, name: str) -> tuple[Layout, Iterator[Row]]:
             if text.strip():
                 yield row(text, lines.number)
 
-    return Layout(n_fields == 4, f"layout {_IMDB_LAYOUTS[n_fields]}"), records()
+    return Layout(n_fields == 4, f"layout {_IMDB_LAYOUTS[n_fields]}", True), records()
 
 
 # -- public loading --------------------------------------------------------------------------
@@ -340,11 +345,23 @@ def _reader(
     return csv_rows(Lines(stream, name), name, delimiter=delimiter, **wanted)
 
 
-def _chunk(rows: list[Row], labelled: bool, source: str, start: int, collect: bool) -> Dataset:
+def _chunk(rows: list[Row], layout: Layout, source: str, start: int, collect: bool) -> Dataset:
+    """Rows as a Dataset; ids are made up (1-based row numbers) only for a file without ids.
+
+    When collecting, a row of a file with ids that lacks one gets id "" and an error: a row
+    number could collide with a real id further on.
+    """
+    if collect and layout.has_ids:
+        rows = [
+            r._replace(id="", error=r.error or f"{source}, line {r.line}: empty id")
+            if r.id is None
+            else r
+            for r in rows
+        ]
     titles = [r.title for r in rows]
     return Dataset(
         texts=[r.text for r in rows],
-        labels=[r.label or "" for r in rows] if labelled else None,
+        labels=[r.label or "" for r in rows] if layout.labelled else None,
         ids=[r.id if r.id is not None else str(start + k) for k, r in enumerate(rows)],
         titles=titles,
         years=[parse_year(t) for t in titles],
@@ -388,11 +405,11 @@ def _stream(
                     raise DataError(row.error)
                 buffer.append(row)
                 if len(buffer) == chunk_rows:
-                    yield _chunk(buffer, layout.labelled, str(path), start, collect)
+                    yield _chunk(buffer, layout, str(path), start, collect)
                     start += len(buffer)
                     buffer = []
             if buffer or start == 1:
-                yield _chunk(buffer, layout.labelled, str(path), start, collect)
+                yield _chunk(buffer, layout, str(path), start, collect)
         except _READ_FAILURES as exc:
             raise DataError(f"{name}: cannot read the file ({exc})") from None
 

@@ -20,6 +20,10 @@ ID_COLUMNS = ("id",)
 TITLE_COLUMNS = ("title", "name")
 
 _BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+#: CSV fields are as long as JSONL and IMDb lines may be: over-long texts are truncated later
+#: (CheckSettings.max_chars), the same in every format, instead of failing as malformed CSV.
+CSV_FIELD_LIMIT = 2**31 - 1
 _MISSING = object()
 
 
@@ -35,10 +39,11 @@ class Row(NamedTuple):
 
 
 class Layout(NamedTuple):
-    """What a reader learnt from a file's header: whether it has labels, and how it looks."""
+    """What a reader learnt from a file's header: labels or not, how it looks, ids or not."""
 
     labelled: bool
     describe: str
+    has_ids: bool = False
 
 
 class Columns(NamedTuple):
@@ -70,8 +75,10 @@ class Lines:
     def __next__(self) -> str:
         raw = next(self._it)
         self.number += 1
-        if self.number == 1 and raw.startswith(_BOM):
-            raw = raw[len(_BOM) :]
+        if self.number == 1:
+            if raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
+            self._check_first(raw)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -85,6 +92,19 @@ class Lines:
         if not self._seen_text and text.strip():
             self._seen_text = True
         return text
+
+    def _check_first(self, raw: bytes) -> None:
+        """Name the two encodings that would otherwise give misleading column errors."""
+        if raw.startswith(_UTF16_BOMS) or b"\x00" in raw:
+            raise DataError(
+                f"{self.name}, line 1: NUL bytes, the file is not UTF-8 (it looks like "
+                "UTF-16); re-save it as UTF-8"
+            )
+        if not raw.endswith(b"\n") and b"\r" in raw.rstrip(b"\r"):
+            raise DataError(
+                f"{self.name}: lines end with a carriage return only (old Mac style), so the "
+                "whole file reads as one line; re-save it with LF or CRLF line ends"
+            )
 
     def take_bad(self) -> list[int]:
         """Line numbers that failed to decode since the last call."""
@@ -202,6 +222,7 @@ def csv_rows(
     lines: Lines, name: str, *, delimiter: str = ",", **wanted: str | None
 ) -> tuple[Layout, Iterator[Row]]:
     """Read the header now, then stream records; ``line`` is the physical line, header = 1."""
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
     reader = csv.reader(lines, delimiter=delimiter)
     header: list[str] | None = None
     try:
@@ -254,7 +275,9 @@ def csv_rows(
                     label_col=cols.label or "",
                 )
 
-    return Layout(cols.label is not None, describe_columns(header, cols)), records()
+    return Layout(
+        cols.label is not None, describe_columns(header, cols), cols.id is not None
+    ), records()
 
 
 # -- JSONL -----------------------------------------------------------------------------------
@@ -265,6 +288,10 @@ def _parse_object(text: str, where: str) -> tuple[dict | None, str | None]:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, f"{where}: invalid JSON ({exc.msg} at column {exc.colno}); expected JSON Lines"
+    except RecursionError:
+        return None, f"{where}: JSON nested too deeply to read"
+    except ValueError:  # int() refuses numbers over sys.get_int_max_str_digits() digits
+        return None, f"{where}: a JSON number too long to read; write long ids as strings"
     if not isinstance(obj, dict):
         return None, f"{where}: expected a JSON object, found {_kind(obj)}"
     return obj, None
@@ -306,7 +333,9 @@ def jsonl_rows(lines: Lines, name: str, **wanted: str | None) -> tuple[Layout, I
             o, err = _parse_object(text, f"{name}, line {line}")
             yield failure(line, err) if err else row(o, line)
 
-    return Layout(cols.label is not None, describe_columns(list(obj), cols)), records()
+    return Layout(
+        cols.label is not None, describe_columns(list(obj), cols), cols.id is not None
+    ), records()
 
 
 # -- Parquet ---------------------------------------------------------------------------------
@@ -349,4 +378,6 @@ def parquet_rows(
         except failures as exc:
             raise DataError(f"{name}, row {number + 1}: unreadable Parquet data ({exc})") from None
 
-    return Layout(cols.label is not None, describe_columns(columns, cols)), records()
+    return Layout(
+        cols.label is not None, describe_columns(columns, cols), cols.id is not None
+    ), records()

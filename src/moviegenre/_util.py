@@ -1,0 +1,45 @@
+"""Small shared infrastructure: the one atomic file write, and children that die with us."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_write(path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success fsync it and ``os.replace`` it over.
+
+    On any failure (a full disk, Ctrl-C) the temporary file is removed and ``path`` is left as
+    it was, so a reader never sees a half-written file and no ``*.tmp`` is left behind.
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        yield tmp
+        with tmp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def die_with_parent(parent_pid: int, sig: int = signal.SIGTERM) -> None:
+    """Ask Linux to send ``sig`` to this process when its parent dies (even by SIGKILL).
+
+    Called first thing in a child (a worker initializer, a ``preexec_fn``), so no worker or
+    Streamlit server outlives the command that started it. A no-op elsewhere than Linux.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, int(sig), 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os.kill(os.getpid(), sig)
