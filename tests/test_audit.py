@@ -113,3 +113,14 @@ def test_find_label_issues_refuses_mismatched_inputs() -> None:
         find_label_issues(np.array([0, 1]), np.ones((3, 2)) / 2)
     with pytest.raises(ConfigError, match="column indices"):
         find_label_issues(np.array([0, 2]), np.ones((2, 2)) / 2)
+
+
+def test_written_csv_cells_never_run_as_formulas(tmp_path: Path) -> None:
+    dataset, planted = flipped_dataset(100, 5, seed=5)
+    dataset.titles = ["=HYPERLINK(\"http://x\")" if i in planted else t
+                      for i, t in zip(dataset.ids, dataset.titles, strict=True)]  # fmt: skip
+    issues, _ = audit(dataset).write(tmp_path / "out")
+    with issues.open(encoding="utf-8") as fh:
+        titles = [row["title"] for row in csv.DictReader(fh)]
+    assert '\'=HYPERLINK("http://x")' in titles
+    assert not any(t.startswith("=") for t in titles)

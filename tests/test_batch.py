@@ -316,7 +316,7 @@ def test_coverage_adds_a_genre_set_column(tiny_classifier, tiny_imdb_test, tmp_p
     out = tmp_path / "scores.csv"
     score_file(tiny_classifier, tiny_imdb_test, out, BatchSettings(coverage=0.9, chunk_rows=5))
     rows = read_csv(out)
-    assert list(rows[0]) == ["id", "genre", "probability", "genre_set", "error"]
+    assert list(rows[0]) == ["id", "genre", "probability", "genre_set", "truncated", "error"]
     assert all(r["genre_set"].split("|")[0] == r["genre"] for r in rows)
 
 

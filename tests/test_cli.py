@@ -284,3 +284,15 @@ def test_a_non_utf8_text_argument_is_one_line(tiny_model_dir: Path, capsys):
     code, _, err = run(["predict", "--model", str(tiny_model_dir), text], capsys)
     assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "description 1 is not valid UTF-8 (byte 0xe9 at character" in err
+
+
+def test_evaluate_prints_the_model_name_as_text(
+    tiny_imdb_train, tiny_imdb_solution, tmp_path, capsys
+):
+    model = tmp_path / "model"
+    argv = ["train", "--data", str(tiny_imdb_train), "--out", str(model), "--param", "C=0.5"]
+    assert run([*argv, "--name", "[bold]evil[/bold]"], capsys)[0] == 0
+    code, out, _ = run(
+        ["evaluate", "--model", str(model), "--data", str(tiny_imdb_solution)], capsys
+    )
+    assert code == 0 and "[bold]evil[/bold]" in out

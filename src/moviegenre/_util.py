@@ -1,4 +1,4 @@
-"""Small shared infrastructure: the one atomic file write, and children that die with us."""
+"""Shared infrastructure: the one atomic file write, children that die with us, safe CSV cells."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -43,3 +44,19 @@ def die_with_parent(parent_pid: int, sig: int = signal.SIGTERM) -> None:
     libc.prctl(pr_set_pdeathsig, int(sig), 0, 0, 0)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os.kill(os.getpid(), sig)
+
+
+#: Text that a spreadsheet would run as a formula (OWASP "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """One CSV cell: "" for null, true/false, 6-decimal floats, a ``'`` before formula-like text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.6f}"
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from moviegenre._util import csv_cell
 from moviegenre.data import Dataset
 from moviegenre.errors import ConfigError
 from moviegenre.models import model_class
@@ -68,16 +69,19 @@ class AuditResult:
         out.mkdir(parents=True, exist_ok=True)
         issues = out / "label_issues.csv"
         with issues.open("w", encoding="utf-8", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(LabelIssue.__dataclass_fields__))
-            writer.writeheader()
-            writer.writerows(asdict(issue) for issue in self.issues)
+            fields = list(LabelIssue.__dataclass_fields__)
+            writer = csv.writer(fh)
+            writer.writerow(fields)
+            # titles and descriptions are user data: no cell may run as a spreadsheet formula
+            writer.writerows([csv_cell(v) for v in asdict(issue).values()] for issue in self.issues)
         noise = out / "noise_by_genre.csv"
         with noise.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["genre", "rows", "flagged", "noise_rate", "confused_with"])
             for g in self.genres:
                 pairs = "; ".join(f"{name} ({n})" for name, n in g.confused_with)
-                writer.writerow([g.genre, g.rows, g.flagged, round(g.noise_rate, 4), pairs])
+                row = [g.genre, g.rows, g.flagged, round(g.noise_rate, 4), pairs]
+                writer.writerow([csv_cell(v) for v in row])
         return [issues, noise]
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from moviegenre._util import atomic_write
+from moviegenre._util import atomic_write, csv_cell
 from moviegenre.errors import ConfigError
 
 MANIFEST = "manifest.json"
@@ -39,7 +39,6 @@ MANIFEST_VERSION = 2
 HEAD_BYTES = 1 << 20
 OUTPUT_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 #: First characters that make a spreadsheet read a CSV cell as a formula (OWASP).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Each manifest part entry: key -> the type its value must have.
 PART_FIELDS = {
     "rows": int,
@@ -88,18 +87,6 @@ def ids_digest(ids: Sequence[str]) -> str:
 def file_digest(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def csv_cell(value: Any) -> str:
-    """One CSV cell: "" for null, true/false, 6-decimal floats, a ``'`` before formula-like text."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.6f}"
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def write_table(table: pa.Table, path: Path, kind: str, *, header: bool = True) -> None:

@@ -158,7 +158,8 @@ def _train_self_validating(
             f"{settings.kind} was asked not to hold rows out (calibration_folds=0), so it has "
             "no validation metrics; pass a search grid or keep calibration_folds >= 2"
         )
-    val_metrics = score([labels[i] for i in held.index], held.proba, model.classes_)
+    held_labels = [labels[i] for i in held.index]
+    val_metrics = score(held_labels, held.proba, model.classes_)
     best_params = {**settings.params, **model.chosen_params()}
     say(
         f"{best_params}: held-out accuracy {val_metrics['accuracy']:.3f}, "
@@ -166,7 +167,6 @@ def _train_self_validating(
         1,
         1,
     )
-    held_out = (held.proba, [labels[i] for i in held.index])
     return _result(
         dataset,
         settings,
@@ -176,7 +176,7 @@ def _train_self_validating(
         best_params,
         held.protocol,
         start,
-        held_out,
+        (held.proba, held_labels),
     )
 
 
