@@ -18,7 +18,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from moviegenre._util import atomic_write
 from moviegenre._version import __version__
 from moviegenre.conformal import ConformalScores
 from moviegenre.errors import MissingDependencyError, ModelFileError
@@ -120,12 +120,9 @@ def save_model(
     out.mkdir(parents=True, exist_ok=True)
     config, arrays = model.to_state()
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-    with tempfile.NamedTemporaryFile(dir=out, suffix=".tmp", delete=False) as tmp:
-        tmp_path = Path(tmp.name)
-    save_file(arrays, str(tmp_path), metadata={"format": FORMAT_NAME, "kind": model.kind})
     weights = out / WEIGHTS_FILE
-    os.chmod(tmp_path, 0o644)  # NamedTemporaryFile creates 0600; models are meant to be shared
-    os.replace(tmp_path, weights)
+    with atomic_write(weights) as tmp:
+        save_file(arrays, str(tmp), metadata={"format": FORMAT_NAME, "kind": model.kind})
     info = ModelInfo(
         kind=model.kind,
         genres=[str(c) for c in model.classes_],
@@ -144,24 +141,17 @@ def save_model(
     for name, data in model.files().items():
         if not _listable(name):
             raise ModelFileError(f"a {model.kind} model asked to save an unsafe file name {name!r}")
-        _write_bytes(out / name, data)
+        with atomic_write(out / name) as tmp:
+            tmp.write_bytes(data)
         meta["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     _write_json(out / METADATA_FILE, meta)
     model.write_extras(out)
     return out
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path``, then rename: never half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
 
 # -- model.json schema: one validator per known top-level key -------------------------------
