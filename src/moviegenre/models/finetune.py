@@ -264,17 +264,16 @@ class FinetuneGenreModel(GenreModel):
             for (is_head, no_decay), params in groups.items()
         ]
 
-    def _val_record(self, torch: Any, net: Any, tokens: list, y: np.ndarray, val, device):
+    def _val_record(
+        self, torch: Any, net: Any, tokens: list, y: np.ndarray, val: np.ndarray, device: Any
+    ) -> dict[str, float]:
+        """Validation loss and accuracy of the network as it is now (in eval mode)."""
         net.eval()
-        out = []
+        logits = np.zeros((len(val), len(self.classes_)), dtype=np.float32)
         with torch.inference_mode():
             for rows in length_batches([len(tokens[i]) for i in val], 64):
                 ids, mask = (torch.from_numpy(a).to(device) for a in pad_batch(tokens, val[rows]))
-                out.append((val[rows], net(ids, mask).float().cpu().numpy()))
-        logits = np.zeros((len(y), len(self.classes_)), dtype=np.float32)
-        for rows, part in out:
-            logits[rows] = part
-        logits = logits[val]
+                logits[rows] = net(ids, mask).float().cpu().numpy()
         logp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
         return {
             "val_loss": float(-logp[np.arange(len(val)), y[val]].mean()),
