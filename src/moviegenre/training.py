@@ -56,9 +56,10 @@ def _with_device(cls: Any, params: dict[str, Any], device: str) -> dict[str, Any
     """``params`` with ``device`` set on the kind, or on a blend's partner, where it has one."""
     if device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}")
-    if "device" in cls().get_params():
+    defaults = cls().get_params()
+    if "device" in defaults:
         return {"device": device, **params}
-    partner = params.get("partner", cls().get_params().get("partner"))
+    partner = params.get("partner", defaults.get("partner"))
     if partner in MODEL_KINDS and "device" in model_class(partner)().get_params():
         partner_params = {"device": device, **(params.get("partner_params") or {})}
         return {**params, "partner_params": partner_params}

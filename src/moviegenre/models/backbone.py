@@ -101,7 +101,7 @@ def load_tokenizer(source: str | bytes | Path, max_length: int | None = None) ->
     """
     tokenizers = import_optional("tokenizers")
     try:
-        if isinstance(source, bytes | str) and not isinstance(source, Path):
+        if isinstance(source, bytes | str):
             text = source.decode("utf-8") if isinstance(source, bytes) else source
             tok = tokenizers.Tokenizer.from_str(text)
         else:

@@ -52,6 +52,13 @@ def _is_partner(kind: Any) -> bool:
     return isinstance(kind, str) and kind in MODEL_KINDS and kind not in NOT_PARTNERS
 
 
+def _partner_problem(kind: Any) -> str | None:
+    """Why ``kind`` cannot be a blend's partner, or None when it can."""
+    if _is_partner(kind):
+        return None
+    return f"partner must be one of {sorted(set(MODEL_KINDS) - NOT_PARTNERS)}, got {kind!r}"
+
+
 def blend_logits(p_linear: np.ndarray, p_partner: np.ndarray, weight: float) -> np.ndarray:
     """Log of the weighted geometric mean of two probability matrices, renormalised per row."""
     logits = weight * np.log(p_linear + _EPS) + (1.0 - weight) * np.log(p_partner + _EPS)
@@ -114,9 +121,8 @@ class EnsembleGenreModel(GenreModel):
         return tuple(model_class(self.partner).requires)
 
     def _members(self) -> tuple[LinearGenreModel, GenreModel]:
-        if not _is_partner(self.partner):
-            known = sorted(set(MODEL_KINDS) - NOT_PARTNERS)
-            raise ConfigError(f"partner must be one of {known}, got {self.partner!r}")
+        if problem := _partner_problem(self.partner):
+            raise ConfigError(problem)
         params = {**PARTNER_DEFAULTS.get(self.partner, {}), **(self.partner_params or {})}
         try:
             return (
@@ -214,11 +220,8 @@ class EnsembleGenreModel(GenreModel):
         files: dict[str, bytes] | None = None,
     ) -> GenreModel:
         model = cls._from_params(config)
-        if not _is_partner(model.partner):
-            known = sorted(set(MODEL_KINDS) - NOT_PARTNERS)
-            raise ModelFileError(
-                f"{cls.kind} model partner must be one of {known}, got {model.partner!r}"
-            )
+        if problem := _partner_problem(model.partner):
+            raise ModelFileError(f"{cls.kind} model {problem}")
         partner_cls = model_class(model.partner)
         # member settings are used only to refit; checked alike, and a cache_dir dropped
         if model.linear_params is not None:
