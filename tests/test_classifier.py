@@ -131,3 +131,36 @@ def test_bundled_models_load_by_name_and_are_listed(tmp_path, monkeypatch):
     (tmp_path / DEFAULT_MODEL).mkdir()
     with pytest.raises(ModelFileError, match="no model.json"):
         GenreClassifier.load(DEFAULT_MODEL)
+
+
+def test_bundled_models_fit_in_60_megabytes_sharing_the_linear_weights():
+    from moviegenre.classifier import PRETRAINED_DIR, SHARED_FILES, shared_sources
+
+    total = sum(f.stat().st_size for f in PRETRAINED_DIR.rglob("*") if f.is_file())
+    assert total <= 60e6, f"bundled models take {total / 1e6:.1f} MB"
+    for name, shared in SHARED_FILES.items():
+        assert not any((PRETRAINED_DIR / name / file).exists() for file in shared)
+        assert all(p.is_file() for p in shared_sources(PRETRAINED_DIR / name).values())
+
+
+def test_a_copied_bundled_folder_never_reads_the_package_files(tmp_path):
+    """Shared files are found for the package's own folders only: a user's copy of the
+    bundled linear (model.json without weights) is refused, not silently completed."""
+    import shutil
+
+    from moviegenre.classifier import PRETRAINED_DIR, shared_sources
+
+    copy = tmp_path / "linear"
+    shutil.copytree(PRETRAINED_DIR / "linear", copy)
+    assert shared_sources(copy) == {}
+    with pytest.raises(ModelFileError, match="weights.safetensors is missing"):
+        GenreClassifier.load(copy)
+
+
+def test_a_shared_file_is_checked_against_the_model_own_checksum(monkeypatch):
+    from moviegenre import classifier
+
+    wrong = {"linear": {"weights.safetensors": "blend/weights.safetensors"}}
+    monkeypatch.setattr(classifier, "SHARED_FILES", wrong)
+    with pytest.raises(ModelFileError, match="has .* bytes, model.json says"):
+        GenreClassifier.load("linear")

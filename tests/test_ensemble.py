@@ -64,6 +64,25 @@ def test_ensemble_fit_save_load_identical(data, encoder_params, tmp_path):
     assert np.array_equal(loaded.predict_proba(data[0]), proba)
 
 
+def test_linear_member_has_its_own_file_identical_to_it_saved_alone(
+    data, encoder_params, tmp_path, monkeypatch
+):
+    """What lets the bundled ``linear`` share the default blend's copy of its weights; and a
+    blend saved before member files (all arrays in weights.safetensors) still loads."""
+    model = EnsembleGenreModel(partner_params=encoder_params).fit(*data)
+    save_model(model, tmp_path / "blend")
+    save_model(model.linear_, tmp_path / "linear")
+    member = (tmp_path / "blend" / "linear.weights.safetensors").read_bytes()
+    assert member == (tmp_path / "linear" / "weights.safetensors").read_bytes()
+    monkeypatch.setattr(EnsembleGenreModel, "member_weights", {})
+    save_model(model, tmp_path / "one-file")
+    assert not (tmp_path / "one-file" / "linear.weights.safetensors").exists()
+    monkeypatch.undo()
+    for folder in ("blend", "one-file"):
+        loaded, _ = load_model(tmp_path / folder)
+        assert np.array_equal(loaded.predict_proba(data[0]), model.predict_proba(data[0]))
+
+
 def test_heldout_predictions_cover_the_validation_slice(data, encoder_params):
     model = EnsembleGenreModel(partner_params=encoder_params, val_fraction=0.2).fit(*data)
     held = model.heldout()

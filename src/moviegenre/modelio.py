@@ -120,9 +120,21 @@ def save_model(
     out.mkdir(parents=True, exist_ok=True)
     config, arrays = model.to_state()
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-    weights = out / WEIGHTS_FILE
-    with atomic_write(weights) as tmp:
-        save_file(arrays, str(tmp), metadata={"format": FORMAT_NAME, "kind": model.kind})
+    groups = {WEIGHTS_FILE: (model.kind, arrays)}
+    for member, member_kind in model.member_weights.items():
+        prefix = f"{member}."
+        own = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+        groups[prefix + WEIGHTS_FILE] = (member_kind, own)
+        arrays = {k: v for k, v in arrays.items() if not k.startswith(prefix)}
+        groups[WEIGHTS_FILE] = (model.kind, arrays)
+    written = {}
+    for file_name, (kind, group) in groups.items():
+        path = out / file_name
+        with atomic_write(path) as tmp:
+            # one metadata entry: safetensors writes several in no fixed order, and identical
+            # bytes are what lets bundled models share a file
+            save_file(group, str(tmp), metadata={"format": f"{FORMAT_NAME}/{kind}"})
+        written[file_name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
     info = ModelInfo(
         kind=model.kind,
         genres=[str(c) for c in model.classes_],
@@ -135,9 +147,7 @@ def save_model(
         conformal=conformal,
     )
     meta = info.to_json()
-    meta["files"] = {
-        WEIGHTS_FILE: {"sha256": sha256_file(weights), "bytes": weights.stat().st_size}
-    }
+    meta["files"] = written
     for name, data in model.files().items():
         if not _listable(name):
             raise ModelFileError(f"a {model.kind} model asked to save an unsafe file name {name!r}")
@@ -384,10 +394,18 @@ def record_conformal(directory: str | os.PathLike[str], conformal: ConformalScor
     _write_json(folder / METADATA_FILE, meta)
 
 
-def _verify_files(folder: Path, files: Mapping[str, Any]) -> None:
+def _member_prefix(name: str) -> str:
+    """``"linear."`` for ``linear.weights.safetensors`` (a member's own weight file): its
+    arrays are that member's, stored without the prefix so the file is byte-identical to the
+    member saved alone; ``""`` for any other file."""
+    member = name[: -len(WEIGHTS_FILE)] if name.endswith("." + WEIGHTS_FILE) else ""
+    return member if member[:-1].isidentifier() else ""
+
+
+def _verify_files(folder: Path, files: Mapping[str, Any], sources: Mapping[str, Path]) -> None:
     """Check every listed file (validated names) against its size and sha256 in model.json."""
     for name, expected in files.items():
-        path = folder / name
+        path = sources.get(name, folder / name)
         if path.is_symlink():
             raise ModelFileError(
                 f"{path} is a symbolic link; the files a model lists must be regular files in "
@@ -478,14 +496,22 @@ def _probe(model: GenreModel, n_genres: int, folder: Path) -> None:
         )
 
 
-def load_model(directory: str | os.PathLike[str]) -> tuple[GenreModel, ModelInfo]:
-    """Load a model directory after validating model.json, checksums and requirements."""
+def load_model(
+    directory: str | os.PathLike[str], *, sources: Mapping[str, Path] | None = None
+) -> tuple[GenreModel, ModelInfo]:
+    """Load a model directory after validating model.json, checksums and requirements.
+
+    ``sources`` (from the caller's code, never from the model file) reads some listed files
+    from elsewhere: the bundled ``linear`` shares the blend's copy of its weights. They are
+    checked against model.json's sha256 like any file.
+    """
     folder = Path(directory)
+    sources = dict(sources or {})
     meta = read_metadata(folder)
     cls = model_class(meta["kind"])
     kind_needs = cls.requires if isinstance(cls.requires, tuple) else ()  # blends: per partner
     check_requirements(sorted(set(meta.get("requires", [])) | set(kind_needs)))
-    _verify_files(folder, meta["files"])
+    _verify_files(folder, meta["files"], sources)
     arrays: dict[str, np.ndarray] = {}
     files: dict[str, bytes] = {}
     source: dict[str, str] = {}
@@ -493,12 +519,13 @@ def load_model(directory: str | os.PathLike[str]) -> tuple[GenreModel, ModelInfo
         if not name.endswith(WEIGHT_SUFFIXES):
             # an artifact (ONNX graph, tokenizer), hashed again as read, so that a file
             # swapped after the check above is still refused
-            data = (folder / name).read_bytes()
+            data = sources.get(name, folder / name).read_bytes()
             if hashlib.sha256(data).hexdigest() != expected.get("sha256"):
                 raise ModelFileError(f"{folder / name} changed while it was being loaded")
             files[name] = data
             continue
-        for key, array in _read_arrays(folder / name).items():
+        for key, array in _read_arrays(sources.get(name, folder / name)).items():
+            key = _member_prefix(name) + key
             if key in arrays:
                 raise ModelFileError(f"weights {key!r} appear in both {source[key]} and {name}")
             arrays[key], source[key] = array, name

@@ -65,6 +65,10 @@ class GenreModel(ClassifierMixin, BaseEstimator):
     #: or a validation slice) and expose those predictions through ``heldout()``; training
     #: fits them once on all rows and reports the held-out metrics as validation.
     selects_out_of_fold: ClassVar[bool] = False
+    #: Members whose arrays (``"<member>.*"`` in ``to_state``) are saved in a weight file of
+    #: their own, ``<member>.weights.safetensors``, byte-identical to that member saved alone
+    #: (so bundled models can share it), mapped to the member's kind.
+    member_weights: ClassVar[dict[str, str]] = {}
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> GenreModel:
         raise NotImplementedError

@@ -93,6 +93,7 @@ class EnsembleGenreModel(GenreModel):
     """Linear (TF-IDF + LinearSVC) and partner probabilities, blended with a chosen weight."""
 
     kind: ClassVar[str] = "ensemble"
+    member_weights: ClassVar[dict[str, str]] = {"linear": LinearGenreModel.kind}
     selects_out_of_fold: ClassVar[bool] = True
 
     def __init__(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,7 @@ from moviegenre.models.backbone import (
 from moviegenre.models.base import (
     GenreModel,
     check_classes,
+    check_number,
     check_strings,
     check_temperature,
     check_training_data,
@@ -352,6 +354,13 @@ class FinetuneGenreModel(GenreModel):
         if not isinstance(history, list):
             raise ModelFileError("finetune model history must be a list")
         model.history_ = list(history)
+        # provenance only (never acted on); kept so that a re-saved model still says it
+        device = config.get("trained_on", "unknown")
+        known = isinstance(device, str) and re.fullmatch(r"cpu|cuda(:\d{1,2})?|unknown", device)
+        model.device_ = device if known else "unknown"
+        seconds = config.get("train_seconds")
+        if seconds is not None:
+            model.train_seconds_ = check_number(seconds, "finetune train_seconds", 0, 1e9)
         model.onnx_ = files[GRAPH_FILE]
         try:
             model.tokenizer_json_ = files[TOKENIZER_FILE].decode("utf-8")
