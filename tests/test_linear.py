@@ -72,7 +72,7 @@ def test_two_classes_work():
         (["a", "b"], ["x", None], "label 1 is None"),
         (["a", "b"], ["x", "y\tz"], r"label 1 is 'y\\tz'; every label must be a non-empty single"),
         (["a", "b"], ["x" * 101, "y"], "label 0 is 'xxx.*at most 100 printable characters"),
-        (["aa bb", "cc dd"], ["x", "y"], "every label has a single row"),
+        (["aa bb", "cc dd"], ["x", "y"], "every genre has a single row"),
         (["a b", "c d"], ["x", "y"], "no word of two or more letters"),
     ],
 )

@@ -74,10 +74,11 @@ def test_bad_training_requests(dataset, make, settings, error, message):
         train(make(dataset), settings)
 
 
-def test_single_row_genres_leave_empty_validation():
-    data = from_records(["a b c", "d e f"], ["x", "y"])
-    with pytest.raises(ConfigError, match="validation split is empty"):
-        train(data)
+@pytest.mark.parametrize("search", [None, {"C": [0.5]}])  # out-of-fold, hold-out slice
+def test_single_row_genres_leave_nothing_to_hold_out(search):
+    data = from_records(["aa bb cc", "dd ee ff"], ["x", "y"])
+    with pytest.raises(ConfigError, match="every genre has a single row"):
+        train(data, TrainSettings(search=search))
 
 
 def test_a_blend_reports_its_validation_slice(dataset, tiny_backbone):

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import softmax
 
+from moviegenre import selection
 from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.models.backbone import (
     DEFAULT_BACKBONE,
@@ -37,6 +38,7 @@ from moviegenre.models.backbone import (
 )
 from moviegenre.models.base import (
     GenreModel,
+    HeldOut,
     check_classes,
     check_strings,
     check_temperature,
@@ -47,7 +49,6 @@ from moviegenre.models.base import (
     strings_to_array,
 )
 from moviegenre.progress import report
-from moviegenre.split import stratified_split
 
 GRAPH_FILE = "encoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -95,6 +96,9 @@ class FinetuneGenreModel(GenreModel):
     #: A second training on all rows would double a long job: keep the model fitted on the
     #: training part (validation only fits the temperature and records the curves).
     refit_on_full: ClassVar[bool] = False
+    #: Its ``val_fraction`` slice (``selection.holdout``) is its validation: training fits it
+    #: once on all rows, not on a slice of a slice.
+    selects_out_of_fold: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -169,8 +173,11 @@ class FinetuneGenreModel(GenreModel):
         self.classes_ = check_training_data(texts, labels)
         y = np.searchsorted(self.classes_, np.asarray(labels, dtype=object))
         if self.val_fraction > 0:
-            train, val = stratified_split(
-                list(labels), val_fraction=self.val_fraction, seed=self.random_state
+            train, val = selection.holdout(
+                list(labels),
+                val_fraction=self.val_fraction,
+                random_state=self.random_state,
+                required=False,
             )
         else:
             train, val = np.arange(len(y)), np.array([], dtype=np.int64)
@@ -244,9 +251,20 @@ class FinetuneGenreModel(GenreModel):
 
         self.onnx_ = onnx_bytes(net.to("cpu").float().eval(), "logits", int8=self.quantize)
         self.temperature_ = 1.0
+        self.heldout_: HeldOut | None = None
         if len(val):
-            self.temperature_ = fit_temperature(self._logits([tokens[i] for i in val]), y[val])
+            logits = self._logits([tokens[i] for i in val])
+            self.temperature_ = fit_temperature(logits, y[val])
+            self.heldout_ = HeldOut(
+                index=val,
+                proba=softmax(logits / self.temperature_, axis=1),
+                protocol={"validation": "holdout", "val_fraction": self.val_fraction},
+            )
         return self
+
+    def heldout(self) -> HeldOut | None:
+        """The ``val_fraction`` slice's probabilities (None with ``val_fraction=0``)."""
+        return getattr(self, "heldout_", None)
 
     def _param_groups(self, net: Any) -> list[dict[str, Any]]:
         """Encoder at ``lr``, head at ``head_lr``; no weight decay on biases and LayerNorm."""
