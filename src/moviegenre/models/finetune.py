@@ -26,6 +26,7 @@ from scipy.special import softmax
 
 from moviegenre import selection
 from moviegenre.errors import ConfigError, ModelFileError
+from moviegenre.metrics import score
 from moviegenre.models.backbone import (
     DEFAULT_BACKBONE,
     OnnxSession,
@@ -255,10 +256,13 @@ class FinetuneGenreModel(GenreModel):
         if len(val):
             logits = self._logits([tokens[i] for i in val])
             self.temperature_ = fit_temperature(logits, y[val])
+            proba = softmax(logits / self.temperature_, axis=1)
+            metrics = score([labels[i] for i in val], proba, self.classes_)
             self.heldout_ = HeldOut(
                 index=val,
-                proba=softmax(logits / self.temperature_, axis=1),
+                proba=proba,
                 protocol={"validation": "holdout", "val_fraction": self.val_fraction},
+                trials=[selection.trial({}, metrics)],
             )
         return self
 
