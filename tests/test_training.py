@@ -126,3 +126,33 @@ def test_training_stores_conformity_scores_of_held_out_rows(search, rows):
     scores = train(dataset, TrainSettings(search=search)).classifier.info.conformal
     assert scores is not None and len(scores) == rows
     assert scores.method == "raps" and scores.lam == 1.0 and scores.k_reg == 0
+
+
+def test_random_state_seeds_the_split_and_the_model_and_is_recorded(dataset):
+    result = train(dataset, TrainSettings(params={"C": 0.5}, random_state=3))
+    assert result.classifier.model.random_state == 3
+    training = result.classifier.info.training
+    assert training["random_state"] == 3 and "seed" not in training
+    fixed = train(dataset, TrainSettings(params={"C": 0.5, "random_state": 1}, random_state=3))
+    assert fixed.classifier.model.random_state == 1  # a parameter given wins
+
+
+def test_validation_metrics_are_the_protocols_slice_scored_by_metrics(dataset):
+    """The searched candidate is scored on ``selection.holdout``'s slice by ``metrics.score``."""
+    from moviegenre import selection
+    from moviegenre.metrics import headline, score
+    from moviegenre.models.linear import LinearGenreModel
+
+    result = train(dataset, TrainSettings(search={"C": [0.5]}))
+    labels = list(dataset.labels)
+    train_idx, val_idx = selection.holdout(labels, val_fraction=0.2, random_state=0)
+    candidate = LinearGenreModel(C=0.5).fit(
+        [dataset.texts[i] for i in train_idx], [labels[i] for i in train_idx]
+    )
+    expected = score(
+        [labels[i] for i in val_idx],
+        candidate.predict_proba([dataset.texts[i] for i in val_idx]),
+        candidate.classes_,
+    )
+    assert headline(result.validation) == headline(expected)
+    assert result.trials == [{"params": {"C": 0.5}, **headline(expected)}]

@@ -90,8 +90,8 @@ def out_of_fold_proba(
 ) -> tuple[np.ndarray, list[str]]:
     """Each row's probabilities from a model that did not train on it; columns = genres.
 
-    Kinds that cross-validate themselves (linear) give their own out-of-fold predictions;
-    others are fitted once per stratified fold.
+    A kind whose ``fit`` cross-validates over ``calibration_folds`` (linear) gives its own
+    out-of-fold predictions; others are fitted once per fold of the one splitter (split.py).
     """
     if not dataset.has_labels:
         raise ConfigError(f"{dataset.source} has no genre labels; an audit needs labelled rows")
@@ -99,7 +99,7 @@ def out_of_fold_proba(
         raise ConfigError(f"folds must be an integer >= 2, got {folds!r}")
     labels = np.asarray(dataset.labels, dtype=object)
     cls = model_class(kind)
-    if "calibration_folds" in cls().get_params():  # linear: its own out-of-fold fast path
+    if "calibration_folds" in cls().get_params():
         model = cls(calibration_folds=folds, random_state=random_state)
         model.fit(dataset.texts, list(labels))
         return np.asarray(model.oof_proba_), [str(c) for c in model.classes_]

@@ -91,7 +91,7 @@ def train(
     """Fit ``settings.kind`` on ``dataset`` and return a ready GenreClassifier.
 
     Settings are chosen by ``selection.py``'s protocol: a searched grid on a hold-out slice
-    then a refit; or, for a kind that chooses inside ``fit`` (``selects_out_of_fold``), one
+    then a refit; or, for a kind that chooses inside ``fit`` (``validates_in_fit``), one
     fit on all rows whose own held-out predictions are the validation metrics.
     ``progress(message, steps_done, steps_total)`` is called around each fit (the CLI draws
     a progress bar from it; the library itself stays quiet).
@@ -104,7 +104,7 @@ def train(
     cls = model_class(settings.kind)
     selection.check(settings.val_fraction, settings.random_state)
     settings = replace(settings, params=_with_device(cls, settings.params, settings.device))
-    if cls.selects_out_of_fold and settings.search is None:
+    if cls.validates_in_fit and settings.search is None:
         return _train_self_validating(dataset, settings, cls, say, start)
     labels = list(dataset.labels or [])
     train_idx, val_idx = selection.holdout(

@@ -66,7 +66,7 @@ class GenreModel(ClassifierMixin, BaseEstimator):
     #: Kinds that choose their own settings on held-out rows inside ``fit``, through
     #: ``selection.py`` (folds or a hold-out slice), and expose those predictions through
     #: ``heldout()``; training fits them once on all rows and reports those as validation.
-    selects_out_of_fold: ClassVar[bool] = False
+    validates_in_fit: ClassVar[bool] = False
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> GenreModel:
         raise NotImplementedError
@@ -80,7 +80,7 @@ class GenreModel(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(proba, axis=1)]
 
     def chosen_params(self) -> dict[str, Any]:
-        """Settings a ``selects_out_of_fold`` kind chose inside ``fit``; none by default."""
+        """Settings a ``validates_in_fit`` kind chose inside ``fit``; none by default."""
         return {}
 
     def heldout(self) -> HeldOut | None:

@@ -88,7 +88,7 @@ class EnsembleGenreModel(GenreModel):
     """Linear (TF-IDF + LinearSVC) and partner probabilities, blended with a chosen weight."""
 
     kind: ClassVar[str] = "ensemble"
-    selects_out_of_fold: ClassVar[bool] = True
+    validates_in_fit: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -99,7 +99,7 @@ class FinetuneGenreModel(GenreModel):
     refit_on_full: ClassVar[bool] = False
     #: Its ``val_fraction`` slice (``selection.holdout``) is its validation: training fits it
     #: once on all rows, not on a slice of a slice.
-    selects_out_of_fold: ClassVar[bool] = True
+    validates_in_fit: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -94,7 +94,7 @@ class LinearGenreModel(GenreModel):
     """
 
     kind = "linear"
-    selects_out_of_fold = True
+    validates_in_fit = True
 
     def __init__(
         self,
