@@ -56,9 +56,14 @@ def test_linear_default_validates_out_of_fold_on_every_row(dataset):
     assert calls[-1][1:] == (1, 1)
 
 
-def test_out_of_fold_training_needs_folds(dataset):
+@pytest.mark.parametrize("kind", ["linear", "finetune"])
+def test_a_kind_validated_in_fit_must_hold_rows_out(dataset, kind, request):
+    params = {"C": 0.5, "calibration_folds": 0}
+    if kind == "finetune":
+        params = {"backbone": request.getfixturevalue("tiny_backbone"), "val_fraction": 0.0,
+                  "max_seq_length": 32, "epochs": 1, "max_steps_per_epoch": 1}  # fmt: skip
     with pytest.raises(ConfigError, match="asked not to hold rows out"):
-        train(dataset, TrainSettings(params={"C": 0.5, "calibration_folds": 0}))
+        train(dataset, TrainSettings(kind=kind, params=params, device="cpu"))
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,9 @@ class TrainSettings:
     params: dict[str, Any] = field(default_factory=dict)
     #: Parameter grid searched on validation; None means the kind's own ``search_space``.
     search: dict[str, list[Any]] | None = None
+    #: The hold-out share when a grid is searched. Kinds validated inside ``fit`` and not
+    #: searched hold out by their own parameters (linear: ``calibration_folds``; blends and
+    #: finetune: ``val_fraction``), through the same ``selection.py`` functions.
     val_fraction: float = 0.2
     #: Seeds the hold-out split and every model that has a ``random_state`` of its own.
     random_state: int = 0
