@@ -7,11 +7,13 @@ macro-F1 at word-n-gram speed, where sklearn's char n-grams run ~5x slower (and 
 on top of the stems). Bigram columns are scaled by ``bigram_weight`` (0.7: +0.5 points of
 accuracy on 3x5-fold CV of the training file; bigrams are sparse and noisier than words).
 
-``C`` is chosen inside ``fit``, like scikit-learn's ``LogisticRegressionCV``: every value of
-``C_grid`` is scored on the same out-of-fold decision scores that also calibrate the
-probabilities, so choosing costs one SVM fit per fold and value on features built once, and
-every training row serves as validation once (a single 20% split of 2,110 rows is too noisy
-to tell C=0.2 from C=0.5).
+``C`` is chosen inside ``fit``, like scikit-learn's ``LogisticRegressionCV``, by the project's
+protocol (``selection.py``: its folds and its score): every value of ``C_grid`` is scored on
+the same out-of-fold decision scores that also calibrate the probabilities, so choosing costs
+one SVM fit per fold and value on features built once per fold, and every training row serves
+as validation once (a single 20% split of 2,110 rows is too noisy to tell C=0.2 from C=0.5).
+Each fold's vocabulary and idf come from its training rows only: a held-out row is scored as
+an unseen text would be.
 """
 
 from __future__ import annotations
