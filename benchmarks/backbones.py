@@ -74,11 +74,22 @@ def embed(path: str, texts: list[str], out: Path) -> tuple[np.ndarray, float]:
     return emb, per_second
 
 
-def head_oof(X: np.ndarray, y: np.ndarray, folds: list, n: int) -> tuple[dict, np.ndarray]:
-    """The logistic head setting with the best out-of-fold mean(accuracy, macro-F1)."""
+def oof_selection_score(y: np.ndarray, oof: np.ndarray, classes: np.ndarray) -> float:
+    """``metrics.selection_score`` of out-of-fold probabilities; ``y`` indexes ``classes``."""
+    from moviegenre.metrics import score, selection_score
+
+    return selection_score(score(list(classes[y]), oof, list(classes)))
+
+
+def head_oof(
+    X: np.ndarray, y: np.ndarray, folds: list, classes: np.ndarray
+) -> tuple[dict, np.ndarray]:
+    """The logistic head setting with the best out-of-fold selection score."""
     from sklearn.linear_model import LogisticRegression
 
-    from moviegenre.models.base import oof_metrics, power_class_weights
+    from moviegenre.models.base import power_class_weights
+
+    n = len(classes)
 
     best = None
     for C in (1.0, 3.0, 10.0):
@@ -88,7 +99,7 @@ def head_oof(X: np.ndarray, y: np.ndarray, folds: list, n: int) -> tuple[dict, n
                 weights = power_class_weights(y[tr], n, power)
                 m = LogisticRegression(C=C, class_weight=weights, max_iter=3000).fit(X[tr], y[tr])
                 oof[np.ix_(va, m.classes_)] = m.predict_proba(X[va])
-            sel = sum(oof_metrics(y, oof.argmax(1))) / 2
+            sel = oof_selection_score(y, oof, classes)
             if best is None or sel > best[0]:
                 best = (sel, {"C": C, "class_weight_power": power}, oof)
     assert best is not None
@@ -107,18 +118,18 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
 
     from moviegenre.data import load_dataset
     from moviegenre.metrics import score
-    from moviegenre.models.base import oof_metrics, power_class_weights
+    from moviegenre.models.base import power_class_weights
     from moviegenre.models.linear import LinearGenreModel
+    from moviegenre.split import stratified_folds
 
     train = load_dataset(DATA / "train_data.txt")
     test = load_dataset(DATA / "test_data_solution.txt")
     classes = np.array(sorted(set(train.labels)), dtype=object)
     y = np.searchsorted(classes, np.array(train.labels, dtype=object))
-    folds = list(StratifiedKFold(5, shuffle=True, random_state=0).split(train.texts, y))
+    folds = stratified_folds(y, n_folds=5, random_state=0)
     linear = LinearGenreModel().fit(train.texts, train.labels)
     p_lin, oof_lin = linear.predict_proba(test.texts), linear.oof_proba_
     rows = []
@@ -126,12 +137,12 @@ def main() -> None:
         name, _, path = spec.partition("=")
         X, rate_train = embed(path, train.texts, args.emb_dir / f"{name}_train.npz")
         Xt, rate_test = embed(path, test.texts, args.emb_dir / f"{name}_test.npz")
-        params, oof = head_oof(X, y, folds, len(classes))
+        params, oof = head_oof(X, y, folds, classes)
         weights = power_class_weights(y, len(classes), params["class_weight_power"])
         head = LogisticRegression(C=params["C"], class_weight=weights, max_iter=3000).fit(X, y)
         p_head = head.predict_proba(Xt)
         grid = np.round(np.arange(0, 1.01, 0.1), 1)
-        w = max(grid, key=lambda w: sum(oof_metrics(y, (w * oof_lin + (1 - w) * oof).argmax(1))))
+        w = max(grid, key=lambda w: oof_selection_score(y, w * oof_lin + (1 - w) * oof, classes))
         rate = (len(X) + len(Xt)) / (len(X) / rate_train + len(Xt) / rate_test)
         blend = w * p_lin + (1 - w) * p_head
         for label, proba in ((name, p_head), (f"{name} + linear (w_linear={w})", blend)):

@@ -35,11 +35,12 @@ def _classifier(spec: str, train_set, aps: bool):
         return GenreClassifier.load(spec), spec
     model_class(spec)  # an unknown kind fails here, with the list of kinds
     clf = train(train_set, TrainSettings(kind=spec)).classifier
-    oof = getattr(clf.model, "oof_proba_", None)
-    if aps and oof is not None:  # the same out-of-fold rows, scored by plain APS instead
+    held = clf.model.heldout()
+    if aps and held is not None:  # the same held-out rows, scored by plain APS instead
         from moviegenre.conformal import ConformalScores
 
-        clf.info.conformal = ConformalScores.from_proba(oof, train_set.labels, clf.genres)
+        labels = [train_set.labels[i] for i in held.index]
+        clf.info.conformal = ConformalScores.from_proba(held.proba, labels, clf.genres)
     return clf, f"{spec} (trained)"
 
 

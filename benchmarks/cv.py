@@ -44,10 +44,9 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"shared data not found at {DATA}; this benchmark needs ../shared/data")
 
-    from sklearn.model_selection import StratifiedKFold
-
     from moviegenre.data import load_dataset
     from moviegenre.metrics import headline, score
+    from moviegenre.split import stratified_folds
     from moviegenre.training import TrainSettings, train
 
     with warnings.catch_warnings():
@@ -63,7 +62,7 @@ def main() -> None:
         params = dict(partner)
     settings = TrainSettings(kind=args.kind, params=params, device=args.device, name="cv")
     labels = np.array(data.labels)
-    splitter = StratifiedKFold(args.folds, shuffle=True, random_state=args.random_state)
+    splits = stratified_folds(labels, n_folds=args.folds, random_state=args.random_state)
     args.out.mkdir(parents=True, exist_ok=True)
     folds: list[dict] = []
     last = [0.0]
@@ -73,7 +72,7 @@ def main() -> None:
             last[0] = time.perf_counter()
             print(f"{time.strftime('%H:%M:%S')} {message} {done}/{total}", file=sys.stderr)
 
-    for k, (train_idx, test_idx) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
+    for k, (train_idx, test_idx) in enumerate(splits):
         start = time.perf_counter()
         print(f"fold {k + 1}/{args.folds}: training on {len(train_idx)} rows", file=sys.stderr)
         result = train(data.subset(train_idx), settings, progress=progress)

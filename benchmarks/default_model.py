@@ -55,7 +55,7 @@ def main() -> None:
         args.append = False
     settings = TrainSettings(
         kind="blend",
-        params={"partner_params": partner, "seed": args.seed},
+        params={"partner_params": partner, "random_state": args.seed},
         device=args.device,
         name="moviegenre-blend",
     )

@@ -32,7 +32,7 @@ def subsample(labels: list[str], size: int, seed: int = 0) -> np.ndarray:
 
     if size >= len(labels):
         return np.arange(len(labels))
-    keep, _ = stratified_split(labels, val_fraction=1 - size / len(labels), seed=seed)
+    keep, _ = stratified_split(labels, val_fraction=1 - size / len(labels), random_state=seed)
     return keep
 
 
@@ -68,7 +68,7 @@ def run(sizes: list[int], kinds: list[str], seed: int) -> list[dict]:
         part = full.subset(subsample(list(full.labels), size, seed))
         for kind in kinds:
             start = time.perf_counter()
-            result = train(part, TrainSettings(kind=kind, seed=seed))
+            result = train(part, TrainSettings(kind=kind, random_state=seed))
             seconds = time.perf_counter() - start
             model = result.classifier.model
             metrics = score(test.labels, cached_proba(model, test.texts), list(model.classes_))

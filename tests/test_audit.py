@@ -75,7 +75,7 @@ def test_write_makes_both_csv_files(tmp_path: Path) -> None:
 class PlainLinear(LinearGenreModel):
     """A kind that does not cross-validate itself, so the audit folds it."""
 
-    selects_out_of_fold = False
+    validates_in_fit = False
 
     def __init__(self) -> None:
         super().__init__(C=0.5, calibration_folds=0)

@@ -33,7 +33,8 @@ def test_blend_is_a_normalised_geometric_mean():
     assert np.allclose(blend(a, b, 0.5).sum(axis=1), 1)
     weight, trials = choose_weight(a, b, ["x", "x"], ["x", "y"], [0.0, 1.0])
     assert weight == 1.0 and len(trials) == 2
-    assert trials[1] == {"weight": 1.0, "accuracy": 1.0, "macro_f1": 1.0}
+    assert trials[1]["params"] == {"weight": 1.0}
+    assert trials[1]["accuracy"] == trials[1]["macro_f1"] == 1.0
 
 
 @pytest.fixture(scope="module")

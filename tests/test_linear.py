@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
 
 from moviegenre.errors import ConfigError, ModelFileError
+from moviegenre.metrics import selection_score
 from moviegenre.models import model_class
 from moviegenre.models.base import fit_temperature
 from moviegenre.models.linear import LinearGenreModel, TextFeatures
@@ -72,7 +75,7 @@ def test_two_classes_work():
         (["a", "b"], ["x", None], "label 1 is None"),
         (["a", "b"], ["x", "y\tz"], r"label 1 is 'y\\tz'; every label must be a non-empty single"),
         (["a", "b"], ["x" * 101, "y"], "label 0 is 'xxx.*at most 100 printable characters"),
-        (["aa bb", "cc dd"], ["x", "y"], "every label has a single row"),
+        (["aa bb", "cc dd"], ["x", "y"], "every genre has a single row"),
         (["a b", "c d"], ["x", "y"], "no word of two or more letters"),
     ],
 )
@@ -102,7 +105,7 @@ def test_bad_params_are_refused(data, params, message):
 def test_c_is_chosen_out_of_fold_from_the_grid(data):
     model = LinearGenreModel(C_grid=(0.05, 1.0), calibration_folds=3).fit(*data)
     assert [t["params"]["C"] for t in model.cv_results_] == [0.05, 1.0]
-    best = max(model.cv_results_, key=lambda t: t["accuracy"] + t["macro_f1"])
+    best = max(model.cv_results_, key=selection_score)
     assert best["params"]["C"] == model.C_ and model.chosen_params() == {"C": model.C_}
     assert model.oof_proba_.shape == (len(data[0]), len(TINY_GENRES))
     np.testing.assert_allclose(model.oof_proba_.sum(axis=1), 1.0, rtol=1e-6)
@@ -163,3 +166,51 @@ def test_feature_contributions_sum_to_score(fitted, data):
     contributions = fitted.feature_contributions(text, 0)
     score = fitted.decision_function([text])[0, 0] - fitted.intercept_[0]
     assert sum(contributions.values()) == pytest.approx(score, rel=1e-4)
+
+
+def _centred_oof_scores(model: LinearGenreModel) -> np.ndarray:
+    """Each row's out-of-fold decision scores less their mean (T * log p drops softmax's
+    per-row constant, so this does not depend on the fitted temperature)."""
+    logits = np.log(model.oof_proba_) * model.temperature_
+    return logits - logits.mean(axis=1, keepdims=True)
+
+
+def test_out_of_fold_scores_ignore_words_that_only_held_out_rows_hold(data):
+    """A held-out row is scored as an unseen text: a word no training row of its fold holds
+    must not change its score (the vocabulary, idf and normalisation come from the fold)."""
+    texts, labels = data
+    marked = [texts[0] + " zyzzyva" * 5, *texts[1:]]
+    plain = LinearGenreModel(C=0.5).fit(texts, labels)
+    with_word = LinearGenreModel(C=0.5).fit(marked, labels)
+    np.testing.assert_allclose(
+        _centred_oof_scores(with_word)[0], _centred_oof_scores(plain)[0], atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(("min_df", "max_features"), [(1, None), (2, 300)])
+def test_fold_features_equal_a_vectorizer_fitted_on_the_fold_alone(data, min_df, max_features):
+    texts, _ = data
+    model = LinearGenreModel(bigram_weight=0.5, min_df=min_df, max_features=max_features)
+    docs = [TextFeatures()(t) for t in texts]
+    train_idx, held_idx = np.arange(0, 80, 2), np.arange(1, 80, 2)
+    X_train, X_held = model.fold_features(docs, train_idx, held_idx)
+    reference = TfidfVectorizer(
+        analyzer=TextFeatures(), sublinear_tf=True, min_df=min_df, max_features=max_features
+    ).fit([texts[i] for i in train_idx])
+    scale = np.where([" " in f for f in reference.get_feature_names_out()], 0.5, 1.0)
+    for X, rows in ((X_train, train_idx), (X_held, held_idx)):
+        expected = normalize(reference.transform([texts[i] for i in rows]).multiply(scale))
+        np.testing.assert_allclose(X.toarray(), expected.toarray(), rtol=1e-5, atol=1e-6)
+
+
+def test_model_files_that_say_seed_still_load_and_save_random_state(fitted, data):
+    config, arrays = fitted.to_state()
+    assert config["params"]["random_state"] == 0 and "seed" not in config["params"]
+    old = {**config, "params": {**config["params"]}}
+    old["params"]["seed"] = old["params"].pop("random_state")
+    rebuilt = LinearGenreModel.from_state(old, arrays)
+    assert rebuilt.random_state == 0 and "seed" not in rebuilt.to_state()[0]["params"]
+    np.testing.assert_array_equal(rebuilt.predict_proba(data[0]), fitted.predict_proba(data[0]))
+    both = {**config, "params": {**config["params"], "seed": 0}}
+    with pytest.raises(ModelFileError, match="give both 'seed' and 'random_state'"):
+        LinearGenreModel.from_state(both, arrays)

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from moviegenre.errors import ConfigError
-from moviegenre.split import stratified_split
+from moviegenre.split import stratified_folds, stratified_split
 
 LABELS = ["drama"] * 40 + ["comedy"] * 25 + ["war"] * 4 + ["news"] * 2 + ["musical"] * 1
 
 
 def test_split_is_a_sorted_disjoint_cover_of_all_rows():
-    train, val = stratified_split(LABELS, val_fraction=0.2, seed=0)
+    train, val = stratified_split(LABELS, val_fraction=0.2, random_state=0)
     assert train.dtype.kind == "i" and val.dtype.kind == "i"
     assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
     assert not set(train) & set(val)
@@ -22,7 +22,7 @@ def test_split_is_a_sorted_disjoint_cover_of_all_rows():
 
 
 def test_every_class_is_in_train():
-    train, _ = stratified_split(LABELS, val_fraction=0.5, seed=3)
+    train, _ = stratified_split(LABELS, val_fraction=0.5, random_state=3)
     assert {LABELS[i] for i in train} == set(LABELS)
 
 
@@ -42,26 +42,26 @@ def test_every_class_is_in_train():
 )
 def test_val_count_per_class(n, val_fraction, expected_val):
     labels = ["x"] * n + ["other"] * 10
-    train, val = stratified_split(labels, val_fraction=val_fraction, seed=0)
+    train, val = stratified_split(labels, val_fraction=val_fraction, random_state=0)
     assert sum(labels[i] == "x" for i in val) == expected_val
     assert sum(labels[i] == "x" for i in train) == n - expected_val
 
 
 def test_same_seed_same_split_and_other_seed_differs():
-    a = stratified_split(LABELS, seed=7)
-    b = stratified_split(np.array(LABELS), seed=7)
-    c = stratified_split(LABELS, seed=8)
+    a = stratified_split(LABELS, random_state=7)
+    b = stratified_split(np.array(LABELS), random_state=7)
+    c = stratified_split(LABELS, random_state=8)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert not np.array_equal(a[1], c[1])
 
 
 def test_proportions_follow_classes():
-    _, val = stratified_split(LABELS, val_fraction=0.2, seed=1)
+    _, val = stratified_split(LABELS, val_fraction=0.2, random_state=1)
     assert Counter(LABELS[i] for i in val) == {"drama": 8, "comedy": 5, "war": 1, "news": 1}
 
 
 def test_all_singletons_give_an_empty_validation_set():
-    train, val = stratified_split(["a", "b", "c"], seed=0)
+    train, val = stratified_split(["a", "b", "c"], random_state=0)
     assert list(train) == [0, 1, 2] and len(val) == 0
 
 
@@ -75,8 +75,8 @@ def test_all_singletons_give_an_empty_validation_set():
         ({"val_fraction": float("nan")}, "val_fraction must be in (0, 1)"),
         ({"val_fraction": "0.2"}, "val_fraction must be a number"),
         ({"val_fraction": True}, "val_fraction must be a number"),
-        ({"seed": -1}, "seed must be a non-negative integer"),
-        ({"seed": 1.5}, "seed must be a non-negative integer"),
+        ({"random_state": -1}, "random_state must be a non-negative integer"),
+        ({"random_state": 1.5}, "random_state must be a non-negative integer"),
     ],
 )
 def test_bad_arguments_raise_config_error(kwargs, words):
@@ -95,6 +95,31 @@ def test_real_train_split_keeps_every_genre_on_both_sides(shared_data_dir):
     from moviegenre.data import load_dataset
 
     labels = load_dataset(shared_data_dir / "train_data.txt").labels
-    train, val = stratified_split(labels, val_fraction=0.2, seed=0)
+    train, val = stratified_split(labels, val_fraction=0.2, random_state=0)
     assert len(train) + len(val) == 2110
     assert {labels[i] for i in train} == {labels[i] for i in val} == set(labels)
+
+
+def test_folds_hold_every_row_out_once_and_repeat_with_the_random_state():
+    folds = stratified_folds(LABELS, n_folds=3, random_state=4)
+    held = np.concatenate([h for _, h in folds])
+    assert len(folds) == 3 and sorted(held) == list(range(len(LABELS)))
+    for train, held_out in folds:
+        assert not set(train) & set(held_out) and len(train) + len(held_out) == len(LABELS)
+        assert Counter(LABELS[i] for i in held_out)["drama"] in (13, 14)
+    again = stratified_folds(np.array(LABELS), n_folds=3, random_state=4)
+    assert all((a[1] == b[1]).all() for a, b in zip(folds, again, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"n_folds": 1}, "number of folds must be an integer >= 2"),
+        ({"n_folds": 2.5}, "number of folds must be an integer >= 2"),
+        ({"random_state": -2}, "random_state must be a non-negative integer"),
+    ],
+)
+def test_bad_fold_arguments_raise_config_error(kwargs, words):
+    with pytest.raises(ConfigError) as info:
+        stratified_folds(LABELS, **kwargs)
+    assert words in str(info.value)

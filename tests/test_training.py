@@ -56,9 +56,14 @@ def test_linear_default_validates_out_of_fold_on_every_row(dataset):
     assert calls[-1][1:] == (1, 1)
 
 
-def test_out_of_fold_training_needs_folds(dataset):
+@pytest.mark.parametrize("kind", ["linear", "finetune"])
+def test_a_kind_validated_in_fit_must_hold_rows_out(dataset, kind, request):
+    params = {"C": 0.5, "calibration_folds": 0}
+    if kind == "finetune":
+        params = {"backbone": request.getfixturevalue("tiny_backbone"), "val_fraction": 0.0,
+                  "max_seq_length": 32, "epochs": 1, "max_steps_per_epoch": 1}  # fmt: skip
     with pytest.raises(ConfigError, match="asked not to hold rows out"):
-        train(dataset, TrainSettings(params={"C": 0.5, "calibration_folds": 0}))
+        train(dataset, TrainSettings(kind=kind, params=params, device="cpu"))
 
 
 @pytest.mark.parametrize(
@@ -74,10 +79,11 @@ def test_bad_training_requests(dataset, make, settings, error, message):
         train(make(dataset), settings)
 
 
-def test_single_row_genres_leave_empty_validation():
-    data = from_records(["a b c", "d e f"], ["x", "y"])
-    with pytest.raises(ConfigError, match="validation split is empty"):
-        train(data)
+@pytest.mark.parametrize("search", [None, {"C": [0.5]}])  # out-of-fold, hold-out slice
+def test_single_row_genres_leave_nothing_to_hold_out(search):
+    data = from_records(["aa bb cc", "dd ee ff"], ["x", "y"])
+    with pytest.raises(ConfigError, match="every genre has a single row"):
+        train(data, TrainSettings(search=search))
 
 
 def test_a_blend_reports_its_validation_slice(dataset, tiny_backbone):
@@ -125,3 +131,33 @@ def test_training_stores_conformity_scores_of_held_out_rows(search, rows):
     scores = train(dataset, TrainSettings(search=search)).classifier.info.conformal
     assert scores is not None and len(scores) == rows
     assert scores.method == "raps" and scores.lam == 1.0 and scores.k_reg == 0
+
+
+def test_random_state_seeds_the_split_and_the_model_and_is_recorded(dataset):
+    result = train(dataset, TrainSettings(params={"C": 0.5}, random_state=3))
+    assert result.classifier.model.random_state == 3
+    training = result.classifier.info.training
+    assert training["random_state"] == 3 and "seed" not in training
+    fixed = train(dataset, TrainSettings(params={"C": 0.5, "random_state": 1}, random_state=3))
+    assert fixed.classifier.model.random_state == 1  # a parameter given wins
+
+
+def test_validation_metrics_are_the_protocols_slice_scored_by_metrics(dataset):
+    """The searched candidate is scored on ``selection.holdout``'s slice by ``metrics.score``."""
+    from moviegenre import selection
+    from moviegenre.metrics import headline, score
+    from moviegenre.models.linear import LinearGenreModel
+
+    result = train(dataset, TrainSettings(search={"C": [0.5]}))
+    labels = list(dataset.labels)
+    train_idx, val_idx = selection.holdout(labels, val_fraction=0.2, random_state=0)
+    candidate = LinearGenreModel(C=0.5).fit(
+        [dataset.texts[i] for i in train_idx], [labels[i] for i in train_idx]
+    )
+    expected = score(
+        [labels[i] for i in val_idx],
+        candidate.predict_proba([dataset.texts[i] for i in val_idx]),
+        candidate.classes_,
+    )
+    assert headline(result.validation) == headline(expected)
+    assert result.trials == [{"params": {"C": 0.5}, **headline(expected)}]

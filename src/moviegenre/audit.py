@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import os
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from moviegenre._util import csv_cell
 from moviegenre.data import Dataset
 from moviegenre.errors import ConfigError
 from moviegenre.models import model_class
+from moviegenre.split import stratified_folds
 
 SNIPPET_CHARS = 160
 
@@ -86,12 +86,12 @@ class AuditResult:
 
 
 def out_of_fold_proba(
-    dataset: Dataset, kind: str = "linear", *, folds: int = 5, seed: int = 0
+    dataset: Dataset, kind: str = "linear", *, folds: int = 5, random_state: int = 0
 ) -> tuple[np.ndarray, list[str]]:
     """Each row's probabilities from a model that did not train on it; columns = genres.
 
-    Kinds that cross-validate themselves (linear) give their own out-of-fold predictions;
-    others are fitted once per stratified fold.
+    A kind whose ``fit`` cross-validates over ``calibration_folds`` (linear) gives its own
+    out-of-fold predictions; others are fitted once per fold of the one splitter (split.py).
     """
     if not dataset.has_labels:
         raise ConfigError(f"{dataset.source} has no genre labels; an audit needs labelled rows")
@@ -99,23 +99,19 @@ def out_of_fold_proba(
         raise ConfigError(f"folds must be an integer >= 2, got {folds!r}")
     labels = np.asarray(dataset.labels, dtype=object)
     cls = model_class(kind)
-    if cls.selects_out_of_fold:
-        model = cls(calibration_folds=folds, seed=seed).fit(dataset.texts, list(labels))
+    if "calibration_folds" in cls().get_params():
+        model = cls(calibration_folds=folds, random_state=random_state)
+        model.fit(dataset.texts, list(labels))
         return np.asarray(model.oof_proba_), [str(c) for c in model.classes_]
-    from sklearn.model_selection import StratifiedKFold
-
     genres = sorted({str(y) for y in labels})
     column = {g: j for j, g in enumerate(genres)}
     proba = np.zeros((len(labels), len(genres)))
-    with warnings.catch_warnings():  # genres rarer than the fold count: sklearn only warns
-        warnings.simplefilter("ignore", UserWarning)
-        splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(labels, labels)
-        for train_idx, held_idx in splits:
-            texts = [dataset.texts[i] for i in train_idx]
-            model = cls().fit(texts, list(labels[train_idx]))
-            part = model.predict_proba([dataset.texts[i] for i in held_idx])
-            cols = [column[str(c)] for c in model.classes_]
-            proba[np.ix_(held_idx, cols)] = part
+    for train_idx, held_idx in stratified_folds(labels, n_folds=folds, random_state=random_state):
+        texts = [dataset.texts[i] for i in train_idx]
+        model = cls().fit(texts, list(labels[train_idx]))
+        part = model.predict_proba([dataset.texts[i] for i in held_idx])
+        cols = [column[str(c)] for c in model.classes_]
+        proba[np.ix_(held_idx, cols)] = part
     return proba, genres
 
 
@@ -172,9 +168,11 @@ def find_label_issues(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:
     return found[np.argsort(proba[found, labels[found]], kind="stable")]
 
 
-def audit(dataset: Dataset, kind: str = "linear", *, folds: int = 5, seed: int = 0) -> AuditResult:
+def audit(
+    dataset: Dataset, kind: str = "linear", *, folds: int = 5, random_state: int = 0
+) -> AuditResult:
     """Flag the rows of a labelled ``dataset`` whose given genre is probably wrong."""
-    proba, genres = out_of_fold_proba(dataset, kind, folds=folds, seed=seed)
+    proba, genres = out_of_fold_proba(dataset, kind, folds=folds, random_state=random_state)
     column = {g: j for j, g in enumerate(genres)}
     labels = np.array([column[str(y)] for y in dataset.labels or []], dtype=np.int64)
     found = find_label_issues(labels, proba)

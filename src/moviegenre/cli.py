@@ -107,7 +107,12 @@ def train(
     params = _parse_params(param or [])
     dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
     settings = TrainSettings(
-        kind=model, params=params, val_fraction=val_fraction, seed=seed, name=name, device=device
+        kind=model,
+        params=params,
+        val_fraction=val_fraction,
+        random_state=seed,
+        name=name,
+        device=device,
     )
     with _progress_bar() as bar:
         task = bar.add_task(f"training {model}", total=None, rate="")
@@ -404,7 +409,7 @@ def audit(
         raise ConfigError(f"--top must be >= 0, got {top}")
     dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
     with console.status(f"out-of-fold {model} predictions on {len(dataset)} rows..."):
-        result = run_audit(dataset, model, folds=folds, seed=seed)
+        result = run_audit(dataset, model, folds=folds, random_state=seed)
     table = Table(title=f"{len(result.issues)} of {result.rows} labels look wrong ({model})")
     for column in ("id", "title", "given", "suggested", "confidence", "description"):
         table.add_column(column, justify="right" if column == "confidence" else "left")
@@ -452,7 +457,7 @@ def baselines(
     dataset = load_dataset(data, require_labels=True)
     if test is None:
         train_idx, val_idx = stratified_split(
-            dataset.labels or [], val_fraction=val_fraction, seed=seed
+            dataset.labels or [], val_fraction=val_fraction, random_state=seed
         )
         train_set, test_set = dataset.subset(train_idx), dataset.subset(val_idx)
         where = f"validation split ({len(test_set)} rows)"

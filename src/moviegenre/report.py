@@ -34,12 +34,12 @@ MODEL_CARD = "MODEL_CARD.md"
 
 @dataclass(frozen=True)
 class ReportSettings:
-    """What the report computes: terms per genre, language-check sample size, seed."""
+    """What the report computes: terms per genre, language-check sample size, random_state."""
 
     top_terms: int = 10
     #: Rows whose language is identified; a larger file is sampled (seeded) to bound the time.
     language_sample: int = 5_000
-    seed: int = 0
+    random_state: int = 0
     batch_size: int = 256
     checks: CheckSettings = field(default_factory=CheckSettings)
 
@@ -62,7 +62,8 @@ def summarize(dataset: Dataset, settings: ReportSettings = ReportSettings()) -> 
     readable = [i for i, v in enumerate(verdicts) if v.ok]
     sample = readable
     if len(readable) > settings.language_sample:
-        sample = sorted(random.Random(settings.seed).sample(readable, settings.language_sample))
+        rng = random.Random(settings.random_state)
+        sample = sorted(rng.sample(readable, settings.language_sample))
     full = CheckSettings(
         min_words=settings.checks.min_words,
         english_min_prob=settings.checks.english_min_prob,
@@ -341,7 +342,7 @@ def _terms_section(dataset: Dataset, out: Path, s: ReportSettings) -> list[str]:
     try:
         parts.append(
             _img(
-                figures.wordcloud_grid(terms, rows, out / "wordclouds.png", seed=s.seed),
+                figures.wordcloud_grid(terms, rows, out / "wordclouds.png", seed=s.random_state),
                 "word clouds",
             )
         )

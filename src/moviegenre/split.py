@@ -1,34 +1,49 @@
-"""A seeded stratified train/validation split that survives classes with one or two examples.
+"""The one stratified splitter: a seeded train/validation split, and seeded stratified k folds.
 
 scikit-learn's ``train_test_split(stratify=...)`` refuses a class with a single row; the IMDb
-sample has genres with 4 rows, and a user's data may have singletons.
+sample has genres with 4 rows, and a user's data may have singletons. The k folds are
+scikit-learn's ``StratifiedKFold`` (shuffled), which only warns about classes rarer than k.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.model_selection import StratifiedKFold
 
 from moviegenre.errors import ConfigError
 
 
-def stratified_split(
-    labels: Sequence[str] | np.ndarray, *, val_fraction: float = 0.2, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return sorted (train_idx, val_idx): each class sends round(n * val_fraction) rows to val.
+def check_random_state(random_state: object) -> int:
+    """``random_state`` as an int, refused unless it is a non-negative integer."""
+    if isinstance(random_state, bool) or not isinstance(random_state, Integral) or random_state < 0:
+        raise ConfigError(f"random_state must be a non-negative integer, got {random_state!r}")
+    return int(random_state)
 
-    A class of 1 stays wholly in train; a class of n >= 2 keeps at least 1 row on each side.
-    The same labels and seed always give the same split.
-    """
+
+def check_fraction(val_fraction: object) -> float:
+    """``val_fraction`` as a float, refused unless it is a number in (0, 1)."""
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, Real):
         raise ConfigError(f"val_fraction must be a number in (0, 1), got {val_fraction!r}")
     if not (math.isfinite(val_fraction) and 0 < val_fraction < 1):
         raise ConfigError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
-    if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    return float(val_fraction)
+
+
+def stratified_split(
+    labels: Sequence[str] | np.ndarray, *, val_fraction: float = 0.2, random_state: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return sorted (train_idx, val_idx): each class sends round(n * val_fraction) rows to val.
+
+    A class of 1 stays wholly in train; a class of n >= 2 keeps at least 1 row on each side.
+    The same labels and random_state always give the same split.
+    """
+    check_fraction(val_fraction)
+    rng = np.random.default_rng(check_random_state(random_state))
     labels = list(labels)
     if not labels:
         raise ConfigError("cannot split an empty list of labels")
@@ -37,7 +52,6 @@ def stratified_split(
     for i, label in enumerate(labels):
         by_class.setdefault(label, []).append(i)
 
-    rng = np.random.default_rng(int(seed))
     train: list[int] = []
     val: list[int] = []
     # Sorted classes: the rng draws happen in the same order whatever the row order of classes.
@@ -49,3 +63,21 @@ def stratified_split(
         val.extend(shuffled[:n_val].tolist())
         train.extend(shuffled[n_val:].tolist())
     return np.array(sorted(train), dtype=np.int64), np.array(sorted(val), dtype=np.int64)
+
+
+def stratified_folds(
+    labels: Sequence[str] | np.ndarray, *, n_folds: int = 5, random_state: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``n_folds`` (train_idx, held_idx) pairs; every row is held out exactly once.
+
+    Classes rarer than ``n_folds`` are spread over as many folds as they have rows.
+    """
+    if isinstance(n_folds, bool) or not isinstance(n_folds, Integral) or n_folds < 2:
+        raise ConfigError(f"the number of folds must be an integer >= 2, got {n_folds!r}")
+    splitter = StratifiedKFold(
+        int(n_folds), shuffle=True, random_state=check_random_state(random_state)
+    )
+    labels = np.asarray(labels, dtype=object)
+    with warnings.catch_warnings():  # classes rarer than the fold count: sklearn only warns
+        warnings.simplefilter("ignore", UserWarning)
+        return list(splitter.split(np.zeros(len(labels)), labels))

@@ -1,29 +1,32 @@
-"""Train a model kind on a labelled dataset: split, search settings on validation, refit.
+"""Train a model kind on a labelled dataset: data -> selection -> refit -> TrainResult.
 
-Test data never enters here: settings are chosen on a validation split carved out of the
-training rows, and the chosen setting is refit on all training rows when the kind allows.
-Kinds that choose their settings on held-out rows inside ``fit`` (linear: out-of-fold; the
-blends: a validation slice) are fitted once on all rows instead, and those held-out
-predictions are the validation metrics.
+Test data never enters here. Settings are chosen by ``selection.py``, the one protocol: a
+grid is searched on a hold-out slice of the training rows and the chosen setting is refit on
+all of them where the kind allows. Kinds that choose their settings inside ``fit`` through
+the same protocol (linear: out-of-fold; the blends and finetune: a hold-out slice) are fitted
+once on all rows instead, and their held-out predictions are the validation metrics. Either
+way, the held-out predictions also become the conformity scores of ``predict_set``.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
+from moviegenre import selection
 from moviegenre.checks import CheckSettings
 from moviegenre.classifier import GenreClassifier
 from moviegenre.conformal import TRAINING_SCORE, ConformalScores
 from moviegenre.data import Dataset, dataset_fingerprint
 from moviegenre.errors import ConfigError
-from moviegenre.metrics import headline, score, selection_score
+from moviegenre.metrics import headline, score
 from moviegenre.models import MODEL_KINDS, model_class
 from moviegenre.progress import reporting
-from moviegenre.split import stratified_split
 
 
 @dataclass
@@ -34,8 +37,12 @@ class TrainSettings:
     params: dict[str, Any] = field(default_factory=dict)
     #: Parameter grid searched on validation; None means the kind's own ``search_space``.
     search: dict[str, list[Any]] | None = None
+    #: The hold-out share when a grid is searched. Kinds validated inside ``fit`` and not
+    #: searched hold out by their own parameters (linear: ``calibration_folds``; blends and
+    #: finetune: ``val_fraction``), through the same ``selection.py`` functions.
     val_fraction: float = 0.2
-    seed: int = 0
+    #: Seeds the hold-out split and every model that has a ``random_state`` of its own.
+    random_state: int = 0
     name: str = "moviegenre"
     #: Where fine-tuning runs ("auto", "cpu", "cuda"); given to every member that has a device.
     device: str = "auto"
@@ -71,6 +78,13 @@ def _candidates(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
+def _model(cls: Any, params: dict[str, Any], random_state: int) -> Any:
+    """A new ``cls`` with ``params``, seeded by the training's ``random_state`` unless given."""
+    if "random_state" in cls().get_params():
+        params = {"random_state": random_state, **params}
+    return cls(**params)
+
+
 def train(
     dataset: Dataset,
     settings: TrainSettings | None = None,
@@ -79,6 +93,9 @@ def train(
 ) -> TrainResult:
     """Fit ``settings.kind`` on ``dataset`` and return a ready GenreClassifier.
 
+    Settings are chosen by ``selection.py``'s protocol: a searched grid on a hold-out slice
+    then a refit; or, for a kind that chooses inside ``fit`` (``validates_in_fit``), one
+    fit on all rows whose own held-out predictions are the validation metrics.
     ``progress(message, steps_done, steps_total)`` is called around each fit (the CLI draws
     a progress bar from it; the library itself stays quiet).
     """
@@ -88,54 +105,66 @@ def train(
     start = time.perf_counter()
     say = progress or (lambda _msg, _done, _total: None)
     cls = model_class(settings.kind)
+    selection.check(settings.val_fraction, settings.random_state)
     settings = replace(settings, params=_with_device(cls, settings.params, settings.device))
-    labels = list(dataset.labels or [])
-    train_idx, val_idx = stratified_split(
-        labels, val_fraction=settings.val_fraction, seed=settings.seed
-    )
-    if len(val_idx) == 0:
-        raise ConfigError("the validation split is empty; every genre needs at least 2 rows")
-    if cls.selects_out_of_fold and settings.search is None:
+    if cls.validates_in_fit and settings.search is None:
         return _train_self_validating(dataset, settings, cls, say, start)
+    labels = list(dataset.labels or [])
+    train_idx, val_idx = selection.holdout(
+        labels, val_fraction=settings.val_fraction, random_state=settings.random_state
+    )
     grid = cls.search_space if settings.search is None else settings.search
     grid = {k: v for k, v in grid.items() if k not in settings.params}
     train_set, val_set = dataset.subset(train_idx), dataset.subset(val_idx)
     candidates = _candidates(grid)
-    total = len(candidates) + int(cls.refit_on_full)
-    trials = []
-    best: tuple[float, dict[str, Any], Any, dict[str, Any]] | None = None
-    for step, candidate in enumerate(candidates):
-        params = {**settings.params, **candidate}
-        say(f"fitting {settings.kind} {candidate or ''} on {len(train_set)} rows", step, total)
-        with reporting(say):
-            model = cls(**params).fit(train_set.texts, train_set.labels)
-        proba = model.predict_proba(val_set.texts)
-        metrics = score(val_set.labels, proba, model.classes_)
-        trials.append({"params": candidate, **headline(metrics)})
+    refit = selection.refits(cls)
+    total = len(candidates) + int(refit)
+    models: list[Any] = []
+
+    def held_out_probas() -> Iterator[np.ndarray]:
+        for step, candidate in enumerate(candidates):
+            params = {**settings.params, **candidate}
+            say(f"fitting {settings.kind} {candidate or ''} on {len(train_set)} rows", step, total)
+            with reporting(say):
+                model = _model(cls, params, settings.random_state)
+                models.append(model.fit(train_set.texts, train_set.labels))
+            yield model.predict_proba(val_set.texts)
+
+    def announce(index: int, trial: dict[str, Any]) -> None:
         say(
-            f"{candidate or settings.kind}: validation accuracy {metrics['accuracy']:.3f}, "
-            f"macro-F1 {metrics['macro_f1']:.3f}",
-            step + 1,
+            f"{trial['params'] or settings.kind}: validation accuracy {trial['accuracy']:.3f}, "
+            f"macro-F1 {trial['macro_f1']:.3f}",
+            index + 1,
             total,
         )
-        if best is None or selection_score(metrics) > best[0]:
-            best = (selection_score(metrics), candidate, model, metrics, proba)
-    assert best is not None  # the product of grids always has at least one candidate
-    _, best_params, model, val_metrics, val_proba = best
-    held_out = (val_proba, list(val_set.labels or []))
-    final_params = {**settings.params, **best_params}
-    if cls.refit_on_full:
+
+    val_labels = list(val_set.labels or [])
+    chosen = selection.select(
+        candidates, held_out_probas(), val_labels, sorted(set(labels)), on_trial=announce
+    )
+    model = models[chosen.index]
+    final_params = {**settings.params, **chosen.params}
+    if refit:
         say(
-            f"refitting {settings.kind} {best_params or ''} on all {len(dataset)} rows",
+            f"refitting {settings.kind} {chosen.params or ''} on all {len(dataset)} rows",
             total - 1,
             total,
         )
         with reporting(say):
-            model = cls(**final_params).fit(dataset.texts, labels)
+            model = _model(cls, final_params, settings.random_state).fit(dataset.texts, labels)
         say("done", total, total)
-    training = {"val_fraction": settings.val_fraction, "refit_on_full": cls.refit_on_full}
+    training = {"validation": "holdout", "val_fraction": settings.val_fraction,
+                "refit_on_full": refit}  # fmt: skip
     return _result(
-        dataset, settings, model, val_metrics, trials, final_params, training, start, held_out
+        dataset,
+        settings,
+        model,
+        chosen.metrics,
+        chosen.trials,
+        final_params,
+        training,
+        start,
+        (chosen.proba, val_labels),
     )
 
 
@@ -146,18 +175,19 @@ def _train_self_validating(
     say: Callable[[str, int, int], None],
     start: float,
 ) -> TrainResult:
-    """One fit on all rows for a kind that chooses its settings on held-out rows inside
-    ``fit`` (linear: out-of-fold; blends: a validation slice); those held-out predictions
-    are the validation metrics."""
+    """One fit on all rows for a kind that chooses its settings inside ``fit`` through
+    ``selection.py`` (linear: out-of-fold; blends, finetune: a hold-out slice); its held-out
+    predictions are the validation metrics."""
     labels = list(dataset.labels or [])
     say(f"fitting {settings.kind} on {len(dataset)} rows (settings chosen on held-out rows)", 0, 1)
     with reporting(say):
-        model = cls(**settings.params).fit(dataset.texts, labels)
+        model = _model(cls, settings.params, settings.random_state).fit(dataset.texts, labels)
     held = model.heldout()
     if held is None:
         raise ConfigError(
-            f"{settings.kind} was asked not to hold rows out (calibration_folds=0), so it has "
-            "no validation metrics; pass a search grid or keep calibration_folds >= 2"
+            f"{settings.kind} was asked not to hold rows out (calibration_folds=0 or "
+            "val_fraction=0), so it has no validation metrics; pass a search grid or let it "
+            "hold rows out"
         )
     held_labels = [labels[i] for i in held.index]
     val_metrics = score(held_labels, held.proba, model.classes_)
@@ -202,7 +232,7 @@ def _result(
         "data": dataset.source,
         "rows": len(dataset),
         "data_fingerprint": dataset_fingerprint(dataset.texts, list(dataset.labels or [])),
-        "seed": settings.seed,
+        "random_state": settings.random_state,
         "params": params,
         "trials": trials,
         **how,

@@ -21,7 +21,6 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.metrics import f1_score
 from sklearn.utils.validation import check_is_fitted
 
 from moviegenre.errors import ConfigError, ModelFileError
@@ -34,6 +33,9 @@ PROBE_TEXT = (
 #: Settings a model file may carry but that are never used from it: cache locations come
 #: from the user (argument, ``MOVIEGENRE_CACHE_DIR``), never from a downloaded file.
 IGNORED_SETTINGS = frozenset({"cache_dir"})
+#: Settings renamed since older model files were written: old name -> new name. Files keep
+#: loading (the bundled ones say ``seed``); newly saved files carry the new name.
+RENAMED_SETTINGS = {"seed": "random_state"}
 
 
 @dataclass
@@ -61,10 +63,10 @@ class GenreModel(ClassifierMixin, BaseEstimator):
     search_space: ClassVar[dict[str, list[Any]]] = {}
     #: Whether the chosen setting is refit on train + validation (False for early-stopped nets).
     refit_on_full: ClassVar[bool] = True
-    #: Kinds that choose their own settings on held-out rows inside ``fit`` (cross-validation
-    #: or a validation slice) and expose those predictions through ``heldout()``; training
-    #: fits them once on all rows and reports the held-out metrics as validation.
-    selects_out_of_fold: ClassVar[bool] = False
+    #: Kinds that choose their own settings on held-out rows inside ``fit``, through
+    #: ``selection.py`` (folds or a hold-out slice), and expose those predictions through
+    #: ``heldout()``; training fits them once on all rows and reports those as validation.
+    validates_in_fit: ClassVar[bool] = False
     #: Members whose arrays (``"<member>.*"`` in ``to_state``) are saved in a weight file of
     #: their own, ``<member>.weights.safetensors``, byte-identical to that member saved alone
     #: (so bundled models can share it), mapped to the member's kind.
@@ -82,7 +84,7 @@ class GenreModel(ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(proba, axis=1)]
 
     def chosen_params(self) -> dict[str, Any]:
-        """Settings a ``selects_out_of_fold`` kind chose inside ``fit``; none by default."""
+        """Settings a ``validates_in_fit`` kind chose inside ``fit``; none by default."""
         return {}
 
     def heldout(self) -> HeldOut | None:
@@ -182,18 +184,6 @@ def fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
     return float(np.exp(result.x))
 
 
-def oof_metrics(targets: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
-    """Accuracy and macro-F1 (over the classes present) of predicted class indices.
-
-    What a kind that selects its own settings out-of-fold maximises, averaged, like
-    ``metrics.selection_score`` does for training's validation split.
-    """
-    present = np.union1d(targets, predicted)
-    accuracy = float(np.mean(targets == predicted))
-    macro_f1 = float(f1_score(targets, predicted, labels=present, average="macro", zero_division=0))
-    return accuracy, macro_f1
-
-
 def _fits(value: Any, hint: Any) -> bool:
     """Whether a JSON value matches a parameter annotation (plain types, unions, lists)."""
     origin = typing.get_origin(hint)
@@ -225,7 +215,8 @@ def check_settings(cls: type[GenreModel], params: dict[str, Any]) -> dict[str, A
     """``params`` from a model file, checked against the types of ``cls.__init__``.
 
     Unknown settings and values of the wrong type (a string for a number, NaN) are refused;
-    :data:`IGNORED_SETTINGS` are dropped so that a model file never decides them.
+    :data:`IGNORED_SETTINGS` are dropped so that a model file never decides them, and
+    :data:`RENAMED_SETTINGS` are read under their new name.
     """
     hints = typing.get_type_hints(cls.__init__)
     hints.pop("return", None)
@@ -233,6 +224,11 @@ def check_settings(cls: type[GenreModel], params: dict[str, Any]) -> dict[str, A
     for key, value in params.items():
         if key in IGNORED_SETTINGS:
             continue
+        new = RENAMED_SETTINGS.get(key)
+        if new is not None and new in hints and key not in hints:
+            if new in params:
+                raise ModelFileError(f"{cls.kind} model settings give both {key!r} and {new!r}")
+            key = new
         if key not in hints:
             raise ModelFileError(f"{cls.kind} model setting {key!r} is unknown")
         if not _fits(value, hints[key]):

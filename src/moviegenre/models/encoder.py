@@ -35,6 +35,7 @@ import numpy as np
 from scipy.special import log_softmax, softmax
 from sklearn.linear_model import LogisticRegression
 
+from moviegenre import selection
 from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.models.backbone import (
     DEFAULT_BACKBONE,
@@ -344,19 +345,6 @@ class _OnnxRunner:
         return self.session.run("last_hidden_state", feeds)
 
 
-def stratified_holdout(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded stratified split; classes with fewer than 3 rows stay entirely in training."""
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for c in np.unique(y):
-        rows = rng.permutation(np.flatnonzero(y == c))
-        n_val = int(round(len(rows) * fraction)) if len(rows) >= 3 else 0
-        n_val = min(n_val, len(rows) - 2) if len(rows) >= 3 else 0
-        val.extend(rows[:n_val])
-        train.extend(rows[n_val:])
-    return np.sort(np.array(train, dtype=int)), np.sort(np.array(val, dtype=int))
-
-
 class EncoderGenreModel(GenreModel):
     """Frozen sentence encoder -> embedding -> class-weighted logistic regression head.
 
@@ -454,9 +442,15 @@ class EncoderGenreModel(GenreModel):
         """Fit from precomputed embeddings; ``y`` indexes ``classes_`` (set beforehand)."""
         self.prototypes_ = self.embed([genre_description(c) for c in self.classes_])
         self.temperature_ = 1.0
-        train, val = stratified_holdout(y, self.calibration_fraction, self.random_state)
-        full = np.arange(len(self.classes_))
-        if len(val) and set(y[train]) == set(full):
+        val: np.ndarray = np.array([], dtype=np.int64)
+        if self.calibration_fraction > 0:
+            train, val = selection.holdout(
+                y,
+                val_fraction=self.calibration_fraction,
+                random_state=self.random_state,
+                required=False,
+            )
+        if len(val):
             head = self._head(X[train], y[train])
             self.temperature_ = fit_temperature(
                 self._raw_logits(X[val], head.coef_, head.intercept_), y[val]

@@ -6,11 +6,11 @@ both. Kinds: ``ensemble`` (partner ``encoder``, the frozen MiniLM), ``blend`` (p
 ``finetune``, the default model's recipe) and ``fast`` (partner ``static``, models/static.py);
 any registered single kind can be the partner.
 
-``fit`` holds out a seeded stratified ``val_fraction`` of the training rows, fits both
-members on the rest, chooses ``w`` there by the project's selection score (``metrics.py``)
-and fits the blend's temperature there. Then members whose kind is cheap to refit
-(``refit_on_full``) are refit on all rows; an expensive one (``finetune``) keeps its fit
-unless ``refit_all=True``. The held-out predictions are the model's validation metrics.
+``fit`` holds out a stratified ``val_fraction`` of the training rows (``selection.holdout``),
+fits both members on the rest, chooses ``w`` there (``selection.select``: the project's
+selection score) and fits the blend's temperature there. Then members whose kind is cheap to
+refit are refit on all rows (``selection.refits``); an expensive one (``finetune``) keeps its
+fit unless ``refit_all=True``. The held-out predictions are the model's validation metrics.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import log_softmax, softmax
 
+from moviegenre import selection
 from moviegenre.errors import ConfigError, ModelFileError
-from moviegenre.metrics import score, selection_score
 from moviegenre.models import MODEL_KINDS, model_class
 from moviegenre.models.base import (
     GenreModel,
@@ -35,7 +35,6 @@ from moviegenre.models.base import (
     fit_temperature,
 )
 from moviegenre.models.linear import LinearGenreModel
-from moviegenre.split import stratified_split
 
 #: Kinds that cannot be the partner: the blends themselves, and linear (already a member).
 NOT_PARTNERS = frozenset({"ensemble", "blend", "fast", "linear"})
@@ -76,17 +75,13 @@ def choose_weight(
     labels: Sequence[str],
     classes: Sequence[str],
     grid: Sequence[float],
-) -> tuple[float, list[dict[str, float]]]:
-    """The grid weight with the best selection score (``metrics.selection_score``) on held-out
-    rows; ties go to the first weight of the grid."""
-    trials = []
-    for w in grid:
-        metrics = score(labels, blend(p_linear, p_partner, w), classes)
-        trials.append(
-            {"weight": float(w), "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
-        )
-    best = max(trials, key=selection_score)
-    return best["weight"], trials
+) -> tuple[float, list[dict[str, Any]]]:
+    """The grid weight whose blend of held-out rows ``selection.select`` picks (the project's
+    selection score; ties go to the first weight of the grid), and every trial."""
+    candidates = [{"weight": float(w)} for w in grid]
+    probas = (blend(p_linear, p_partner, c["weight"]) for c in candidates)
+    chosen = selection.select(candidates, probas, labels, classes)
+    return chosen.params["weight"], chosen.trials
 
 
 class EnsembleGenreModel(GenreModel):
@@ -94,7 +89,7 @@ class EnsembleGenreModel(GenreModel):
 
     kind: ClassVar[str] = "ensemble"
     member_weights: ClassVar[dict[str, str]] = {"linear": LinearGenreModel.kind}
-    selects_out_of_fold: ClassVar[bool] = True
+    validates_in_fit: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -102,7 +97,7 @@ class EnsembleGenreModel(GenreModel):
         linear_params: dict[str, Any] | None = None,
         partner_params: dict[str, Any] | None = None,
         val_fraction: float = 0.2,
-        seed: int = 0,
+        random_state: int = 0,
         partner: str = "encoder",
         refit_all: bool = False,
     ) -> None:
@@ -110,7 +105,7 @@ class EnsembleGenreModel(GenreModel):
         self.linear_params = linear_params
         self.partner_params = partner_params
         self.val_fraction = val_fraction
-        self.seed = seed
+        self.random_state = random_state
         self.partner = partner
         self.refit_all = refit_all
 
@@ -138,19 +133,16 @@ class EnsembleGenreModel(GenreModel):
             raise ConfigError(f"weight must be in [0, 1] or None, got {self.weight}")
         self.classes_ = check_training_data(texts, labels)
         texts, labels = list(texts), list(labels)
-        train, val = stratified_split(labels, val_fraction=self.val_fraction, seed=self.seed)
-        if len(val) == 0 or {labels[i] for i in train} != set(self.classes_):
-            raise ConfigError(
-                f"{self.kind} needs a validation slice with every genre also in training; "
-                "give each genre at least 2 rows"
-            )
+        train, val = selection.holdout(
+            labels, val_fraction=self.val_fraction, random_state=self.random_state
+        )
         lin, partner = self._members()
         train_texts, train_labels = [texts[i] for i in train], [labels[i] for i in train]
         val_texts, val_labels = [texts[i] for i in val], [labels[i] for i in val]
         lin.fit(train_texts, train_labels)
         partner.fit(train_texts, train_labels)
         p_lin, p_partner = lin.predict_proba(val_texts), partner.predict_proba(val_texts)
-        self.weight_trials_: list[dict[str, float]] = []
+        self.weight_trials_: list[dict[str, Any]] = []
         if self.weight is None:
             self.weight_, self.weight_trials_ = choose_weight(
                 p_lin, p_partner, val_labels, self.classes_, WEIGHT_GRID
@@ -167,7 +159,7 @@ class EnsembleGenreModel(GenreModel):
             trials=self.weight_trials_,
         )
         for member in (lin, partner):
-            if self.refit_all or type(member).refit_on_full:
+            if selection.refits(type(member), self.refit_all):
                 member.fit(texts, labels)
         self.linear_, self.partner_ = lin, partner
         return self
@@ -271,10 +263,10 @@ class BlendGenreModel(EnsembleGenreModel):
         linear_params: dict[str, Any] | None = None,
         partner_params: dict[str, Any] | None = None,
         val_fraction: float = 0.1,
-        seed: int = 0,
+        random_state: int = 0,
         partner: str = "finetune",
         refit_all: bool = False,
     ) -> None:
         super().__init__(
-            weight, linear_params, partner_params, val_fraction, seed, partner, refit_all
+            weight, linear_params, partner_params, val_fraction, random_state, partner, refit_all
         )

@@ -25,7 +25,9 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import softmax
 
+from moviegenre import selection
 from moviegenre.errors import ConfigError, ModelFileError
+from moviegenre.metrics import score
 from moviegenre.models.backbone import (
     DEFAULT_BACKBONE,
     OnnxSession,
@@ -38,6 +40,7 @@ from moviegenre.models.backbone import (
 )
 from moviegenre.models.base import (
     GenreModel,
+    HeldOut,
     check_classes,
     check_number,
     check_strings,
@@ -49,7 +52,6 @@ from moviegenre.models.base import (
     strings_to_array,
 )
 from moviegenre.progress import report
-from moviegenre.split import stratified_split
 
 GRAPH_FILE = "encoder.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -97,6 +99,9 @@ class FinetuneGenreModel(GenreModel):
     #: A second training on all rows would double a long job: keep the model fitted on the
     #: training part (validation only fits the temperature and records the curves).
     refit_on_full: ClassVar[bool] = False
+    #: Its ``val_fraction`` slice (``selection.holdout``) is its validation: training fits it
+    #: once on all rows, not on a slice of a slice.
+    validates_in_fit: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -171,8 +176,11 @@ class FinetuneGenreModel(GenreModel):
         self.classes_ = check_training_data(texts, labels)
         y = np.searchsorted(self.classes_, np.asarray(labels, dtype=object))
         if self.val_fraction > 0:
-            train, val = stratified_split(
-                list(labels), val_fraction=self.val_fraction, seed=self.random_state
+            train, val = selection.holdout(
+                list(labels),
+                val_fraction=self.val_fraction,
+                random_state=self.random_state,
+                required=False,
             )
         else:
             train, val = np.arange(len(y)), np.array([], dtype=np.int64)
@@ -246,9 +254,23 @@ class FinetuneGenreModel(GenreModel):
 
         self.onnx_ = onnx_bytes(net.to("cpu").float().eval(), "logits", int8=self.quantize)
         self.temperature_ = 1.0
+        self.heldout_: HeldOut | None = None
         if len(val):
-            self.temperature_ = fit_temperature(self._logits([tokens[i] for i in val]), y[val])
+            logits = self._logits([tokens[i] for i in val])
+            self.temperature_ = fit_temperature(logits, y[val])
+            proba = softmax(logits / self.temperature_, axis=1)
+            metrics = score([labels[i] for i in val], proba, self.classes_)
+            self.heldout_ = HeldOut(
+                index=val,
+                proba=proba,
+                protocol={"validation": "holdout", "val_fraction": self.val_fraction},
+                trials=[selection.trial({}, metrics)],
+            )
         return self
+
+    def heldout(self) -> HeldOut | None:
+        """The ``val_fraction`` slice's probabilities (None with ``val_fraction=0``)."""
+        return getattr(self, "heldout_", None)
 
     def _param_groups(self, net: Any) -> list[dict[str, Any]]:
         """Encoder at ``lr``, head at ``head_lr``; no weight decay on biases and LayerNorm."""

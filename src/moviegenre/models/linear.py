@@ -7,17 +7,18 @@ macro-F1 at word-n-gram speed, where sklearn's char n-grams run ~5x slower (and 
 on top of the stems). Bigram columns are scaled by ``bigram_weight`` (0.7: +0.5 points of
 accuracy on 3x5-fold CV of the training file; bigrams are sparse and noisier than words).
 
-``C`` is chosen inside ``fit``, like scikit-learn's ``LogisticRegressionCV``: every value of
-``C_grid`` is scored on the same out-of-fold decision scores that also calibrate the
-probabilities, so choosing costs one SVM fit per fold and value on features built once, and
-every training row serves as validation once (a single 20% split of 2,110 rows is too noisy
-to tell C=0.2 from C=0.5).
+``C`` is chosen inside ``fit``, like scikit-learn's ``LogisticRegressionCV``, by the project's
+protocol (``selection.py``: its folds and its score): every value of ``C_grid`` is scored on
+the same out-of-fold decision scores that also calibrate the probabilities, so choosing costs
+one SVM fit per fold and value on features built once per fold, and every training row serves
+as validation once (a single 20% split of 2,110 rows is too noisy to tell C=0.2 from C=0.5).
+Each fold's vocabulary and idf come from its training rows only: a held-out row is scored as
+an unseen text would be.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -27,10 +28,10 @@ from joblib import Parallel, delayed
 from scipy import sparse
 from scipy.special import softmax
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
+from moviegenre import selection
 from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.models.base import (
     GenreModel,
@@ -42,13 +43,17 @@ from moviegenre.models.base import (
     check_temperature,
     check_training_data,
     fit_temperature,
-    oof_metrics,
     power_class_weights,
     require_arrays,
     strings_to_array,
 )
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
+
+
+def _analysed(doc: list[str]) -> list[str]:
+    """The analyzer of texts that TextFeatures has already turned into features."""
+    return doc
 
 
 class TextFeatures:
@@ -91,7 +96,7 @@ class LinearGenreModel(GenreModel):
     """
 
     kind = "linear"
-    selects_out_of_fold = True
+    validates_in_fit = True
 
     def __init__(
         self,
@@ -106,7 +111,7 @@ class LinearGenreModel(GenreModel):
         max_features: int | None = 300_000,
         calibration_folds: int = 5,
         n_jobs: int | None = -1,
-        seed: int = 0,
+        random_state: int = 0,
     ) -> None:
         self.C = C
         self.C_grid = C_grid
@@ -118,24 +123,48 @@ class LinearGenreModel(GenreModel):
         self.max_features = max_features
         self.calibration_folds = calibration_folds
         self.n_jobs = n_jobs
-        self.seed = seed
+        self.random_state = random_state
 
     # -- fitting --------------------------------------------------------------------------
 
-    def _vectorizer(self) -> TfidfVectorizer:
+    def _vectorizer(self, analyzer: Any = None) -> TfidfVectorizer:
+        """The TF-IDF recipe; ``analyzer`` replaces TextFeatures for texts analysed already."""
         return TfidfVectorizer(
-            analyzer=TextFeatures(self.bigrams, self.prefix_chars),
+            analyzer=analyzer or TextFeatures(self.bigrams, self.prefix_chars),
             sublinear_tf=True,
             min_df=self.min_df,
             max_features=self.max_features,
             dtype=np.float32,
         )
 
+    def _features(self, docs: Sequence[list[str]], *others: Sequence[list[str]]) -> Any:
+        """Fit TF-IDF on analysed ``docs``; return (vocabulary, scaled idf, X, X of others).
+
+        Bigram columns are scaled by ``bigram_weight`` before the rows are L2-normalised.
+        """
+        vectorizer = self._vectorizer(analyzer=_analysed)
+        try:
+            X = vectorizer.fit_transform(docs)
+        except ValueError as exc:  # sklearn: "empty vocabulary"
+            raise ConfigError(
+                "the training texts hold no word of two or more letters to learn from"
+            ) from exc
+        vocabulary = vectorizer.get_feature_names_out()
+        scale = np.where(
+            np.char.find(vocabulary.astype(str), " ") >= 0, self.bigram_weight, 1.0
+        ).astype(np.float32)
+
+        def scaled(matrix: Any) -> sparse.csr_matrix:
+            return normalize(sparse.csr_matrix(matrix.multiply(scale)), norm="l2", copy=False)
+
+        rest = [scaled(vectorizer.transform(d)) for d in others]
+        return vocabulary, (vectorizer.idf_ * scale).astype(np.float32), scaled(X), rest
+
     def _svm(self, targets: np.ndarray, C: float) -> LinearSVC:
         return LinearSVC(
             C=C,
             class_weight=power_class_weights(targets, len(self.classes_), self.class_weight_power),
-            random_state=self.seed,
+            random_state=self.random_state,
         )
 
     def _validate_params(self) -> None:
@@ -163,46 +192,42 @@ class LinearGenreModel(GenreModel):
             )
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> LinearGenreModel:
-        """Build features once; choose C and the temperature out-of-fold; fit on all rows."""
+        """Choose C and the temperature out-of-fold (features built once per fold, from that
+        fold's training rows only), then fit on all rows."""
         self._validate_params()
         self.classes_ = check_training_data(texts, labels)
-        vectorizer = self._vectorizer()
-        try:
-            X = vectorizer.fit_transform(texts)
-        except ValueError as exc:  # sklearn: "empty vocabulary"
-            raise ConfigError(
-                "the training texts hold no word of two or more letters to learn from"
-            ) from exc
-        self.vocabulary_ = vectorizer.get_feature_names_out()
-        column_scale = np.where(
-            np.char.find(self.vocabulary_.astype(str), " ") >= 0, self.bigram_weight, 1.0
-        ).astype(np.float32)
-        X = normalize(sparse.csr_matrix(X.multiply(column_scale)), norm="l2", copy=False)
-        self.idf_ = (vectorizer.idf_ * column_scale).astype(np.float32)
+        analyzer = TextFeatures(self.bigrams, self.prefix_chars)
+        docs = [analyzer(text) for text in texts]
+        self.vocabulary_, self.idf_, X, _ = self._features(docs)
         targets = np.searchsorted(self.classes_, np.asarray(labels, dtype=object))
         grid = [float(c) for c in self.C_grid] if self.C is None else [float(self.C)]
         self.C_, self.temperature_, self.cv_results_ = grid[0], 1.0, []
         self.oof_proba_: np.ndarray | None = None
         if self.calibration_folds:
-            folds = self._folds(targets)
+            folds = selection.folds(
+                labels, n_folds=self.calibration_folds, random_state=self.random_state
+            )
             self.n_folds_ = len(folds)
-            best = None
-            all_scores = self._out_of_fold_scores(X, targets, folds, grid)
-            for C, scores in zip(grid, all_scores, strict=True):
-                accuracy, macro_f1 = oof_metrics(targets, scores.argmax(axis=1))
-                self.cv_results_.append(
-                    {"params": {"C": C}, "accuracy": accuracy, "macro_f1": macro_f1}
-                )
-                if best is None or (accuracy + macro_f1) / 2 > best[0]:
-                    best = ((accuracy + macro_f1) / 2, C, scores)
-            assert best is not None  # the grid is never empty (checked above)
-            _, self.C_, scores = best
+            all_scores = self._out_of_fold_scores(docs, targets, folds, grid)
+            candidates = [{"C": C} for C in grid]
+            probas = (softmax(scores, axis=1) for scores in all_scores)
+            chosen = selection.select(candidates, probas, labels, self.classes_)
+            self.cv_results_ = chosen.trials
+            self.C_, scores = chosen.params["C"], all_scores[chosen.index]
             self.temperature_ = fit_temperature(scores, targets)
             self.oof_proba_ = softmax(scores / self.temperature_, axis=1)
         svm = self._svm(targets, self.C_).fit(X, targets)
         self.coef_, self.intercept_ = self._full_coef(svm)
-        self._vectorizer_ = vectorizer
+        self._vectorizer_ = self._fitted_vectorizer()
         return self
+
+    def _fitted_vectorizer(self) -> TfidfVectorizer:
+        """The fitted vectorizer, from ``vocabulary_`` (its analyzer and tf settings serve
+        ``transform``; the scaled ``idf_`` is applied there)."""
+        vectorizer = self._vectorizer()
+        vectorizer.vocabulary_ = {str(w): i for i, w in enumerate(self.vocabulary_)}
+        vectorizer.idf_ = self.idf_
+        return vectorizer
 
     def chosen_params(self) -> dict[str, Any]:
         """The settings ``fit`` chose out-of-fold (recorded by training)."""
@@ -219,40 +244,37 @@ class LinearGenreModel(GenreModel):
             trials=list(self.cv_results_),
         )
 
-    def _folds(self, targets: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Stratified folds shared by every C, so the choice compares like with like."""
-        counts = np.bincount(targets, minlength=len(self.classes_))
-        if counts.max() < 2:
-            raise ConfigError(
-                "every label has a single row, so there is nothing to cross-validate; "
-                "add rows or set C and calibration_folds=0"
-            )
-        n_folds = max(2, min(self.calibration_folds, int(counts.max())))
-        splitter = StratifiedKFold(n_folds, shuffle=True, random_state=self.seed)
-        # Classes rarer than the fold count are fine: StratifiedKFold only warns about them.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            return list(splitter.split(np.zeros(len(targets)), targets))
+    def fold_features(
+        self, docs: Sequence[list[str]], train_idx: np.ndarray, held_idx: np.ndarray
+    ) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+        """TF-IDF rows of one fold, vocabulary and idf fitted on its training rows only, so
+        held-out rows score as unseen texts would (words only they hold are unknown)."""
+        _, _, X_train, (X_held,) = self._features(
+            [docs[i] for i in train_idx], [docs[i] for i in held_idx]
+        )
+        return X_train, X_held
 
     def _out_of_fold_scores(
         self,
-        X: Any,
+        docs: Sequence[list[str]],
         targets: np.ndarray,
         folds: list[tuple[np.ndarray, np.ndarray]],
         grid: list[float],
     ) -> list[np.ndarray]:
         """For each C of ``grid``: every row's decision scores from a model that did not see it.
 
-        The fold x C fits run on ``n_jobs`` threads (liblinear releases the GIL).
+        Each fold's features are built once and shared by every C; the fold x C fits run on
+        ``n_jobs`` threads (liblinear releases the GIL).
         """
+        features = [self.fold_features(docs, train_idx, held_idx) for train_idx, held_idx in folds]
         jobs = [(c, f) for c in range(len(grid)) for f in range(len(folds))]
 
         def fit_one(job: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
-            (train_idx, held_idx), C = folds[job[1]], grid[job[0]]
+            train_idx, (X_train, X_held), C = folds[job[1]][0], features[job[1]], grid[job[0]]
             if len(np.unique(targets[train_idx])) < 2:
                 return None
-            svm = self._svm(targets[train_idx], C).fit(X[train_idx], targets[train_idx])
-            return svm.classes_, self._scores_of(svm, X[held_idx])
+            svm = self._svm(targets[train_idx], C).fit(X_train, targets[train_idx])
+            return svm.classes_, self._scores_of(svm, X_held)
 
         fitted = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fit_one)(j) for j in jobs)
         scores = [np.zeros((len(targets), len(self.classes_))) for _ in grid]
@@ -377,8 +399,5 @@ class LinearGenreModel(GenreModel):
         if not isinstance(cv_results, list):
             raise ModelFileError("linear model cv_results must be a list")
         model.cv_results_ = list(cv_results)
-        vectorizer = model._vectorizer()
-        vectorizer.vocabulary_ = {w: i for i, w in enumerate(vocabulary)}
-        vectorizer.idf_ = model.idf_
-        model._vectorizer_ = vectorizer
+        model._vectorizer_ = model._fitted_vectorizer()
         return model

@@ -219,7 +219,7 @@ class FastGenreModel(EnsembleGenreModel):
         linear_params: dict[str, Any] | None = None,
         partner_params: dict[str, Any] | None = None,
         val_fraction: float = 0.2,
-        seed: int = 0,
+        random_state: int = 0,
         partner: str = "static",
     ) -> None:
-        super().__init__(weight, linear_params, partner_params, val_fraction, seed, partner)
+        super().__init__(weight, linear_params, partner_params, val_fraction, random_state, partner)

@@ -1,0 +1,122 @@
+"""Model selection, defined once for every kind: held-out rows, the score, the best, the refit.
+
+Held-out rows come from the one stratified splitter (``split.py``): a hold-out slice
+(:func:`holdout`) or k folds (:func:`folds`). Each candidate setting is scored on its held-out
+predictions by ``metrics.score`` and ranked by ``metrics.selection_score``; ties go to the
+first candidate (:func:`select`). Then the chosen setting is refit on all rows where the kind
+allows it (:func:`refits`). training.py searches a kind's grid this way; kinds that choose a
+setting inside ``fit`` (linear: C out-of-fold, on features built once per fold; the blends:
+the weight on a slice) call the same functions, so no kind has a protocol of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from moviegenre.errors import ConfigError
+from moviegenre.metrics import headline, score, selection_score
+from moviegenre.split import (
+    check_fraction,
+    check_random_state,
+    stratified_folds,
+    stratified_split,
+)
+
+#: Why held-out validation is impossible, said the same way by every protocol.
+TOO_FEW_ROWS = (
+    "every genre has a single row, so no row can be held out; give each genre at least 2 rows"
+)
+
+
+def check(val_fraction: float, random_state: int) -> None:
+    """Refuse a bad hold-out share or random_state before anything is fitted, whichever
+    protocol the kind uses."""
+    check_fraction(val_fraction)
+    check_random_state(random_state)
+
+
+def holdout(
+    labels: Sequence[str] | np.ndarray,
+    *,
+    val_fraction: float,
+    random_state: int,
+    required: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (train_idx, val_idx) of a stratified hold-out slice of ``val_fraction``.
+
+    Every genre with 2+ rows keeps a row on each side. ``required`` refuses an empty slice
+    (all genres singletons); otherwise the caller goes without validation rows.
+    """
+    train, val = stratified_split(labels, val_fraction=val_fraction, random_state=random_state)
+    if required and len(val) == 0:
+        raise ConfigError(f"the validation split is empty: {TOO_FEW_ROWS}")
+    return train, val
+
+
+def folds(
+    labels: Sequence[str] | np.ndarray, *, n_folds: int, random_state: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified (train_idx, held_idx) folds; each row is held out once.
+
+    ``n_folds`` is lowered to the size of the largest genre (a genre can't fill more folds
+    than it has rows), never below 2.
+    """
+    counts = np.unique(np.asarray(labels, dtype=object), return_counts=True)[1]
+    if counts.max() < 2:
+        raise ConfigError(f"nothing to cross-validate: {TOO_FEW_ROWS}")
+    n_folds = max(2, min(int(n_folds), int(counts.max())))
+    return stratified_folds(labels, n_folds=n_folds, random_state=random_state)
+
+
+def trial(params: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """How one candidate is recorded: its settings and headline held-out scores."""
+    return {"params": dict(params), **headline(metrics)}
+
+
+@dataclass
+class Selection:
+    """The chosen candidate, its held-out metrics and probabilities, and every trial."""
+
+    index: int
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    proba: np.ndarray
+    trials: list[dict[str, Any]]
+
+
+def select(
+    candidates: Sequence[dict[str, Any]],
+    held_out_probas: Iterable[np.ndarray],
+    labels: Sequence[str],
+    classes: Sequence[str],
+    on_trial: Callable[[int, dict[str, Any]], None] | None = None,
+) -> Selection:
+    """The candidate whose held-out probabilities have the best ``metrics.selection_score``.
+
+    ``held_out_probas`` gives one (rows x classes) matrix per candidate, in order, for the
+    rows whose true ``labels`` are given; it may be a generator that fits lazily.
+    ``on_trial(index, trial)`` is told each candidate's scores as soon as they are known.
+    """
+    trials: list[dict[str, Any]] = []
+    best: tuple[float, int, dict[str, Any], np.ndarray] | None = None
+    for index, (params, proba) in enumerate(zip(candidates, held_out_probas, strict=True)):
+        metrics = score(labels, proba, classes)
+        trials.append(trial(params, metrics))
+        if on_trial is not None:
+            on_trial(index, trials[-1])
+        if best is None or selection_score(metrics) > best[0]:
+            best = (selection_score(metrics), index, metrics, proba)
+    if best is None:
+        raise ConfigError("model selection needs at least one candidate setting")
+    _, index, metrics, proba = best
+    return Selection(index, dict(candidates[index]), metrics, proba, trials)
+
+
+def refits(cls: Any, refit_all: bool = False) -> bool:
+    """Whether the chosen setting of ``cls`` is refit on every row after selection: yes unless
+    its fit is costly and early-stopped (``refit_on_full = False``) and ``refit_all`` is off."""
+    return bool(refit_all or cls.refit_on_full)
