@@ -134,6 +134,7 @@ SHELLS = ("moviegenre.cli", "moviegenre.api", "moviegenre.app", "moviegenre.repo
         ("moviegenre.checks", ("moviegenre.models", *ABOVE_MODELS)),
         ("moviegenre.classifier", SHELLS + ("moviegenre.batch", "moviegenre.training")),
         ("moviegenre.explain", ("moviegenre.classifier", *SHELLS)),
+        ("moviegenre.results", ("moviegenre.classifier", "moviegenre.explain")),
         ("moviegenre.batch_scoring", ("moviegenre.batch", "moviegenre.batch_ray")),
     ],
 )
