@@ -42,6 +42,11 @@ class BackboneSpec:
         module = require(self.module, purpose=f"the {self.name} backbone (package {self.pip!r})")
         return Path(module.get_model_path())
 
+    def tokenizer(self, max_length: int | None = None) -> Any:
+        """The backbone's own tokenizer (its tokenizer.json), without padding; see
+        :func:`load_tokenizer`."""
+        return load_tokenizer(self.path() / "tokenizer.json", max_length)
+
     def version(self) -> str:
         try:
             return importlib.metadata.version(self.pip)

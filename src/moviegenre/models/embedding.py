@@ -40,7 +40,6 @@ from moviegenre.models.backbone import (
     OnnxSession,
     backbone_spec,
     length_batches,
-    load_tokenizer,
     pad_batch,
 )
 from moviegenre.models.export import export_backbone
@@ -162,7 +161,7 @@ class TextEncoder:
     def tokenizer(self) -> Any:
         with BUILD_LOCK:
             if self._tokenizer is None:
-                self._tokenizer = load_tokenizer(self.spec.path() / "tokenizer.json")
+                self._tokenizer = self.spec.tokenizer()
             return self._tokenizer
 
     def windows(self, texts: Sequence[str]) -> tuple[list[list[int]], np.ndarray]:

@@ -25,12 +25,7 @@ from sklearn.linear_model import LogisticRegression
 
 from moviegenre._util import atomic_write, require
 from moviegenre.errors import ConfigError, ModelFileError
-from moviegenre.models.backbone import (
-    DEFAULT_BACKBONE,
-    BackboneSpec,
-    backbone_spec,
-    load_tokenizer,
-)
+from moviegenre.models.backbone import DEFAULT_BACKBONE, BackboneSpec, backbone_spec
 from moviegenre.models.base import (
     GenreModel,
     check_array,
@@ -61,7 +56,7 @@ def distill_table(
     from sklearn.decomposition import PCA
 
     model = transformers.AutoModel.from_pretrained(str(spec.path())).eval()
-    tokenizer = load_tokenizer(spec.path() / "tokenizer.json")
+    tokenizer = spec.tokenizer()
     vocab = model.config.vocab_size
     n_tokens = min(vocab, max_tokens or vocab)
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
@@ -125,7 +120,7 @@ class StaticGenreModel(GenreModel):
     def _tokenizer(self) -> Any:
         tok = getattr(self, "_tok", None)
         if tok is None:
-            tok = load_tokenizer(backbone_spec(self.backbone).path() / "tokenizer.json")
+            tok = backbone_spec(self.backbone).tokenizer()
             self._tok = tok
         return tok
 
