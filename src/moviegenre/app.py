@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from moviegenre.checks import check_text
+from moviegenre.checks import MIN_WORDS, check_text
 from moviegenre.classifier import MODEL_ENV, GenreClassifier, GenreScores
 from moviegenre.errors import MovieGenreError
 from moviegenre.examples import EXAMPLES
@@ -183,7 +183,9 @@ def main() -> None:
     """Render the page; Streamlit reruns this on every interaction."""
     st.set_page_config(page_title="Movie genre", page_icon="🎬", layout="wide")
     st.title("Movie genre")
-    st.write("Paste an English movie description (20 words or more) to see its likely genres.")
+    st.write(
+        f"Paste an English movie description ({MIN_WORDS} words or more) to see its likely genres."
+    )
     try:
         classifier = load_classifier(os.environ.get(MODEL_ENV, ""))
     except MovieGenreError as exc:

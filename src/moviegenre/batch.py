@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,47 +23,18 @@ import pyarrow as pa
 
 from moviegenre._util import die_with_parent
 from moviegenre.batch_io import PartStore, input_fingerprint, output_kind
+from moviegenre.batch_scoring import (
+    BatchSettings,
+    ChunkSource,
+    OnRows,
+    output_schema,
+    score_rows,
+)
 from moviegenre.classifier import GenreClassifier
-from moviegenre.conformal import check_coverage
 from moviegenre.data import Dataset, detect_format, iter_chunks
 from moviegenre.errors import ConfigError
 
-OUTPUT_FORMATS = ("wide", "kaggle")
 ENGINES = ("local", "ray")
-#: Testing aid: milliseconds to sleep after each written part, so a test can kill a run mid-way.
-DELAY_ENV = "MOVIEGENRE_BATCH_DELAY_MS"
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    """How to read the input and lay out the output (all of it is pinned in the manifest)."""
-
-    output_format: str = "wide"
-    top_k: int = 1
-    batch_size: int = 256
-    chunk_rows: int = 10_000
-    text_col: str | None = None
-    id_col: str | None = None
-    check: bool = True
-    #: Also write each row's conformal genre set (``genre_set``: genres joined by "|").
-    coverage: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.output_format not in OUTPUT_FORMATS:
-            raise ConfigError(
-                f"output format {self.output_format!r} is unknown; use one of "
-                + ", ".join(OUTPUT_FORMATS)
-            )
-        if self.chunk_rows < 1:
-            raise ConfigError(f"chunk_rows must be >= 1, got {self.chunk_rows}")
-        if self.top_k < 1:
-            raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.coverage is not None:
-            check_coverage(self.coverage)
-            if self.output_format == "kaggle":
-                raise ConfigError("a genre set needs the 'wide' format; kaggle is exactly id,genre")
 
 
 @dataclass
@@ -74,69 +45,6 @@ class BatchSummary:
     errors: int = 0
     chunks: int = 0
     resumed_rows: int = 0
-
-
-# -- rows -> table -----------------------------------------------------------------------------
-
-
-def output_schema(settings: BatchSettings) -> pa.Schema:
-    """Columns: id,genre (kaggle) or id, genre, probability, genre_2, ..., truncated, error.
-
-    ``truncated`` flags a text cut to CheckSettings.max_chars before scoring (every input format
-    alike); the kaggle layout has no room for it.
-    """
-    fields = [pa.field("id", pa.string()), pa.field("genre", pa.string())]
-    if settings.output_format == "kaggle":
-        return pa.schema(fields)
-    fields.append(pa.field("probability", pa.float64()))
-    for k in range(2, settings.top_k + 1):
-        fields += [pa.field(f"genre_{k}", pa.string()), pa.field(f"probability_{k}", pa.float64())]
-    if settings.coverage is not None:
-        fields.append(pa.field("genre_set", pa.string()))
-    return pa.schema([*fields, pa.field("truncated", pa.bool_()), pa.field("error", pa.string())])
-
-
-def score_rows(
-    classifier: GenreClassifier,
-    ids: list[str],
-    texts: list[str],
-    input_errors: list[str | None] | None,
-    settings: BatchSettings,
-) -> tuple[pa.Table, int]:
-    """Score one chunk into an output table; returns (table, rows carrying an error)."""
-    input_errors = input_errors or [None] * len(texts)
-    good = [i for i, e in enumerate(input_errors) if e is None]
-    results = classifier.classify(
-        [texts[i] for i in good],
-        top_k=settings.top_k,
-        batch_size=settings.batch_size,
-        check=settings.check,
-        coverage=settings.coverage,
-    )
-    errors: list[str | None] = list(input_errors)
-    genres: list[list[tuple[str, float]] | None] = [None] * len(texts)
-    truncated = [False] * len(texts)
-    for i, result in zip(good, results, strict=True):
-        errors[i] = result.error
-        genres[i] = result.genres if result.error is None else None
-        truncated[i] = result.truncated
-    columns: dict[str, list[Any]] = {"id": [str(i) for i in ids]}
-    wide = settings.output_format == "wide"
-    for k in range(settings.top_k if wide else 1):
-        suffix = "" if k == 0 else f"_{k + 1}"
-        columns[f"genre{suffix}"] = [g[k][0] if g else None for g in genres]
-        if wide:
-            columns[f"probability{suffix}"] = [round(g[k][1], 6) if g else None for g in genres]
-    if settings.coverage is not None:
-        sets: list[str | None] = [None] * len(texts)
-        for i, result in zip(good, results, strict=True):
-            sets[i] = "|".join(g for g, _ in result.genre_set or []) or None
-        columns["genre_set"] = sets
-    if wide:
-        columns["truncated"] = truncated
-        columns["error"] = errors
-    table = pa.Table.from_pydict(columns, schema=output_schema(settings))
-    return table, sum(e is not None for e in errors)
 
 
 # -- fingerprints ------------------------------------------------------------------------------
@@ -178,10 +86,6 @@ def _estimate_rows(path: Path) -> int | None:
 
 
 # -- engines -----------------------------------------------------------------------------------
-
-
-ChunkSource = Iterable[Dataset]
-OnRows = Callable[[int], None]
 
 
 _WORKER: dict[str, Any] = {}
@@ -237,7 +141,6 @@ def _run_local(
     With workers, at most 2 chunks per worker are in flight, and parts are written in order,
     so memory stays bounded by ``chunk_rows`` whatever the input size.
     """
-    delay = int(os.environ.get(DELAY_ENV, "0") or 0) / 1000
     counts = {"chunks": 0, "errors": 0}
     in_flight: deque[tuple[int, int, Any]] = deque()
 
@@ -245,8 +148,6 @@ def _run_local(
         store.write_part(index, result[0], result[1])
         counts["errors"] += result[1]
         on_rows(rows)
-        if delay:
-            time.sleep(delay)
 
     pool = _pool(classifier, store, settings, workers) if workers > 1 else None
     try:

@@ -22,10 +22,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from moviegenre.batch import BatchSettings, ChunkSource, OnRows, score_rows
+from moviegenre._util import require
 from moviegenre.batch_io import PartStore
+from moviegenre.batch_scoring import (
+    BatchSettings,
+    ChunkSource,
+    OnRows,
+    output_schema,
+    score_rows,
+)
 from moviegenre.classifier import GenreClassifier
-from moviegenre.errors import MissingDependencyError
 
 CHUNK_COL, ROW_COL = "batch_chunk", "batch_row"
 ACTOR_CPUS = 0.5
@@ -34,16 +40,10 @@ ACTORS_ENV = "MOVIEGENRE_RAY_ACTORS"
 
 
 def import_ray() -> Any:
-    """Import ray, or explain how to install it."""
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError:
-        raise MissingDependencyError(
-            "--engine ray needs Ray Data, which is not installed; run: "
-            'pip install "moviegenre[ray]"  (or use the default --engine local)'
-        ) from None
-    return ray
+    """Import ray and Ray Data, or a MissingDependencyError naming the ``ray`` extra."""
+    purpose = "--engine ray (use the default --engine local without it)"
+    require("ray.data", purpose=purpose)
+    return require("ray", purpose=purpose)
 
 
 def connect(ray: Any) -> None:
@@ -175,8 +175,6 @@ def run_ray(
 
 def _collect(folder: Path, settings: BatchSettings) -> pa.Table:
     """One chunk's scored rows from Ray's output folder, back in input order."""
-    from moviegenre.batch import output_schema
-
     schema = output_schema(settings)
     files = sorted(folder.glob("*.parquet"))
     tables = [pq.read_table(f) for f in files]

@@ -19,6 +19,8 @@ from moviegenre.errors import ConfigError, InvalidTextError
 
 #: Characters of a text the language identifier reads: enough to be sure, and it bounds cost.
 LANGUAGE_SAMPLE_CHARS = 400
+#: Fewest words in a description (the seed page's rule): the one home of the number.
+MIN_WORDS = 20
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class CheckSettings:
     refused; a low bar, so that English text full of names is not turned away.
     """
 
-    min_words: int = 20
+    min_words: int = MIN_WORDS
     require_english: bool = True
     max_chars: int = 10_000
     english_min_prob: float = 0.1

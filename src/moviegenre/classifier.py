@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,10 @@ from moviegenre.checks import (
 )
 from moviegenre.conformal import HOW_TO_ADD, ConformalScores, check_coverage
 from moviegenre.errors import ConfigError
+from moviegenre.explain import Explanation, explain
 from moviegenre.modelio import ModelInfo, load_model, save_model
 from moviegenre.models import GenreModel
+from moviegenre.results import GenreScores, Prediction, top_k_of
 
 #: Models that ship inside the package, one folder of pretrained/ each (see MODEL_CARD.md).
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
@@ -44,52 +45,10 @@ SHARED_FILES: dict[str, dict[str, str]] = {
     "linear": {"weights.safetensors": "blend/linear.weights.safetensors"}
 }
 
-GenreScores = list[tuple[str, float]]
-
-
-@dataclass
-class Prediction:
-    """One text's result: top genres with probabilities, or why the text was refused."""
-
-    genres: GenreScores = field(default_factory=list)
-    error: str | None = None
-    code: str | None = None
-    truncated: bool = False
-    #: The conformal genre set (``classify(coverage=...)``), most probable first.
-    genre_set: GenreScores | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def genre(self) -> str | None:
-        """The most probable genre, or None for a refused text."""
-        return self.genres[0][0] if self.genres else None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "genres": [{"genre": g, "probability": p} for g, p in self.genres],
-            "error": self.error,
-            "code": self.code,
-            "truncated": self.truncated,
-        }
-        if self.genre_set is not None:
-            out["set"] = [{"genre": g, "probability": p} for g, p in self.genre_set]
-        return out
-
 
 def _batches(n: int, batch_size: int) -> Iterator[slice]:
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
-
-
-def top_k_of(proba: np.ndarray, genres: Sequence[str], top_k: int) -> list[GenreScores]:
-    """The ``top_k`` (genre, probability) pairs of each row, most probable first."""
-    order = np.argsort(-proba, axis=1, kind="stable")[:, :top_k]
-    return [
-        [(genres[j], float(row[j])) for j in idx] for row, idx in zip(proba, order, strict=True)
-    ]
 
 
 def bundled_path(path: str | os.PathLike[str]) -> Path:
@@ -360,11 +319,9 @@ class GenreClassifier:
         proba = self._proba([r.text for r in results], batch_size)
         return self._sets(conformal, proba, coverage, class_conditional)
 
-    def explain(self, text: str, top_k: int = 3, **options: Any) -> Any:
+    def explain(self, text: str, top_k: int = 3, **options: Any) -> Explanation:
         """Top genres of ``text`` plus each word's signed weight toward the first (an Explanation).
 
         Uses the model's own weights when it has them, else occlusion; see ``moviegenre.explain``.
         """
-        from moviegenre.explain import explain
-
         return explain(self, text, top_k, **options)

@@ -22,6 +22,7 @@ from typing import IO
 
 import numpy as np
 
+from moviegenre.checks import MIN_WORDS
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.genres import normalise_label
 from moviegenre.readers import (
@@ -37,7 +38,6 @@ from moviegenre.readers import (
 )
 
 FORMATS = ("imdb", "kaggle", "csv", "jsonl", "parquet")
-SHORT_TEXT_WORDS = 20
 
 _YEAR = re.compile(r"\((\d{4}|\?{4})(?:/[IVXLC]+)?\)")
 # ' ::: ' with any run of spaces around it; a trailing ':::' ends the line with an empty field.
@@ -107,7 +107,7 @@ class Dataset:
             "genres": len(set(self.labels)) if self.labels is not None else 0,
             "duplicate_texts": stats[0],
             "conflicting_labels": stats[1],
-            "short_texts": sum(len(t.split()) < SHORT_TEXT_WORDS for t in texts),
+            "short_texts": sum(len(t.split()) < MIN_WORDS for t in texts),
         }
 
     def _is_error(self, i: int) -> bool:

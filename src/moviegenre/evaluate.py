@@ -53,20 +53,15 @@ def evaluate(
     return metrics
 
 
-def plot_confusion(metrics: dict[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Row-normalised confusion matrix (recall per true genre) with every label readable."""
-    from moviegenre.figures import confusion
-
-    return confusion(metrics, path)
-
-
 def write_report(metrics: dict[str, Any], directory: str | os.PathLike[str]) -> list[Path]:
     """Write ``metrics.json`` and ``confusion_matrix.png`` into ``directory``."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "metrics.json"
     json_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    return [json_path, plot_confusion(metrics, out / "confusion_matrix.png")]
+    from moviegenre.figures import confusion
+
+    return [json_path, confusion(metrics, out / "confusion_matrix.png")]
 
 
 def calibrate(

@@ -13,19 +13,30 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from moviegenre.checks import check_text
-from moviegenre.classifier import GenreScores, top_k_of
+from moviegenre.checks import CheckSettings, check_text
 from moviegenre.errors import ConfigError, InvalidTextError
-
-if TYPE_CHECKING:
-    from moviegenre.classifier import GenreClassifier
+from moviegenre.results import GenreScores, top_k_of
 
 #: Words as the linear model's analyzer sees them (two or more word characters).
 WORD = re.compile(r"(?u)\b\w\w+\b")
 #: Occluded variants per explanation at most; longer texts are occluded in windows of words.
 MAX_OCCLUSIONS = 48
+
+
+class Explainable(Protocol):
+    """What an explanation needs of a classifier (a GenreClassifier is one); a protocol, so
+    that this module sits below the classifier and never imports it."""
+
+    model: Any
+    checks: CheckSettings
+
+    @property
+    def genres(self) -> list[str]: ...
+
+    @property
+    def kind(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -94,14 +105,14 @@ def _spread(contributions: dict[str, float], words: list[str], weights: list[flo
     return weights
 
 
-def _by_weights(classifier: GenreClassifier, text: str, class_index: int) -> list[float]:
+def _by_weights(classifier: Explainable, text: str, class_index: int) -> list[float]:
     words = [m.group().lower() for m in WORD.finditer(text)]
     contributions = classifier.model.feature_contributions(text, class_index)
     return _spread(contributions, words, [0.0] * len(words))
 
 
 def _by_occlusion(
-    classifier: GenreClassifier, text: str, class_index: int, base: float, max_occlusions: int
+    classifier: Explainable, text: str, class_index: int, base: float, max_occlusions: int
 ) -> list[float]:
     spans = [m.span() for m in WORD.finditer(text)]
     if not spans:
@@ -126,7 +137,7 @@ def _by_occlusion(
 
 
 def explain(
-    classifier: GenreClassifier,
+    classifier: Explainable,
     text: str,
     top_k: int = 3,
     *,

@@ -41,24 +41,30 @@ STYLE: dict[str, Any] = {
 
 
 @contextmanager
-def styled() -> Iterator[Any]:
-    """Yield pyplot with the report style applied (Agg backend: no display needed)."""
+def styled() -> Iterator[None]:
+    """Apply the report style while a figure is drawn; rcParams are restored afterwards.
+
+    Figures are built with the Figure API (no pyplot, no ``matplotlib.use``), so drawing a
+    report never changes the backend or figure registry of the program that asked for it.
+    """
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    with matplotlib.rc_context(STYLE):
+        yield
 
-    with plt.rc_context(STYLE):
-        yield plt
+
+def _subplots(*grid: int, figsize: tuple[float, float], **options: Any) -> tuple[Any, Any]:
+    """A new Figure (constrained layout) and its axes, like ``plt.subplots`` without pyplot."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.subplots(*grid, **options)
 
 
 def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
-    import matplotlib.pyplot as plt
-
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=DPI)
-    plt.close(fig)
+    fig.savefig(out, dpi=DPI)  # a bare Figure picks the Agg canvas for PNG by itself
     return out
 
 
@@ -78,8 +84,8 @@ def genre_bars(counts: Mapping[str, int], path: str | os.PathLike[str]) -> Path:
     values = np.array([v for _, v in items][::-1], dtype=float)
     from matplotlib.ticker import MaxNLocator
 
-    with styled() as plt:
-        fig, ax = plt.subplots(figsize=(WIDTH, _bar_height(len(names))), layout="constrained")
+    with styled():
+        fig, ax = _subplots(figsize=(WIDTH, _bar_height(len(names))))
         ax.barh(range(len(names)), values, color=ACCENT, height=0.7)
         ax.set_yticks(range(len(names)), names)
         ax.set_ylim(-0.6, len(names) - 0.4)
@@ -112,8 +118,8 @@ def histogram(
         bins = min(40, max(5, len(np.unique(data)))) if len(data) else 5
     from matplotlib.ticker import MaxNLocator
 
-    with styled() as plt:
-        fig, ax = plt.subplots(figsize=(WIDTH / 2, 3.6), layout="constrained")
+    with styled():
+        fig, ax = _subplots(figsize=(WIDTH / 2, 3.6))
         ax.hist(data, bins=bins, color=ACCENT, edgecolor="white", linewidth=0.5)
         if len(data):
             median = float(np.median(data))
@@ -137,7 +143,7 @@ def wordcloud_grid(
     path: str | os.PathLike[str],
     *,
     columns: int = 4,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> Path:
     """One word cloud per genre (weights from ``terms``); raises ImportError without wordcloud."""
     from wordcloud import WordCloud
@@ -145,14 +151,13 @@ def wordcloud_grid(
     names = list(terms)
     columns = max(1, min(columns, len(names)))
     n_rows = max(1, int(np.ceil(len(names) / columns)))
-    with styled() as plt:
+    with styled():
         width = max(5.0, WIDTH * columns / 4)
-        fig, axes = plt.subplots(
+        fig, axes = _subplots(
             n_rows,
             columns,
             figsize=(width, 1.95 * n_rows + 0.3),
             squeeze=False,
-            layout="constrained",
         )
         for ax in axes.ravel():
             ax.axis("off")
@@ -169,7 +174,7 @@ def wordcloud_grid(
                 color_func=_cloud_colour,
                 max_words=30,
                 prefer_horizontal=1.0,
-                random_state=seed,
+                random_state=random_state,
                 min_font_size=8,
             ).generate_from_frequencies(weights)
             ax.imshow(cloud.to_array(), interpolation="bilinear")
@@ -195,8 +200,8 @@ def f1_bars(per_class: Mapping[str, Mapping[str, float]], path: str | os.PathLik
     names = [g for g, _ in items][::-1]
     f1 = [row["f1"] for _, row in items][::-1]
     support = [int(row["support"]) for _, row in items][::-1]
-    with styled() as plt:
-        fig, ax = plt.subplots(figsize=(WIDTH, _bar_height(len(names))), layout="constrained")
+    with styled():
+        fig, ax = _subplots(figsize=(WIDTH, _bar_height(len(names))))
         ax.barh(range(len(names)), f1, color=ACCENT, height=0.7)
         ax.set_yticks(range(len(names)), names)
         ax.set_ylim(-0.6, len(names) - 0.4)
@@ -217,8 +222,8 @@ def confusion(metrics: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     totals = counts.sum(axis=1, keepdims=True)
     norm = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     size = max(5.0, min(WIDTH - 1.2, 0.3 * len(labels) + 1.6))
-    with styled() as plt:
-        fig, ax = plt.subplots(figsize=(size + 1.2, size + 0.4), layout="constrained")
+    with styled():
+        fig, ax = _subplots(figsize=(size + 1.2, size + 0.4))
         image = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
         ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=9)
         ax.set_yticks(range(len(labels)), labels, fontsize=9)
@@ -241,10 +246,8 @@ def training_curves(
     xs = [int(e.get("epoch", i + 1)) for i, e in enumerate(epochs)]
     panels = [("loss", "train_loss", "val_loss"), ("accuracy", "train_accuracy", "val_accuracy")]
     panels = [p for p in panels if any(k in e for e in epochs for k in p[1:])]
-    with styled() as plt:
-        fig, axes = plt.subplots(
-            1, max(1, len(panels)), figsize=(WIDTH, 3.6), layout="constrained", squeeze=False
-        )
+    with styled():
+        fig, axes = _subplots(1, max(1, len(panels)), figsize=(WIDTH, 3.6), squeeze=False)
         for ax, (name, train_key, val_key) in zip(axes[0], panels, strict=False):
             for key, colour, label in ((train_key, ACCENT, "train"), (val_key, SECOND, "val")):
                 pts = [(x, e[key]) for x, e in zip(xs, epochs, strict=True) if _number(e.get(key))]

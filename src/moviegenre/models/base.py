@@ -21,6 +21,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
 from moviegenre.errors import ConfigError, ModelFileError
@@ -163,17 +164,23 @@ def check_training_data(texts: Sequence[str], labels: Sequence[str]) -> np.ndarr
 def power_class_weights(y: np.ndarray, n_classes: int, power: float) -> dict[int, float]:
     """``balanced`` weights of class indices ``y`` raised to ``power`` (0 = none, 1 = balanced).
 
-    Only classes present in ``y`` get a weight, as scikit-learn's estimators require.
+    scikit-learn's ``compute_class_weight("balanced")``, tempered by ``power`` (which sklearn
+    cannot express) and scaled to ``n_classes`` so that a class absent from ``y`` (a training
+    part) does not raise the others. Only classes present in ``y`` get a weight, as
+    scikit-learn's estimators require.
     """
-    counts = np.bincount(y, minlength=n_classes).astype(float)
-    weights = (counts.sum() / (n_classes * np.maximum(counts, 1.0))) ** power
-    return {i: float(weights[i]) for i in np.flatnonzero(counts)}
+    present = np.unique(y)
+    balanced = compute_class_weight("balanced", classes=present, y=y) * len(present) / n_classes
+    return {int(c): float(w**power) for c, w in zip(present, balanced, strict=True)}
 
 
 def fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
     """The softmax temperature T minimising the log-loss of softmax(scores / T) for ``targets``.
 
     Fitted on held-out (or out-of-fold) scores, it turns margins into honest probabilities.
+    Kept by hand: scikit-learn's ``CalibratedClassifierCV(method="temperature")`` (1.8+)
+    calibrates a fitted estimator, while the kinds here calibrate raw scores of their own
+    (out-of-fold margins, a head plus a prior, a blend) that no sklearn estimator produces.
     """
 
     def nll(log_t: float) -> float:

@@ -26,6 +26,7 @@ import numpy as np
 from scipy.special import softmax
 
 from moviegenre import selection
+from moviegenre._util import require
 from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.metrics import score
 from moviegenre.models.backbone import (
@@ -33,7 +34,6 @@ from moviegenre.models.backbone import (
     OnnxSession,
     backbone_spec,
     encode,
-    import_optional,
     length_batches,
     load_tokenizer,
     pad_batch,
@@ -61,7 +61,7 @@ INFERENCE_BATCH = 32
 
 def _network(torch: Any, backbone_dir: str, n_classes: int, dropout: float) -> Any:
     """Backbone -> mean pooling over real tokens -> dropout -> linear head, as a torch module."""
-    transformers = import_optional("transformers")
+    transformers = require("transformers", purpose="fine-tuning")
 
     class Network(torch.nn.Module):
         def __init__(self, bert: Any) -> None:
@@ -171,8 +171,8 @@ class FinetuneGenreModel(GenreModel):
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> FinetuneGenreModel:
         self._check_params()
-        torch = import_optional("torch")
-        import_optional("transformers")
+        torch = require("torch", purpose="fine-tuning")
+        require("transformers", purpose="fine-tuning")
         self.classes_ = check_training_data(texts, labels)
         y = np.searchsorted(self.classes_, np.asarray(labels, dtype=object))
         if self.val_fraction > 0:

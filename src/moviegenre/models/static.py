@@ -16,8 +16,6 @@ Kinds here:
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -25,14 +23,9 @@ import numpy as np
 from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 
+from moviegenre._util import atomic_write, require
 from moviegenre.errors import ConfigError, ModelFileError
-from moviegenre.models.backbone import (
-    DEFAULT_BACKBONE,
-    BackboneSpec,
-    backbone_spec,
-    import_optional,
-    load_tokenizer,
-)
+from moviegenre.models.backbone import DEFAULT_BACKBONE, BackboneSpec, backbone_spec
 from moviegenre.models.base import (
     GenreModel,
     check_array,
@@ -43,7 +36,7 @@ from moviegenre.models.base import (
     require_arrays,
     strings_to_array,
 )
-from moviegenre.models.encoder import cache_root
+from moviegenre.models.embedding import cache_root
 from moviegenre.models.ensemble import EnsembleGenreModel
 
 
@@ -58,15 +51,15 @@ def distill_table(
 
     ``max_tokens`` distils only the first ids (for tests); the rest of the table stays zero.
     """
-    torch = import_optional("torch")
-    transformers = import_optional("transformers")
+    torch = require("torch", purpose="distilling a static table")
+    transformers = require("transformers", purpose="distilling a static table")
     from sklearn.decomposition import PCA
 
     model = transformers.AutoModel.from_pretrained(str(spec.path())).eval()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(str(spec.path()))
+    tokenizer = spec.tokenizer()
     vocab = model.config.vocab_size
     n_tokens = min(vocab, max_tokens or vocab)
-    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     table = np.zeros((vocab, model.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, n_tokens, batch_size):
@@ -97,9 +90,8 @@ def cached_table(
         return load_file(str(path))["table"]
     table = distill_table(spec, pca_dims, sif)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"{uuid.uuid4().hex}.tmp"
-    save_file({"table": table}, str(tmp))
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        save_file({"table": table}, str(tmp))
     return table
 
 
@@ -128,7 +120,7 @@ class StaticGenreModel(GenreModel):
     def _tokenizer(self) -> Any:
         tok = getattr(self, "_tok", None)
         if tok is None:
-            tok = load_tokenizer(backbone_spec(self.backbone).path() / "tokenizer.json")
+            tok = backbone_spec(self.backbone).tokenizer()
             self._tok = tok
         return tok
 

@@ -1,0 +1,146 @@
+"""The import graph of src/moviegenre: no cycles, and the layers of DESIGN.md flow one way.
+
+Built with ``ast`` from every import in the source, module-level and inside functions alike
+(a lazy import still ties two modules together); imports under ``if TYPE_CHECKING:`` are left
+out, as they never run.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "moviegenre"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(tree: ast.AST, name: str, is_package: bool) -> set[str]:
+    """Every moviegenre module that ``tree`` imports at run time (absolute names)."""
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".") if is_package else name.split(".")[:-1]
+                base = base[: len(base) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """{module: the moviegenre modules it imports}, over every .py file of the package."""
+    files = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {}
+    for name, path in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        targets = _imports(tree, name, path.name == "__init__.py")
+        graph[name] = {t for t in targets if t in files and t != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as [a, b, ..., a], or None (depth-first search, three colours)."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return [*stack[stack.index(target) :], target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_graph_sees_lazy_and_module_level_imports():
+    graph = import_graph()
+    assert "moviegenre.checks" in graph["moviegenre.classifier"]  # module level
+    assert "moviegenre.explain" in graph["moviegenre.classifier"]  # inside a method
+
+
+@pytest.mark.parametrize(
+    ("graph", "cycle"),
+    [
+        ({"a": {"b"}, "b": {"c"}, "c": set()}, None),
+        ({"a": {"b"}, "b": {"a"}}, ["a", "b", "a"]),
+        ({"a": {"b"}, "b": {"c"}, "c": {"b"}}, ["b", "c", "b"]),
+    ],
+)
+def test_find_cycle(graph, cycle):
+    assert find_cycle(graph) == cycle
+
+
+def test_no_import_cycles():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+#: Modules the model layer may never import: everything that sits above it (DESIGN.md).
+ABOVE_MODELS = (
+    "moviegenre.classifier",
+    "moviegenre.explain",
+    "moviegenre.cli",
+    "moviegenre.api",
+    "moviegenre.app",
+    "moviegenre.batch",
+    "moviegenre.batch_ray",
+    "moviegenre.report",
+    "moviegenre.training",
+)
+#: The public-API layer never imports a shell built on it.
+SHELLS = ("moviegenre.cli", "moviegenre.api", "moviegenre.app", "moviegenre.report")
+
+
+@pytest.mark.parametrize(
+    ("lower", "forbidden"),
+    [
+        ("moviegenre.models", ABOVE_MODELS),
+        ("moviegenre.checks", ("moviegenre.models", *ABOVE_MODELS)),
+        ("moviegenre.classifier", SHELLS + ("moviegenre.batch", "moviegenre.training")),
+        ("moviegenre.explain", ("moviegenre.classifier", *SHELLS)),
+        ("moviegenre.results", ("moviegenre.classifier", "moviegenre.explain")),
+        ("moviegenre.batch_scoring", ("moviegenre.batch", "moviegenre.batch_ray")),
+    ],
+)
+def test_layers_flow_one_way(lower, forbidden):
+    graph = import_graph()
+    modules = [m for m in graph if m == lower or m.startswith(lower + ".")]
+    assert modules, f"no module {lower}"
+    wrong = sorted(f"{m} imports {t}" for m in modules for t in graph[m] if t in forbidden)
+    assert not wrong, "; ".join(wrong)
