@@ -134,7 +134,7 @@ def table(folds: list[dict], args: argparse.Namespace, epochs: int) -> str:
         lines.append(f"| mean ± sd | | {name} | {' | '.join(cells)} |")
     minutes = sum(fold["seconds"] for fold in folds) / 60
     settings = (
-        f"{args.folds} folds (StratifiedKFold, shuffle, random_state {args.random_state}); "
+        f"{args.folds} folds (split.stratified_folds, random_state {args.random_state}); "
         f"fine-tuned members at max_seq_length {args.max_seq_length}, {epochs} epochs, "
         f"device {args.device}; {minutes:.0f} min in all."
     )
