@@ -22,6 +22,7 @@ from moviegenre.data import Dataset, dataset_fingerprint
 from moviegenre.errors import ConfigError
 from moviegenre.metrics import headline, score, selection_score
 from moviegenre.models import MODEL_KINDS, model_class
+from moviegenre.models.base import check_params
 from moviegenre.progress import reporting
 from moviegenre.split import stratified_split
 
@@ -88,7 +89,8 @@ def train(
     start = time.perf_counter()
     say = progress or (lambda _msg, _done, _total: None)
     cls = model_class(settings.kind)
-    settings = replace(settings, params=_with_device(cls, settings.params, settings.device))
+    params = _with_device(cls, check_params(cls, settings.params), settings.device)
+    settings = replace(settings, params=params)
     labels = list(dataset.labels or [])
     train_idx, val_idx = stratified_split(
         labels, val_fraction=settings.val_fraction, seed=settings.seed
