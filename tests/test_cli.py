@@ -330,29 +330,35 @@ def test_a_bad_param_names_it_and_the_valid_ones(param, message, tiny_imdb_train
     assert not (tmp_path / "m").exists()
 
 
+def _existing(what: str, path: Path, model: Path) -> None:
+    if what == "file":
+        path.write_text("x")
+    elif what == "model":
+        shutil.copytree(model, path)
+    else:
+        path.mkdir()
+        (path / "notes.txt").write_text("x")
+
+
 @pytest.mark.parametrize(
-    ("make", "extra", "message"),
+    ("what", "extra", "message"),
     [
-        (lambda p: p.write_text("x"), [], "exists and is not a directory"),
-        (lambda p: (p.mkdir(), (p / "notes.txt").write_text("x")), [], "holds other files"),
-        (lambda p: (p.mkdir(), (p / "a.txt").write_text("x")), ["--overwrite"], "other files"),
-        (lambda p: shutil.copytree(TINY_MODEL[0], p), [], "already holds a model; pass --overwrite"),
+        ("file", [], "exists and is not a directory"),
+        ("folder", [], "holds other files than a model"),
+        ("folder", ["--overwrite"], "holds other files than a model"),
+        ("model", [], "already holds a model; pass --overwrite to replace it"),
     ],
 )
 def test_train_refuses_an_output_before_training(
-    make, extra, message, tiny_model_dir, tiny_imdb_train, tmp_path, monkeypatch, capsys
+    what, extra, message, tiny_model_dir, tiny_imdb_train, tmp_path, monkeypatch, capsys
 ):
-    TINY_MODEL[:] = [tiny_model_dir]
     out = tmp_path / "out"
-    make(out)
+    _existing(what, out, tiny_model_dir)
     before = sorted(p.name for p in tmp_path.rglob("*"))
     _no_training(monkeypatch)
     code, _, err = run(["train", "--data", str(tiny_imdb_train), "--out", str(out), *extra], capsys)
     assert code == 2 and message in err and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
-
-
-TINY_MODEL: list[Path] = []
 
 
 def test_train_overwrite_replaces_a_model_whole(tiny_model_dir, tiny_imdb_train, tmp_path, capsys):
@@ -476,7 +482,8 @@ def test_every_cli_term_still_occurs_in_the_library():
     """A reworded library message would otherwise reach users with its Python names again."""
     from moviegenre.cli._base import CLI_TERMS
 
-    source = "".join(p.read_text(encoding="utf-8") for p in SRC.rglob("*.py") if "cli" not in p.parts)
+    library = [p for p in SRC.rglob("*.py") if "cli" not in p.parts]
+    source = "".join(p.read_text(encoding="utf-8") for p in library)
     assert [term for term in CLI_TERMS if term not in source] == []
 
 
@@ -494,7 +501,9 @@ def test_a_refused_text_mentions_no_checks(tiny_model_dir, capsys):
         (["predict", "--output", "{tmp}"], "moviegenre score --input FILE"),
     ],
 )
-def test_renamed_options_say_what_to_use(argv, message, tiny_imdb_train, tmp_path, monkeypatch, capsys):
+def test_renamed_options_say_what_to_use(
+    argv, message, tiny_imdb_train, tmp_path, monkeypatch, capsys
+):
     _no_training(monkeypatch)
     code, _, err = run([a.format(train=tiny_imdb_train, tmp=tmp_path / "m") for a in argv], capsys)
     assert code == 2 and message in err and "Traceback" not in err
