@@ -125,3 +125,21 @@ def test_training_stores_conformity_scores_of_held_out_rows(search, rows):
     scores = train(dataset, TrainSettings(search=search)).classifier.info.conformal
     assert scores is not None and len(scores) == rows
     assert scores.method == "raps" and scores.lam == 1.0 and scores.k_reg == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"C": "abc"},
+            r"linear parameter 'C' has an invalid value 'abc' \(expected float \| None\)",
+        ),
+        ({"foo": 1}, "linear parameter 'foo' is unknown; the linear parameters are: C, C_grid,"),
+    ],
+)
+def test_bad_params_are_refused_before_any_fit(dataset, params, message, monkeypatch):
+    from moviegenre.models.linear import LinearGenreModel
+
+    monkeypatch.setattr(LinearGenreModel, "fit", lambda *a: pytest.fail("fit was called"))
+    with pytest.raises(ConfigError, match=message):
+        train(dataset, TrainSettings(params=params))
