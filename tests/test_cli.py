@@ -515,3 +515,17 @@ def test_seed_is_random_state(command, tiny_imdb_train, tmp_path, capsys):
     argv += ["--out", str(tmp_path / "m")] if command == "train" else []
     assert run([*argv, "--seed", "1"], capsys)[0] == 2
     assert run([*argv, "--random-state", "1"], capsys)[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["predict", SCARY, "--top-k", "30"], "--top-k must be between 1 and"),
+        (["predict", SCARY, "--batch-size", "0"], "--batch-size must be >= 1"),
+        (["serve", "--max-texts", "0"], "--max-texts must be >= 1"),
+        (["serve", "--timeout-request", "0"], "--timeout-request must be in (0, 3600]"),
+    ],
+)
+def test_range_errors_name_the_cli_option(argv, message, tiny_model_dir, capsys):
+    code, _, err = run([*argv, "--model", str(tiny_model_dir)], capsys)
+    assert code == 2 and message in err and "_" not in err.split(" must ")[0]

@@ -3,6 +3,7 @@ stderr, and ``main``, which turns our errors into one line on stderr with exit c
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -131,11 +132,29 @@ CLI_TERMS = {
 }
 
 
+def option_names() -> dict[str, str]:
+    """Python parameter name -> the long CLI option of every command (``top_k`` -> ``--top-k``)."""
+    group = typer.main.get_command(app)
+    names = {}
+    for command in getattr(group, "commands", {}).values():
+        for param in command.params:
+            long = [o for o in param.opts if o.startswith("--")]
+            if param.name and long and not param.hidden:
+                names.setdefault(param.name, long[0])
+    return names
+
+
 def in_cli_terms(message: str) -> str:
-    """A library message with its Python argument names replaced by CLI option names."""
+    """A library message with its Python argument names replaced by CLI option names: the
+    phrases of :data:`CLI_TERMS`, and "NAME must ..." where NAME is a command's parameter."""
     for python, cli in CLI_TERMS.items():
         message = message.replace(python, cli)
-    return message
+    names = option_names()
+
+    def option(match: re.Match[str]) -> str:
+        return names.get(match["name"], match[0])
+
+    return re.sub(r"\b(?:[A-Z]\w+\.)?(?P<name>[a-z_]+)(?= must )", option, message)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
