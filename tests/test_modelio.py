@@ -211,6 +211,12 @@ def test_save_refuses_an_output_that_is_not_a_model(tiny_classifier, tmp_path, m
         tiny_classifier.save(target, overwrite=True)
 
 
+def test_save_refuses_a_folder_it_cannot_write(tiny_classifier):
+    """/sys refuses new entries even to root (a chmod-ed folder does not stop root)."""
+    with pytest.raises(ConfigError, match="cannot write /sys/moviegenre-model: /sys refuses"):
+        tiny_classifier.save("/sys/moviegenre-model")
+
+
 def test_save_replaces_a_model_only_with_overwrite(tiny_classifier, model_copy):
     (model_copy / "history.json").write_text("{}")  # a file the new model does not write
     with pytest.raises(ConfigError, match="already holds a model; pass overwrite=True"):

@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -121,8 +122,11 @@ def check_output_dir(directory: str | os.PathLike[str], *, overwrite: bool = Fal
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise ConfigError(f"{ancestor} is a file, so {out} cannot be created")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ConfigError(f"{ancestor} is not writable, so {out} cannot be created")
+    try:  # a real try: permission bits do not tell (root, read-only mounts)
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".probe", dir=ancestor))
+    except OSError as exc:
+        message = f"cannot write {out}: {ancestor} refuses new entries ({exc.strerror})"
+        raise ConfigError(message) from None
     return out
 
 
