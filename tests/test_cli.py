@@ -524,6 +524,7 @@ def test_seed_is_random_state(command, tiny_imdb_train, tmp_path, capsys):
         (["predict", SCARY, "--batch-size", "0"], "--batch-size must be >= 1"),
         (["serve", "--max-texts", "0"], "--max-texts must be >= 1"),
         (["serve", "--timeout-request", "0"], "--timeout-request must be in (0, 3600]"),
+        (["serve", "--port", "70000"], "cannot listen on 127.0.0.1:70000"),
     ],
 )
 def test_range_errors_name_the_cli_option(argv, message, tiny_model_dir, capsys):

@@ -201,6 +201,7 @@ def test_check_requirements_names_only_the_extra(monkeypatch):
         (lambda p: p.write_text("x"), "exists and is not a directory"),
         (lambda p: (p.mkdir(), (p / "notes.txt").write_text("x")), "holds other files"),
         (lambda p: p.parent.joinpath("file").write_text("x"), "is a file, so"),
+        (lambda p: p.symlink_to(p.parent), "is a symbolic link; give the directory"),
     ],
 )
 def test_save_refuses_an_output_that_is_not_a_model(tiny_classifier, tmp_path, make, message):

@@ -85,6 +85,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
     Servers check (or take) their port with it before they say they are serving.
     """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(f"cannot listen on {host}:{port}: a port is a number from 0 to 65535")
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE

@@ -110,7 +110,9 @@ def check_output_dir(directory: str | os.PathLike[str], *, overwrite: bool = Fal
     then replaced whole. Training calls this first, so a long fit is never lost to a bad path.
     """
     out = Path(directory)
-    if out.is_symlink() or (out.exists() and not out.is_dir()):
+    if out.is_symlink():
+        raise ConfigError(f"{out} is a symbolic link; give the directory it points to")
+    if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} exists and is not a directory; give a directory for the model")
     if out.is_dir() and any(out.iterdir()):
         if not (out / METADATA_FILE).is_file():
