@@ -92,7 +92,7 @@ def main() -> None:
     proba = clf.predict_proba(test.texts, batch_size=256)
     row("**blend, int8 ONNX (ships)**", proba, time.perf_counter() - t0)
     model.partner_params = {**partner, "quantize": True}
-    clf.save(args.out)
+    clf.save(args.out, overwrite=True)
 
     lines = [
         "| model | accuracy | macro-F1 | weighted-F1 | top-3 |",

@@ -328,7 +328,7 @@ def test_serve_command_rejects_bad_limits(tiny_model_dir, capsys) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["serve", "--model", str(tiny_model_dir), "--max-texts", "0"])
     assert exited.value.code == 2
-    assert "max_texts must be >= 1" in capsys.readouterr().err
+    assert "--max-texts must be >= 1" in capsys.readouterr().err
 
 
 def test_encoder_model_serves_concurrent_distinct_texts(tiny_backbone, monkeypatch) -> None:

@@ -241,7 +241,7 @@ def test_a_finished_output_is_not_replaced_without_overwrite(
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "moviegenre.cli", "predict", *args]
+    return [sys.executable, "-m", "moviegenre.cli", "score", *args]
 
 
 def run_main(args: list[str]) -> int:
@@ -255,7 +255,7 @@ def run_main(args: list[str]) -> int:
 def test_cli_scores_a_file_and_prints_errors_without_traceback(tiny_model_dir, tmp_path, capsys):
     data = write_csv(tmp_path / "in.csv", described(6))
     out = tmp_path / "out.parquet"
-    args = ["predict", "-m", str(tiny_model_dir), "--input", str(data), "--output", str(out)]
+    args = ["score", "-m", str(tiny_model_dir), "--input", str(data), "--output", str(out)]
     assert run_main([*args, "--chunk-rows", "4"]) == 0
     assert "scored 6 rows (0 refused)" in capsys.readouterr().out
     assert pq.read_table(out).num_rows == 6
@@ -285,7 +285,7 @@ main(sys.argv[1:])
 
 
 def start_mid_run(command: list[str], out: Path) -> subprocess.Popen:
-    """Start a `moviegenre predict` that stalls after its first part; return once that is written.
+    """Start a `moviegenre score` that stalls after its first part; return once that is written.
 
     ``command`` is the `cli(...)` list; its stderr goes to OUT.err (a pipe nobody reads could
     fill up and stall it).
@@ -308,7 +308,7 @@ def start_mid_run(command: list[str], out: Path) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_rerun_gives_every_id_once(tiny_model_dir, tmp_path):
-    """Kill a real `moviegenre predict` with SIGKILL after its first part, rerun, compare."""
+    """Kill a real `moviegenre score` with SIGKILL after its first part, rerun, compare."""
     data = write_csv(tmp_path / "in.csv", described(400))
     args = ["-m", str(tiny_model_dir), "--input", str(data), "--chunk-rows", "20", "--top-k", "2"]
     ref, out = tmp_path / "ref.csv", tmp_path / "out.csv"
@@ -436,7 +436,7 @@ def test_a_part_damaged_before_the_join_fails_loudly_then_resumes(tiny_classifie
 def test_a_damaged_manifest_is_one_clear_error(tiny_model_dir, tmp_path, capsys, edit, message):
     data = write_csv(tmp_path / "in.csv", described(12))
     out = tmp_path / "out.csv"
-    args = ["predict", "-m", str(tiny_model_dir), "--input", str(data), "--output", str(out)]
+    args = ["score", "-m", str(tiny_model_dir), "--input", str(data), "--output", str(out)]
     classifier = GenreClassifier.load(tiny_model_dir)
     with pytest.raises(Stop):
         score_file(classifier, data, out, BatchSettings(chunk_rows=4), on_chunk=stop_after(1, 4))
@@ -452,7 +452,7 @@ def test_a_damaged_manifest_is_one_clear_error(tiny_model_dir, tmp_path, capsys,
 def test_a_read_only_output_folder_is_one_clear_error(tiny_model_dir, tmp_path, capsys):
     """/sys refuses new entries even to root (a chmod-ed folder does not stop root)."""
     data = write_csv(tmp_path / "in.csv", described(4))
-    args = ["predict", "-m", str(tiny_model_dir), "--input", str(data)]
+    args = ["score", "-m", str(tiny_model_dir), "--input", str(data)]
     assert run_main([*args, "--output", "/sys/moviegenre-out.csv"]) == 2
     err = capsys.readouterr().err
     assert "cannot write /sys/moviegenre-out.csv.parts (" in err and "Traceback" not in err
@@ -497,7 +497,7 @@ def test_csv_output_neutralises_spreadsheet_formulas(tiny_classifier, tmp_path, 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_worker_processes_die_with_the_command(tiny_model_dir, tmp_path, sig):
-    """SIGKILL or SIGTERM on `predict --workers 2` leaves no worker process behind."""
+    """SIGKILL or SIGTERM on `score --workers 2` leaves no worker process behind."""
     data = write_csv(tmp_path / "in.csv", described(400))
     args = ["-m", str(tiny_model_dir), "--input", str(data), "--chunk-rows", "20"]
     out = tmp_path / "out.csv"

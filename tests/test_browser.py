@@ -1,7 +1,8 @@
 """End to end: ``moviegenre app`` on a free loopback port, driven by Debian's headless Chromium.
 
-Types a description, clicks Predict, reads the genre from the page and saves the screenshot
-the README shows (docs/screenshots/app.png). Uses the bundled model when it is there.
+Types a description, clicks Predict and checks that the page names the genre the library gives
+for that text with the same model (the bundled default when it is there). The screenshot the
+README shows is written only when asked: MOVIEGENRE_SCREENSHOT=docs/screenshots/app.png.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from moviegenre.examples import EXAMPLES
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshots" / "app.png"
+#: Where to save the page's screenshot; unset (the default): no file is written.
+SCREENSHOT_ENV = "MOVIEGENRE_SCREENSHOT"
 START_TIMEOUT_S = 90
 
 pytestmark = [
@@ -111,7 +113,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
         driver.quit()
 
 
-def test_type_predict_read_genre_and_screenshot(page_url: str, browser, model_dir: Path) -> None:
+def test_type_predict_read_genre(page_url: str, browser, model_dir: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
@@ -131,12 +133,14 @@ def test_type_predict_read_genre_and_screenshot(page_url: str, browser, model_di
         ec.visibility_of_element_located((By.XPATH, "//h3[contains(., 'Most likely genre')]"))
     )
     genre = heading.find_element(By.TAG_NAME, "strong").text.strip()
-    genres = GenreClassifier.load(model_dir).genres
-    assert genre in genres
+    [[(expected, _)]] = GenreClassifier.load(model_dir).predict(text, top_k=1)
+    assert genre == expected
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "mark")))
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "canvas, svg.marks")))
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOT.with_suffix(".tmp.png")
-    assert browser.save_screenshot(str(shot))
-    shutil.move(shot, SCREENSHOT)
-    assert SCREENSHOT.stat().st_size > 10_000
+    if os.environ.get(SCREENSHOT_ENV):
+        target = Path(os.environ[SCREENSHOT_ENV])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shot = target.with_suffix(".tmp.png")
+        assert browser.save_screenshot(str(shot))
+        shutil.move(shot, target)
+        assert target.stat().st_size > 10_000

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from moviegenre.errors import MissingDependencyError, ModelFileError
+from moviegenre.errors import ConfigError, MissingDependencyError, ModelFileError
 from moviegenre.modelio import (
     FORMAT_VERSION,
     METADATA_FILE,
@@ -191,3 +191,51 @@ def test_check_requirements_names_only_the_extra(monkeypatch):
     assert "pip install torch" not in str(e.value)
     with pytest.raises(ModelFileError, match="unknown required module 'numpy'"):
         check_requirements(["numpy"])
+
+
+# -- saving: where a model may be written ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_text("x"), "exists and is not a directory"),
+        (lambda p: (p.mkdir(), (p / "notes.txt").write_text("x")), "holds other files"),
+        (lambda p: p.parent.joinpath("file").write_text("x"), "is a file, so"),
+        (lambda p: p.symlink_to(p.parent), "is a symbolic link; give the directory"),
+    ],
+)
+def test_save_refuses_an_output_that_is_not_a_model(tiny_classifier, tmp_path, make, message):
+    out = tmp_path / "out"
+    make(out)
+    target = tmp_path / "file" / "m" if message == "is a file, so" else out
+    with pytest.raises(ConfigError, match=message):
+        tiny_classifier.save(target, overwrite=True)
+
+
+def test_save_refuses_a_folder_it_cannot_write(tiny_classifier):
+    """/sys refuses new entries even to root (a chmod-ed folder does not stop root)."""
+    with pytest.raises(ConfigError, match="cannot write /sys/moviegenre-model: /sys refuses"):
+        tiny_classifier.save("/sys/moviegenre-model")
+
+
+def test_save_replaces_a_model_only_with_overwrite(tiny_classifier, model_copy):
+    (model_copy / "history.json").write_text("{}")  # a file the new model does not write
+    with pytest.raises(ConfigError, match="already holds a model; pass overwrite=True"):
+        tiny_classifier.save(model_copy)
+    assert (model_copy / "history.json").exists()
+    tiny_classifier.save(model_copy, overwrite=True)
+    listed = json.loads((model_copy / METADATA_FILE).read_text())["files"]
+    assert sorted(p.name for p in model_copy.iterdir()) == sorted([METADATA_FILE, *listed])
+    assert [p.name for p in model_copy.parent.iterdir()] == ["model"]
+
+
+def test_a_failed_save_keeps_the_old_model_and_leaves_nothing(
+    tiny_classifier, model_copy, monkeypatch
+):
+    before = {p.name: p.read_bytes() for p in model_copy.iterdir()}
+    monkeypatch.setattr(type(tiny_classifier.model), "write_extras", lambda self, d: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        tiny_classifier.save(model_copy, overwrite=True)
+    assert {p.name: p.read_bytes() for p in model_copy.iterdir()} == before
+    assert [p.name for p in model_copy.parent.iterdir()] == ["model"]

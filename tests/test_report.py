@@ -35,8 +35,13 @@ GERMAN = (
     "Geheimnissen seiner Familie stellen, die er immer verdrängt hat, bevor es zu spät ist."
 )
 DATA_FIGURES = {"genre_distribution.png", "release_years.png", "description_lengths.png"}
-DATA_FIGURES |= {"wordclouds.png"}
+DATA_FIGURES |= {"wordclouds.png"}  # tests that expect every figure need the [report] extra
 MODEL_FIGURES = {"f1_per_genre.png", "confusion_matrix.png"}
+
+
+def needs_wordcloud() -> None:
+    """Skip a test that expects the word-cloud figure when the optional package is absent."""
+    pytest.importorskip("wordcloud", reason="the word-cloud figure needs the [report] extra")
 
 
 def pngs(out: Path) -> set[str]:
@@ -118,6 +123,7 @@ def test_genre_terms_survive_stop_word_only_texts() -> None:
 
 
 def test_report_with_model_has_every_section(tmp_path: Path, tiny_model) -> None:
+    needs_wordcloud()
     data, model_dir = tiny_model
     ds = load_dataset(data)
     index = build_report(ds, tmp_path / "out", GenreClassifier.load(model_dir))
@@ -145,6 +151,7 @@ def test_dataset_without_parsable_years(tmp_path: Path) -> None:
 
 
 def test_genre_with_a_single_row(tmp_path: Path, tiny_imdb_train: Path) -> None:
+    needs_wordcloud()
     ds = load_dataset(tiny_imdb_train)
     lone = "A lone musical about singing sailors and a dancing whale."
     one = from_records([*ds.texts, lone], [*ds.labels, "musical"])
@@ -275,6 +282,7 @@ def test_evaluate_confusion_png_uses_the_report_figure(tmp_path: Path, tiny_mode
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_full_report_on_the_shared_file_is_fast(tmp_path: Path, shared_data_dir: Path) -> None:
+    needs_wordcloud()
     import time
 
     from moviegenre.classifier import BUNDLED_MODEL_DIR

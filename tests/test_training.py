@@ -161,3 +161,21 @@ def test_validation_metrics_are_the_protocols_slice_scored_by_metrics(dataset):
     )
     assert headline(result.validation) == headline(expected)
     assert result.trials == [{"params": {"C": 0.5}, **headline(expected)}]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"C": "abc"},
+            r"linear parameter 'C' has an invalid value 'abc' \(expected float \| None\)",
+        ),
+        ({"foo": 1}, "linear parameter 'foo' is unknown; the linear parameters are: C, C_grid,"),
+    ],
+)
+def test_bad_params_are_refused_before_any_fit(dataset, params, message, monkeypatch):
+    from moviegenre.models.linear import LinearGenreModel
+
+    monkeypatch.setattr(LinearGenreModel, "fit", lambda *a: pytest.fail("fit was called"))
+    with pytest.raises(ConfigError, match=message):
+        train(dataset, TrainSettings(params=params))

@@ -1,5 +1,5 @@
 """Shared infrastructure: the one atomic file write, the one optional-dependency check,
-children that die with us, safe CSV cells."""
+a port check for servers, children that die with us, safe CSV cells."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import os
 import signal
+import socket
 import sys
 import uuid
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from moviegenre.errors import MissingDependencyError
+from moviegenre.errors import ConfigError, MissingDependencyError
 
 
 @contextmanager
@@ -83,6 +84,31 @@ def require(*modules: str, purpose: str = "this") -> ModuleType:
                 f"run: {install_hint([module])}"
             ) from exc
     return imported[0]
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port``, or a ConfigError naming the address and why not.
+
+    Servers check (or take) their port with it before they say they are serving.
+    """
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(f"cannot listen on {host}:{port}: a port is a number from 0 to 65535")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (OSError, OverflowError) as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another port"
+        ) from None
+    return sock
 
 
 def die_with_parent(parent_pid: int, sig: int = signal.SIGTERM) -> None:

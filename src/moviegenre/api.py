@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from moviegenre._util import bind_socket
 from moviegenre._version import __version__
 from moviegenre.checks import MIN_WORDS, TextCheck, check_text
 from moviegenre.classifier import GenreClassifier, Prediction
@@ -487,13 +488,22 @@ def serve(
     model: str | None = None,
     settings: ApiSettings | None = None,
     log_level: str = "warning",
+    *,
+    announce: Callable[[str], None] | None = None,
 ) -> None:
-    """Load the model once and run the API with uvicorn until interrupted."""
+    """Load the model once, take the port, then run the API with uvicorn until interrupted.
+
+    ``announce(url)`` is called only once both worked, so nothing says "serving" too early.
+    """
     import uvicorn
 
     settings = settings or ApiSettings()
     app = create_app(GenreClassifier.load(model), settings)
-    uvicorn.Server(server_config(app, host, port, settings, log_level)).run()
+    with bind_socket(host, port) as sock:
+        if announce is not None:
+            announce(f"http://{host}:{port}")
+        server = uvicorn.Server(server_config(app, host, port, settings, log_level))
+        server.run(sockets=[sock])
 
 
 __all__ = ["ApiSettings", "BodyLimit", "MicroBatcher", "create_app", "serve", "server_config"]

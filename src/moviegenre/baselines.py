@@ -20,6 +20,7 @@ from sklearn.svm import LinearSVC
 from moviegenre.data import Dataset
 from moviegenre.metrics import headline, score
 from moviegenre.models.linear import LinearGenreModel
+from moviegenre.progress import report
 
 
 def _seed_features() -> TfidfVectorizer:
@@ -43,21 +44,29 @@ BASELINES: dict[str, Callable[[], Any]] = {
 
 
 def run_baselines(train: Dataset, test: Dataset) -> list[dict[str, Any]]:
-    """Fit every baseline and our linear model on ``train``; score each on ``test``."""
+    """Fit every baseline and our linear model on ``train``; score each on ``test``.
+
+    Each fit is announced through ``moviegenre.progress.report`` (the CLI draws a bar).
+    """
     rows = []
+    total = len(BASELINES) + 1
+    report("TF-IDF features", 0, total)
     vectorizer = _seed_features()
     X_train = vectorizer.fit_transform(train.texts)
     X_test = vectorizer.transform(test.texts)
     y_train = np.asarray(train.labels, dtype=object)
-    for name, make in BASELINES.items():
+    for step, (name, make) in enumerate(BASELINES.items()):
+        report(f"fitting {name}", step, total)
         start = time.perf_counter()
         model = make().fit(X_train, y_train)
         seconds = time.perf_counter() - start
         metrics = score(test.labels or [], _proba(model, X_test), list(model.classes_))
         rows.append({"model": name, **headline(metrics), "train_seconds": seconds})
+    report("fitting moviegenre linear", total - 1, total)
     start = time.perf_counter()
     ours = LinearGenreModel().fit(train.texts, train.labels or [])
     seconds = time.perf_counter() - start
     metrics = score(test.labels or [], ours.predict_proba(test.texts), list(ours.classes_))
     rows.append({"model": "moviegenre linear", **headline(metrics), "train_seconds": seconds})
+    report("done", total, total)
     return rows

@@ -112,7 +112,9 @@ def _pool(classifier: GenreClassifier, store: PartStore, settings: BatchSettings
 
     model_dir = classifier.path
     if model_dir is None or not (model_dir / "model.json").is_file():
-        model_dir = GenreClassifier(classifier.model, classifier.info).save(store.dir / "model")
+        model_dir = GenreClassifier(classifier.model, classifier.info).save(
+            store.dir / "model", overwrite=True
+        )
     return ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),

@@ -163,8 +163,9 @@ class GenreClassifier:
         )
         return cls(model, info, checks=checks)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model directory (model.json + weights.safetensors)."""
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Write the model directory (model.json + weights.safetensors); an existing model
+        there is replaced only with ``overwrite`` (see ``modelio.check_output_dir``)."""
         self.path = save_model(
             self.model,
             path,
@@ -172,6 +173,7 @@ class GenreClassifier:
             metrics=self.info.metrics,
             training=self.info.training,
             conformal=self.info.conformal,
+            overwrite=overwrite,
         )
         return self.path
 

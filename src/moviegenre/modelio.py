@@ -17,6 +17,9 @@ import json
 import math
 import os
 import re
+import secrets
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +31,7 @@ import numpy as np
 from moviegenre._util import atomic_write, install_hint, missing_modules
 from moviegenre._version import __version__
 from moviegenre.conformal import ConformalScores
-from moviegenre.errors import MissingDependencyError, ModelFileError
+from moviegenre.errors import ConfigError, MissingDependencyError, ModelFileError
 from moviegenre.models import MODEL_KINDS, GenreModel, model_class
 
 FORMAT_NAME = "moviegenre-model"
@@ -99,6 +102,35 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_output_dir(directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """The directory a model may be saved to, checked before any work is spent on it.
+
+    It must be new, an empty directory, or (with ``overwrite``) a model directory, which is
+    then replaced whole. Training calls this first, so a long fit is never lost to a bad path.
+    """
+    out = Path(directory)
+    if out.is_symlink():
+        raise ConfigError(f"{out} is a symbolic link; give the directory it points to")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} exists and is not a directory; give a directory for the model")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / METADATA_FILE).is_file():
+            raise ConfigError(f"{out} is a directory that holds other files than a model")
+        if not overwrite:
+            raise ConfigError(f"{out} already holds a model; pass overwrite=True to replace it")
+    ancestor = out.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"{ancestor} is a file, so {out} cannot be created")
+    try:  # a real try: permission bits do not tell (root, read-only mounts)
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".probe", dir=ancestor))
+    except OSError as exc:
+        message = f"cannot write {out}: {ancestor} refuses new entries ({exc.strerror})"
+        raise ConfigError(message) from None
+    return out
+
+
 def save_model(
     model: GenreModel,
     directory: str | os.PathLike[str],
@@ -107,16 +139,52 @@ def save_model(
     metrics: Mapping[str, Any] | None = None,
     training: Mapping[str, Any] | None = None,
     conformal: ConformalScores | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Write ``model`` to ``directory`` (created if needed) and return the directory path.
+    """Write ``model`` to ``directory`` and return the directory path.
 
-    The weights are written to a temporary file and renamed, so a crash never leaves a
-    half-written model that looks complete.
+    The files are written into a hidden folder beside it that is renamed into place at the
+    end, so a crash never leaves a half-written model, nor old files mixed with new ones.
+    ``directory`` must pass :func:`check_output_dir`.
     """
+    out = check_output_dir(directory, overwrite=overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
+    staging.mkdir()
+    try:
+        _write_model(model, staging, name, metrics, training, conformal)
+        _move_into_place(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def _move_into_place(staging: Path, out: Path) -> None:
+    """Rename ``staging`` to ``out``; an existing ``out`` is set aside first, then deleted."""
+    if not out.exists() or not any(out.iterdir()):
+        os.replace(staging, out)  # rename(2) replaces an empty directory
+        return
+    old = staging.with_name(staging.name.replace(".partial", ".old"))
+    os.replace(out, old)
+    try:
+        os.replace(staging, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_model(
+    model: GenreModel,
+    staging: Path,
+    name: str,
+    metrics: Mapping[str, Any] | None,
+    training: Mapping[str, Any] | None,
+    conformal: ConformalScores | None,
+) -> None:
     from safetensors.numpy import save_file
 
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
     config, arrays = model.to_state()
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     groups = {WEIGHTS_FILE: (model.kind, arrays)}
@@ -128,7 +196,7 @@ def save_model(
         groups[WEIGHTS_FILE] = (model.kind, arrays)
     written = {}
     for file_name, (kind, group) in groups.items():
-        path = out / file_name
+        path = staging / file_name
         with atomic_write(path) as tmp:
             # one metadata entry: safetensors writes several in no fixed order, and identical
             # bytes are what lets bundled models share a file
@@ -150,12 +218,11 @@ def save_model(
     for name, data in model.files().items():
         if not _listable(name):
             raise ModelFileError(f"a {model.kind} model asked to save an unsafe file name {name!r}")
-        with atomic_write(out / name) as tmp:
+        with atomic_write(staging / name) as tmp:
             tmp.write_bytes(data)
         meta["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-    _write_json(out / METADATA_FILE, meta)
-    model.write_extras(out)
-    return out
+    _write_json(staging / METADATA_FILE, meta)
+    model.write_extras(staging)
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:

@@ -25,6 +25,7 @@ from moviegenre.classifier import GenreClassifier
 from moviegenre.data import Dataset, dataset_fingerprint
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.metrics import headline
+from moviegenre.progress import report
 
 #: The group name used for word clouds and terms of an unlabelled file.
 ALL_ROWS = "all descriptions"
@@ -474,11 +475,17 @@ def build_report(
         raise DataError(f"{dataset.source}: no rows to report on")
     out = _out_dir(out_dir)
     start = time.perf_counter()
+    total = 3 + (classifier is not None)  # steps announced to moviegenre.progress.report
+    report("summary", 0, total)
     summary = summarize(dataset, settings)
+    report("data figures", 1, total)
     parts = _data_sections(dataset, out, settings, summary)
+    report("characteristic words", 2, total)
     parts += _terms_section(dataset, out, settings)
     if classifier is not None:
+        report(f"scoring {classifier.name}", 3, total)
         parts += _model_sections(dataset, classifier, out, settings)
+    report("done", total, total)
     if audit is not None:
         parts.append(audit_section(audit))
     seconds = time.perf_counter() - start

@@ -26,6 +26,7 @@ from moviegenre.data import Dataset, dataset_fingerprint
 from moviegenre.errors import ConfigError
 from moviegenre.metrics import headline, score
 from moviegenre.models import MODEL_KINDS, model_class
+from moviegenre.models.base import check_params
 from moviegenre.progress import reporting
 
 
@@ -106,7 +107,8 @@ def train(
     say = progress or (lambda _msg, _done, _total: None)
     cls = model_class(settings.kind)
     selection.check(settings.val_fraction, settings.random_state)
-    settings = replace(settings, params=_with_device(cls, settings.params, settings.device))
+    params = _with_device(cls, check_params(cls, settings.params), settings.device)
+    settings = replace(settings, params=params)
     if cls.validates_in_fit and settings.search is None:
         return _train_self_validating(dataset, settings, cls, say, start)
     labels = list(dataset.labels or [])

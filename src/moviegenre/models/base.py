@@ -218,6 +218,24 @@ def _fits(value: Any, hint: Any) -> bool:
     return False
 
 
+def _setting_problem(hints: dict[str, Any], key: str, value: Any) -> str | None:
+    """Why ``key=value`` is not a valid setting of a class with these ``__init__`` hints."""
+    if key not in hints:
+        return "is unknown"
+    if not _fits(value, hints[key]):
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        expected = str(hints[key]).replace("typing.", "").replace("collections.abc.", "")
+        return f"has an invalid value {shown} (expected {expected})"
+    return None
+
+
+def _init_hints(cls: type[GenreModel]) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls.__init__)
+    hints.pop("return", None)
+    return hints
+
+
 def check_settings(cls: type[GenreModel], params: dict[str, Any]) -> dict[str, Any]:
     """``params`` from a model file, checked against the types of ``cls.__init__``.
 
@@ -225,8 +243,7 @@ def check_settings(cls: type[GenreModel], params: dict[str, Any]) -> dict[str, A
     :data:`IGNORED_SETTINGS` are dropped so that a model file never decides them, and
     :data:`RENAMED_SETTINGS` are read under their new name.
     """
-    hints = typing.get_type_hints(cls.__init__)
-    hints.pop("return", None)
+    hints = _init_hints(cls)
     clean = {}
     for key, value in params.items():
         if key in IGNORED_SETTINGS:
@@ -236,17 +253,28 @@ def check_settings(cls: type[GenreModel], params: dict[str, Any]) -> dict[str, A
             if new in params:
                 raise ModelFileError(f"{cls.kind} model settings give both {key!r} and {new!r}")
             key = new
-        if key not in hints:
-            raise ModelFileError(f"{cls.kind} model setting {key!r} is unknown")
-        if not _fits(value, hints[key]):
-            shown = repr(value)
-            shown = shown if len(shown) <= 60 else shown[:57] + "..."
-            raise ModelFileError(
-                f"{cls.kind} model setting {key!r} has an invalid value {shown} "
-                f"(expected {hints[key]})"
-            )
+        problem = _setting_problem(hints, key, value)
+        if problem:
+            raise ModelFileError(f"{cls.kind} model setting {key!r} {problem}")
         clean[key] = value
     return clean
+
+
+def check_params(cls: type[GenreModel], params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` given for training, checked like a model file's settings before any fit.
+
+    A ConfigError names the parameter and lists the valid ones, so a typo or a string
+    where a number belongs stops at once instead of deep inside ``fit``.
+    """
+    hints = _init_hints(cls)
+    for key, value in params.items():
+        problem = _setting_problem(hints, key, value)
+        if problem:
+            raise ConfigError(
+                f"{cls.kind} parameter {key!r} {problem}; the {cls.kind} parameters are: "
+                + ", ".join(sorted(hints))
+            )
+    return dict(params)
 
 
 def check_number(value: Any, what: str, low: float, high: float) -> float:

@@ -1,0 +1,203 @@
+"""Commands that make or measure a model: train, evaluate, calibrate, models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from moviegenre.cli._base import (
+    BatchSize,
+    KindOpt,
+    LabelCol,
+    ModelOpt,
+    RandomStateOpt,
+    TextCol,
+    app,
+    console,
+    kind_not_model,
+    library_progress,
+    progress_bar,
+)
+from moviegenre.cli.tables import (
+    metrics_table,
+    models_table,
+    per_class_table,
+    validation_title,
+)
+from moviegenre.errors import ConfigError
+
+
+@app.command()
+def train(
+    data: Annotated[
+        list[Path],
+        typer.Option(help="Labelled training file (IMDb txt, CSV, ...); repeat for several."),
+    ],
+    out: Annotated[Path, typer.Option(help="New directory to write the model to.")],
+    kind: KindOpt = "linear",
+    val_fraction: Annotated[float, typer.Option(help="Share of rows held out.")] = 0.2,
+    random_state: RandomStateOpt = 0,
+    name: Annotated[str, typer.Option(help="Name recorded in model.json.")] = "moviegenre",
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="Fixed model parameter KEY=JSON_VALUE (repeatable), e.g. C=0.3."),
+    ] = None,
+    device: Annotated[
+        str, typer.Option(help="Where fine-tuning runs: auto (a GPU if torch sees one), cpu, cuda.")
+    ] = "auto",
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace the model already in --out (nothing else is replaced).")
+    ] = False,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+    _model: Annotated[str | None, kind_not_model("train")] = None,
+) -> None:
+    """Train a model, choosing its settings on held-out rows, and save it."""
+    from moviegenre.data import load_dataset
+    from moviegenre.modelio import check_output_dir
+    from moviegenre.training import TrainSettings
+    from moviegenre.training import train as train_model
+
+    check_output_dir(out, overwrite=overwrite)  # before the fit, which may take minutes
+    params = parse_params(param or [])
+    dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
+    settings = TrainSettings(
+        kind=kind,
+        params=params,
+        val_fraction=val_fraction,
+        random_state=random_state,
+        name=name,
+        device=device,
+    )
+    with library_progress(f"training {kind}", _print_scores) as show:
+        result = train_model(dataset, settings, progress=show)
+    path = result.classifier.save(out, overwrite=overwrite)
+    title = validation_title(result.classifier.info.training, result.seconds)
+    console.print(metrics_table(title, result.validation))
+    console.print(f"best settings: {json.dumps(result.best_params)}")
+    console.print(f"model written to [bold]{path}[/bold]")
+
+
+def _print_scores(bar: Any, message: str) -> None:
+    if ": validation" in message or ": held-out" in message:
+        bar.console.print(message)
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """``--param KEY=VALUE`` items as a dict; a VALUE that is not JSON stays a string."""
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {item!r} must look like KEY=VALUE, e.g. C=0.3")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def writable_model_dir(classifier: Any, option: str) -> Path:
+    """The directory ``option`` will write into; never a bundled model inside the package."""
+    from moviegenre.classifier import PRETRAINED_DIR
+
+    path = classifier.path
+    if path is None or path.resolve().is_relative_to(PRETRAINED_DIR.resolve()):
+        raise ConfigError(
+            f"{option} writes into the model's model.json, and {classifier.name!r} is a bundled "
+            "model inside the installed package; copy its folder and pass --model COPY"
+        )
+    return path
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option(help="Labelled file to score.")],
+    model: ModelOpt = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write metrics.json and confusion_matrix.png here.")
+    ] = None,
+    batch_size: BatchSize = 256,
+    record_as: Annotated[
+        str | None,
+        typer.Option(help="Also store the headline metrics in model.json (not a bundled one)."),
+    ] = None,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+) -> None:
+    """Print accuracy, macro-F1, weighted-F1, top-3 accuracy and a per-genre table."""
+    from moviegenre.classifier import GenreClassifier
+    from moviegenre.data import load_dataset
+    from moviegenre.evaluate import evaluate as run_evaluation
+    from moviegenre.evaluate import write_report
+    from moviegenre.metrics import headline
+    from moviegenre.modelio import record_metrics
+
+    classifier = GenreClassifier.load(model)
+    record_dir = writable_model_dir(classifier, "--record-as") if record_as else None
+    dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
+    with progress_bar("scoring", len(dataset)) as bar:
+        metrics = run_evaluation(
+            classifier,
+            dataset,
+            batch_size=batch_size,
+            progress=lambda done, _total: bar.update(bar.task_ids[0], completed=done),
+        )
+    title = escape(f"{classifier.name} ({classifier.kind}) on {data}")
+    console.print(metrics_table(title, metrics))
+    console.print(per_class_table(metrics))
+    for path in write_report(metrics, out) if out is not None else []:
+        console.print(f"wrote {path}")
+    if record_as and record_dir is not None:
+        record_metrics(record_dir, record_as, {"data": str(data), **headline(metrics)})
+        console.print(f"recorded as {record_as!r} in {record_dir / 'model.json'}")
+
+
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the bundled models: kind, size, speed and scores.
+
+    Scores are the model's recipe trained on the shared training file and scored on the shared
+    test file (the bundled models themselves are trained on both); speed is on 2 CPU cores.
+    """
+    from moviegenre.classifier import bundled_models
+
+    rows = bundled_models()
+    if as_json:
+        console.print_json(json.dumps(rows))
+    else:
+        console.print(models_table(rows))
+
+
+@app.command()
+def calibrate(
+    data: Annotated[
+        Path, typer.Option(help="Labelled rows the model did NOT train on (held out).")
+    ],
+    model: Annotated[Path, typer.Option("--model", "-m", help="Model directory to update.")],
+    method: Annotated[str, typer.Option(help="Conformity score: 'aps' or 'raps'.")] = "aps",
+    batch_size: BatchSize = 256,
+    text_col: TextCol = None,
+    label_col: LabelCol = None,
+) -> None:
+    """Store conformity scores in a model so that it gives genre sets (predict --coverage)."""
+    from moviegenre.classifier import GenreClassifier
+    from moviegenre.data import load_dataset
+    from moviegenre.evaluate import calibrate as run_calibration
+    from moviegenre.modelio import record_conformal
+
+    classifier = GenreClassifier.load(model)
+    folder = writable_model_dir(classifier, "calibrate")
+    dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
+    scores = run_calibration(classifier, dataset, method=method, batch_size=batch_size)
+    record_conformal(folder, scores)
+    console.print(
+        f"stored {len(scores)} {method.upper()} conformity scores from {data} in "
+        f"[bold]{folder / 'model.json'}[/bold]"
+    )

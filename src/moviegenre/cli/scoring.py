@@ -1,0 +1,173 @@
+"""``predict`` classifies texts given on the command line; ``score`` streams a whole file.
+
+Two verbs, so that each option means one thing: file options (--format, --engine, --workers,
+...) exist only on ``score``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from moviegenre.cli._base import (
+    BatchSize,
+    Coverage,
+    IdCol,
+    ModelOpt,
+    NoChecks,
+    TextCol,
+    app,
+    console,
+    err_console,
+    refused_option,
+)
+from moviegenre.errors import ConfigError
+
+TopK = Annotated[int, typer.Option("--top-k", "-k", help="Genres per text.")]
+#: Refusals that ``--no-checks`` lifts (the 20-word and English-only rules).
+CHECK_CODES = ("too_short", "not_english")
+NO_CHECKS_HINT = "texts refused as too short or not English are scored with --no-checks"
+
+
+#: What predict says to someone who gives it a file (scoring files moved to ``score``).
+FILE_ON_PREDICT = (
+    "predict classifies texts; to score a file, run: moviegenre score --input FILE --output OUT.csv"
+)
+
+
+@app.command()
+def predict(
+    texts: Annotated[list[str] | None, typer.Argument(help="Descriptions to classify.")] = None,
+    model: ModelOpt = None,
+    top_k: TopK = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    examples: Annotated[bool, typer.Option(help="Classify the bundled sample texts.")] = False,
+    no_checks: NoChecks = False,
+    batch_size: BatchSize = 256,
+    coverage: Coverage = None,
+    _input: Annotated[str | None, refused_option("--input", FILE_ON_PREDICT)] = None,
+    _output: Annotated[str | None, refused_option("--output", FILE_ON_PREDICT)] = None,
+) -> None:
+    """Classify descriptions given here (or --examples); exit 1 if one is refused."""
+    from moviegenre.classifier import GenreClassifier
+    from moviegenre.examples import EXAMPLES
+
+    items = [_utf8_argument(text, n) for n, text in enumerate(texts or [], 1)]
+    items += list(EXAMPLES.values()) if examples else []
+    if not items:
+        raise ConfigError("give descriptions to classify, or --examples (files: moviegenre score)")
+    classifier = GenreClassifier.load(model)
+    results = classifier.classify(
+        items, top_k=top_k, batch_size=batch_size, check=not no_checks, coverage=coverage
+    )
+    if as_json:
+        payload = [{"text": t, **r.to_dict()} for t, r in zip(items, results, strict=True)]
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        for text, result in zip(items, results, strict=True):
+            _print_result(text, result, coverage)
+    if any(r.code in CHECK_CODES for r in results):
+        err_console.print(f"hint: {NO_CHECKS_HINT}", highlight=False)
+    if not all(r.ok for r in results):
+        raise typer.Exit(code=1)
+
+
+def _print_result(text: str, result: Any, coverage: float | None) -> None:
+    head = text if len(text) <= 70 else text[:67] + "..."
+    console.print(f"[bold]{head}[/bold]")
+    if not result.ok:
+        console.print(f"  [red]refused:[/red] {result.error}")
+        return
+    for genre, prob in result.genres:
+        console.print(f"  {genre:<12} {prob:6.1%}")
+    if result.genre_set is not None:
+        listed = ", ".join(g for g, _ in result.genre_set)
+        console.print(f"  set at {coverage:.0%} coverage: {listed}")
+
+
+def _utf8_argument(text: str, number: int) -> str:
+    """A command-line text, refused in one line if it holds bytes that are not UTF-8.
+
+    Python keeps such bytes as lone surrogates, which no tokenizer or console can encode.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        byte = ord(text[exc.start]) - 0xDC00
+        shown = f"byte 0x{byte:02x}" if 0x80 <= byte <= 0xFF else "a lone surrogate"
+        raise ConfigError(
+            f"description {number} is not valid UTF-8 ({shown} at character {exc.start + 1}); "
+            "pass UTF-8 text"
+        ) from None
+    return text
+
+
+@app.command()
+def score(
+    input: Annotated[Path, typer.Option(help="File of descriptions to score.")],
+    output: Annotated[Path, typer.Option(help="Where to write scores: *.csv or *.parquet.")],
+    model: ModelOpt = None,
+    top_k: TopK = 1,
+    format: Annotated[
+        str,
+        typer.Option(
+            help="Output layout: 'wide' (top-k columns + error) or 'kaggle' (exactly id,genre; "
+            "every row is scored: the 20-word/English checks are skipped)."
+        ),
+    ] = "wide",
+    no_checks: NoChecks = False,
+    coverage: Coverage = None,
+    text_col: TextCol = None,
+    id_col: IdCol = None,
+    batch_size: BatchSize = 256,
+    chunk_rows: Annotated[int, typer.Option(help="Rows per chunk (and per resumable part).")] = (
+        10_000
+    ),
+    workers: Annotated[int, typer.Option(help="Local scoring processes.")] = 1,
+    engine: Annotated[
+        str, typer.Option(help="Scoring engine: 'local' or 'ray' (RAY_ADDRESS or local).")
+    ] = "local",
+    overwrite: Annotated[
+        bool, typer.Option(help="Start fresh, replacing OUTPUT and unfinished parts.")
+    ] = False,
+) -> None:
+    """Score a whole file, chunk by chunk, into CSV or Parquet (resumable: run it again)."""
+    from moviegenre.batch import BatchSettings, score_file
+    from moviegenre.classifier import GenreClassifier
+
+    classifier = GenreClassifier.load(model)
+    # Kaggle submissions need a genre on every row, so short texts are scored, not refused.
+    check = not no_checks and format != "kaggle"
+    settings = BatchSettings(
+        output_format=format,
+        top_k=top_k,
+        batch_size=batch_size,
+        text_col=text_col,
+        id_col=id_col,
+        check=check,
+        chunk_rows=chunk_rows,
+        coverage=coverage,
+    )
+    try:
+        summary = score_file(
+            classifier,
+            input,
+            output,
+            settings,
+            engine=engine,
+            overwrite=overwrite,
+            show_progress=True,
+            workers=workers,
+        )
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: run the same command again to resume into {output}")
+        raise
+    resumed = f", {summary.resumed_rows} from an earlier run" if summary.resumed_rows else ""
+    console.print(
+        f"scored {summary.rows} rows ({summary.errors} refused{resumed}) into [bold]{output}[/bold]"
+    )
+    if summary.errors and check:
+        err_console.print(f"hint: rows {NO_CHECKS_HINT}", highlight=False)

@@ -1,0 +1,104 @@
+"""Rich tables of the library's results (metrics, bundled models, audits, baselines)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+
+def _table(title: str, columns: tuple[str, ...], left: tuple[str, ...]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column in left else "right")
+    return table
+
+
+def metrics_table(title: str, metrics: dict) -> Table:
+    columns = ("rows", "accuracy", "macro-F1", "weighted-F1", "top-3 accuracy")
+    table = _table(title, columns, ())
+    table.add_row(
+        str(metrics["rows"]),
+        f"{metrics['accuracy']:.3f}",
+        f"{metrics['macro_f1']:.3f}",
+        f"{metrics['weighted_f1']:.3f}",
+        f"{metrics['top3_accuracy']:.3f}",
+    )
+    return table
+
+
+def per_class_table(metrics: dict) -> Table:
+    table = _table("Per genre", ("genre", "precision", "recall", "F1", "support"), ("genre",))
+    for genre, row in metrics["per_class"].items():
+        if row["support"] or row["precision"]:
+            table.add_row(
+                genre,
+                f"{row['precision']:.3f}",
+                f"{row['recall']:.3f}",
+                f"{row['f1']:.3f}",
+                str(row["support"]),
+            )
+    return table
+
+
+def validation_title(training: dict[str, Any], seconds: float) -> str:
+    """How a trained model's validation metrics were measured, for the table's title."""
+    title = "Validation"
+    if training.get("validation") == "out-of-fold":
+        title += f" ({training['folds']}-fold, every row held out once)"
+    elif training.get("validation") == "holdout":
+        title += f" ({training['val_fraction']:.0%} of the rows held out)"
+    return f"{title}, trained in {seconds:.1f} s"
+
+
+def models_table(rows: list[dict[str, Any]]) -> Table:
+    columns = ("name", "kind", "MB", "accuracy", "macro-F1", "desc/s", "first answer s")
+    table = _table("Bundled models (load by name: --model NAME)", columns, ("name", "kind"))
+    for row in rows:
+        bench, speed = row["benchmark"], row["speed"]
+        table.add_row(
+            row["name"] + (" (default)" if row["default"] else ""),
+            row["kind"],
+            f"{row['megabytes']:.1f}",
+            f"{bench['accuracy']:.3f}" if "accuracy" in bench else "-",
+            f"{bench['macro_f1']:.3f}" if "macro_f1" in bench else "-",
+            f"{speed['per_second']:,.0f}" if "per_second" in speed else "-",
+            f"{speed['first_prediction_s']:.1f}" if "first_prediction_s" in speed else "-",
+        )
+    return table
+
+
+def baselines_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = _table(title, ("model", "accuracy", "macro-F1", "top-3", "train s"), ("model",))
+    for row in rows:
+        table.add_row(
+            row["model"],
+            f"{row['accuracy']:.3f}",
+            f"{row['macro_f1']:.3f}",
+            f"{row['top3_accuracy']:.3f}",
+            f"{row['train_seconds']:.2f}",
+        )
+    return table
+
+
+def audit_tables(result: Any, kind: str, top: int) -> tuple[Table, Table]:
+    """The flagged rows (the first ``top``) and the estimated noise per genre."""
+    title = f"{len(result.issues)} of {result.rows} labels look wrong ({kind})"
+    columns = ("id", "title", "given", "suggested", "confidence", "description")
+    issues = _table(title, columns, tuple(c for c in columns if c != "confidence"))
+    for issue in result.issues[:top]:
+        issues.add_row(
+            escape(issue.id),
+            escape(issue.title or ""),
+            issue.given,
+            issue.suggested,
+            f"{issue.confidence:.2f}",
+            escape(issue.snippet[:70]),
+        )
+    columns = ("genre", "rows", "flagged", "noise rate", "confused with")
+    noise = _table("Estimated label noise per genre", columns, ("genre", "confused with"))
+    for g in result.genres:
+        pairs = ", ".join(f"{name} ({n})" for name, n in g.confused_with)
+        noise.add_row(g.genre, str(g.rows), str(g.flagged), f"{g.noise_rate:.0%}", pairs)
+    return issues, noise
