@@ -177,13 +177,14 @@ def _centred_oof_scores(model: LinearGenreModel) -> np.ndarray:
 
 def test_out_of_fold_scores_ignore_words_that_only_held_out_rows_hold(data):
     """A held-out row is scored as an unseen text: a word no training row of its fold holds
-    must not change its score (the vocabulary, idf and normalisation come from the fold)."""
+    must not change its score (the vocabulary, idf and normalisation come from the fold).
+    The solver's own noise is ~1e-6; the leak this guards against moved scores by ~0.2."""
     texts, labels = data
     marked = [texts[0] + " zyzzyva" * 5, *texts[1:]]
     plain = LinearGenreModel(C=0.5).fit(texts, labels)
     with_word = LinearGenreModel(C=0.5).fit(marked, labels)
     np.testing.assert_allclose(
-        _centred_oof_scores(with_word)[0], _centred_oof_scores(plain)[0], atol=1e-6
+        _centred_oof_scores(with_word)[0], _centred_oof_scores(plain)[0], atol=1e-4
     )
 
 
