@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
+from _results import append_results
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 TOP_N = [50, 100, 200, 400]
 
 
@@ -88,13 +88,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.append:
-        command = "python benchmarks/" + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        with RESULTS.open("a", encoding="utf-8") as handle:
-            handle.write(
-                f"\n### Label audit (confident learning) ({stamp})\n\n"
-                f"Command: `{command.replace(' --append', '')}`\n\n{table}\n"
-            )
+        append_results("Label audit (confident learning)", table)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
+from _results import append_results
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 COVERAGES = [0.8, 0.9, 0.95]
 
 
@@ -86,15 +86,11 @@ def main() -> None:
     if misses:
         print("MISSED by more than 2 points: " + "; ".join(misses), file=sys.stderr)
     if args.append:
-        command = "python benchmarks/" + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        with RESULTS.open("a", encoding="utf-8") as handle:
-            handle.write(
-                f"\n### Conformal genre sets ({stamp})\n\nTrain `train_data.txt` (2,110 rows), "
-                "sets on `test_data_solution.txt` (3,670 rows); empirical coverage = share of "
-                "test rows whose set holds the true genre.\n"
-                f"Command: `{command.replace(' --append', '')}`\n\n{table}\n"
-            )
+        note = (
+            "Train `train_data.txt` (2,110 rows), sets on `test_data_solution.txt` (3,670 rows); "
+            "empirical coverage = share of test rows whose set holds the true genre.\n"
+        )
+        append_results("Conformal genre sets", table, note)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _results import append_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
 FILES = ("train_data.txt", "test_data_solution.txt")
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
 
 def main() -> None:
@@ -101,14 +101,10 @@ def main() -> None:
     text = table(folds, args, partner["epochs"])
     print(text)
     if args.append:
-        command = "python benchmarks/cv.py " + " ".join(sys.argv[1:])
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        with RESULTS.open("a", encoding="utf-8") as handle:
-            handle.write(
-                f"\n### {args.folds}-fold stratified CV of `{args.kind}` over all "
-                f"{len(data):,} labelled rows ({stamp})\n\n"
-                f"Command: `{command.replace(' --append', '').strip()}`\n\n{text}\n"
-            )
+        heading = (
+            f"{args.folds}-fold stratified CV of `{args.kind}` over all {len(data):,} labelled rows"
+        )
+        append_results(heading, text)
 
 
 def table(folds: list[dict], args: argparse.Namespace, epochs: int) -> str:

@@ -20,9 +20,10 @@ import time
 import warnings
 from pathlib import Path
 
+from _results import append_results
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
 
 def main() -> None:
@@ -118,15 +119,11 @@ def main() -> None:
     print(text)
     print(json.dumps({"weight": model.weight_, "params": result.best_params}), file=sys.stderr)
     if args.append:
-        command = "python benchmarks/default_model.py " + " ".join(sys.argv[1:])
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        with RESULTS.open("a", encoding="utf-8") as handle:
-            handle.write(
-                f"\n### Default-model recipe (blend) on the shared split ({stamp})\n\n"
-                f"Train `train_data.txt` (2,110 rows), score `test_data_solution.txt` "
-                f"(3,670 rows), max_seq_length {args.max_seq_length}, {args.epochs} epochs.\n"
-                f"Command: `{command.replace(' --append', '').strip()}`\n\n{text}\n"
-            )
+        note = (
+            f"Train `train_data.txt` (2,110 rows), score `test_data_solution.txt` (3,670 rows), "
+            f"max_seq_length {args.max_seq_length}, {args.epochs} epochs.\n"
+        )
+        append_results("Default-model recipe (blend) on the shared split", text, note)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from _results import append_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
 
 def _load():
@@ -158,15 +158,11 @@ def main() -> None:
     text = table(rows)
     print(text)
     if args.append:
-        command = "python benchmarks/quality.py " + " ".join(sys.argv[1:])
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        with RESULTS.open("a", encoding="utf-8") as handle:
-            handle.write(
-                f"\n### Quality on the shared split ({stamp})\n\n"
-                f"Train `train_data.txt` (2,110 rows), score `test_data_solution.txt` "
-                f"(3,670 rows), 2 cores.\nCommand: `{command.replace(' --append', '').strip()}`"
-                f"\n\n{text}\n"
-            )
+        note = (
+            "Train `train_data.txt` (2,110 rows), score `test_data_solution.txt` "
+            "(3,670 rows), 2 cores.\n"
+        )
+        append_results("Quality on the shared split", text, note)
 
 
 if __name__ == "__main__":

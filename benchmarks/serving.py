@@ -23,9 +23,10 @@ import sys
 import time
 from pathlib import Path
 
+from _results import append_results
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
 
 def _child(name: str) -> None:
@@ -99,13 +100,7 @@ def main() -> None:
     text += f"\n\n{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} when done."
     print(text)
     if args.append:
-        command = "python benchmarks/serving.py " + " ".join(sys.argv[1:])
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        with RESULTS.open("a", encoding="utf-8") as handle:
-            handle.write(
-                f"\n### Serving the bundled models ({stamp})\n\n"
-                f"Command: `{command.replace(' --append', '').strip()}`\n\n{text}\n"
-            )
+        append_results("Serving the bundled models", text)
 
 
 if __name__ == "__main__":
