@@ -138,3 +138,51 @@ def test_blend_saves_partner_files_and_serves_without_torch(blended, data, tmp_p
     assert info.kind == "blend"
     assert np.array_equal(loaded.predict_proba(data[0]), blended.predict_proba(data[0]))
     assert predict_without_torch(tmp_path / "m", data[0][3]) == blended.predict([data[0][3]])[0]
+
+
+@pytest.mark.parametrize("cv_folds", [-1, 1, 2.5, True, "5"])
+def test_bad_cv_folds_is_refused_before_fitting(data, cv_folds):
+    with pytest.raises(ConfigError, match="cv_folds"):
+        BlendGenreModel(cv_folds=cv_folds).fit(*data)
+
+
+def test_cross_fit_scores_every_row_out_of_fold_then_fits_both_members_on_all(
+    data, finetune_params, monkeypatch
+):
+    from moviegenre.models.linear import LinearGenreModel
+
+    fitted_rows: list[int] = []
+    real_fit = LinearGenreModel.fit
+
+    def spy(self, texts, labels):
+        fitted_rows.append(len(texts))
+        return real_fit(self, texts, labels)
+
+    monkeypatch.setattr(LinearGenreModel, "fit", spy)
+    model = BlendGenreModel(partner_params=finetune_params, cv_folds=3).fit(*data)
+    # three fold fits, each without its fold's rows (which it then scores), then one on all
+    assert len(fitted_rows) == 4 and sum(fitted_rows[:3]) == 2 * len(data[0])
+    assert fitted_rows[3] == len(data[0])
+    held = model.heldout()
+    assert held.protocol == {"validation": "cross-fit", "cv_folds": 3}
+    assert list(held.index) == list(range(len(data[0])))  # every row is a calibration row
+    assert np.allclose(held.proba.sum(axis=1), 1) and len(model.weight_trials_) == 11
+    # the members that answer were fit on every row, after the folds
+    assert model.partner_.history_[0]["train_rows"] == len(data[0])
+    assert model.linear_.predict_proba(data[0]).shape == (len(data[0]), len(TINY_GENRES))
+
+
+def test_cross_fit_aligns_a_genre_missing_from_a_fold(encoder_params):
+    """A genre with one row is absent from one fold's training part: its column is 0 there."""
+    rows = tiny_rows(40, seed=3)
+    texts, labels = [r[3] for r in rows], [r[2] for r in rows]
+    labels[0] = "rare"
+    model = EnsembleGenreModel(partner_params=encoder_params, cv_folds=2).fit(texts, labels)
+    assert "rare" in model.classes_ and model.heldout().proba.shape[1] == len(model.classes_)
+
+
+def test_aligned_puts_member_columns_in_the_blend_order():
+    from moviegenre.models.ensemble import aligned
+
+    out = aligned(np.array([[0.3, 0.7]]), ["b", "d"], np.array(["a", "b", "c", "d"], dtype=object))
+    assert out.tolist() == [[0.0, 0.3, 0.0, 0.7]]

@@ -213,5 +213,9 @@ class FastGenreModel(EnsembleGenreModel):
         val_fraction: float = 0.2,
         random_state: int = 0,
         partner: str = "static",
+        cv_folds: int = 0,
     ) -> None:
-        super().__init__(weight, linear_params, partner_params, val_fraction, random_state, partner)
+        super().__init__(
+            weight, linear_params, partner_params, val_fraction, random_state, partner,
+            cv_folds=cv_folds,
+        )  # fmt: skip
