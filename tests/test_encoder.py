@@ -158,3 +158,34 @@ def test_default_model_serves_with_int8_and_survives_reload(data, cache_dir, tmp
     loaded, _ = load_model(tmp_path / "m")
     loaded.set_params(cache_dir=cache_dir)  # the ONNX files already exported in this session
     assert np.array_equal(loaded.predict_proba(data[0]), proba)
+
+
+def test_embedding_cache_index_is_whole_before_another_thread_reads_it(tmp_path, monkeypatch):
+    """A thread that asks while the shards are being read waits for the whole index."""
+    import threading
+
+    import safetensors.numpy
+
+    keys = [bytes([i]) * 32 for i in range(4)]
+    EmbeddingCache(tmp_path).put(keys[:2], np.ones((2, 3), dtype=np.float32))
+    EmbeddingCache(tmp_path).put(keys[2:], np.ones((2, 3), dtype=np.float32))
+    cache, seen, other_done = EmbeddingCache(tmp_path), [], threading.Event()
+    real_load = safetensors.numpy.load_file
+    calls = []
+
+    def load_file(path):
+        calls.append(path)
+        if len(calls) == 1:  # mid-read: another thread asks
+
+            def ask():
+                seen.extend(cache.get(keys))
+                other_done.set()
+
+            threading.Thread(target=ask).start()
+            other_done.wait(timeout=0.2)  # old code: it answered at once, from half an index
+        return real_load(path)
+
+    monkeypatch.setattr(safetensors.numpy, "load_file", load_file)
+    assert all(row is not None for row in cache.get(keys))
+    assert other_done.wait(timeout=10)
+    assert len(seen) == 4 and all(row is not None for row in seen)

@@ -155,3 +155,44 @@ def test_cuda_asked_without_a_gpu_is_refused(data, tiny_backbone, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="no CUDA GPU"):
         FinetuneGenreModel(backbone=tiny_backbone, max_seq_length=32, device="cuda").fit(*data)
+
+
+def test_a_text_gets_the_same_probabilities_alone_and_in_any_batch(fitted, data):
+    """int8 activations are quantized per text (export.per_text_scales): neither the other
+    texts of a batch nor their padding change a text's numbers."""
+    texts = [t[:60] for t in data[0][:5]]  # short: padded next to the long companion
+    alone = np.vstack([fitted.predict_proba([t]) for t in texts])
+    long = " ".join(data[0][5:9])
+    for batch in ([long, *texts], [*texts[::-1], long]):
+        together = fitted.predict_proba(batch)
+        got = together[1:] if batch[0] == long else together[:-1][::-1]
+        np.testing.assert_allclose(got, alone, atol=1e-5)
+
+
+def test_per_text_scales_refuses_a_graph_it_does_not_know():
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from moviegenre.models.export import per_text_scales
+
+    weight = numpy_helper.from_array(np.ones((4, 3), dtype=np.int8), "w")
+    weight_zero = numpy_helper.from_array(np.zeros(3, dtype=np.int8), "wz")
+    graph = helper.make_graph(
+        [
+            helper.make_node("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"]),
+            helper.make_node("MatMulInteger", ["xq", "w", "xz", "wz"], ["y"]),  # no Cast, Mul
+        ],
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "s", 4]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["b", "s"]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, ["b", "s", 3])],
+        [weight, weight_zero],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(ValueError, match="not followed by Cast and Mul"):
+        per_text_scales(model)
+    graph.input[0].type.tensor_type.shape.dim.add().dim_value = 1  # rank 4
+    with pytest.raises(ValueError, match="rank 4"):
+        per_text_scales(onnx.ModelProto(graph=graph, opset_import=model.opset_import))

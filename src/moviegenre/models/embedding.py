@@ -72,21 +72,29 @@ class EmbeddingCache:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._index: dict[bytes, np.ndarray] | None = None
+        self._lock = threading.Lock()
 
     def _load(self) -> dict[bytes, np.ndarray]:
+        """The index of every shard, read once; built whole before other threads see it."""
         if self._index is None:
-            from safetensors.numpy import load_file
-
-            self._index = {}
-            if self.directory.is_dir():
-                for shard in sorted(self.directory.glob("shard-*.safetensors")):
-                    try:
-                        arrays = load_file(str(shard))
-                    except Exception:  # a shard from a crashed writer: ignore it
-                        continue
-                    for key, row in zip(arrays["keys"], arrays["emb"], strict=True):
-                        self._index[key.tobytes()] = row
+            with self._lock:
+                if self._index is None:
+                    self._index = self._read_shards()
         return self._index
+
+    def _read_shards(self) -> dict[bytes, np.ndarray]:
+        from safetensors.numpy import load_file
+
+        index: dict[bytes, np.ndarray] = {}
+        if self.directory.is_dir():
+            for shard in sorted(self.directory.glob("shard-*.safetensors")):
+                try:
+                    arrays = load_file(str(shard))
+                except Exception:  # a shard from a crashed writer: ignore it
+                    continue
+                for key, row in zip(arrays["keys"], arrays["emb"], strict=True):
+                    index[key.tobytes()] = row
+        return index
 
     def get(self, keys: Sequence[bytes]) -> list[np.ndarray | None]:
         index = self._load()
@@ -144,8 +152,9 @@ class TextEncoder:
     # -- identity ---------------------------------------------------------------------------
 
     def cache_key(self) -> str:
-        # int8 embeddings differ from fp32 ones; torch and onnx fp32 agree to ~1e-6.
-        numerics = "int8" if self.backend == "onnx-int8" else "fp32"
+        # int8 embeddings differ from fp32 ones; torch and onnx fp32 agree to ~1e-6. "pertext":
+        # activation scales per text (export.per_text_scales), unlike older per-batch caches.
+        numerics = "int8-pertext" if self.backend == "onnx-int8" else "fp32"
         ident = f"{self.spec.name}|{self.spec.version()}|{self.max_seq_length}|{self.pooling}"
         return f"{self.spec.name}-{hashlib.sha256(f'{ident}|{numerics}'.encode()).hexdigest()[:16]}"
 
@@ -290,7 +299,7 @@ class _OnnxRunner:
 
     def __init__(self, spec: BackboneSpec, root: Path, int8: bool) -> None:
         folder = root / "onnx" / f"{spec.name}-{spec.version()}"
-        path = folder / ("model-int8.onnx" if int8 else "model.onnx")
+        path = folder / ("model-int8-pertext.onnx" if int8 else "model.onnx")
         if not path.exists():
             export_backbone(spec, path, int8=int8)
         self.session = OnnxSession(path)
