@@ -76,7 +76,9 @@ def per_text_scales(model: Any, mask_input: str = "attention_mask") -> Any:
     padded positions left out), scale shape (batch, 1, ...). ``MatMulInteger`` takes a zero
     point per tensor only, so it is fed 0, and the row's scale x zero point x the weight
     columns' scaled sums is subtracted after the scale product. On the IMDb benchmark row this
-    is also more accurate than one scale per batch (benchmarks/RESULTS.md) and ~20% slower.
+    is as accurate as one scale per batch, ~20% slower in batches of 32, ~1.3 ms per text alone
+    (benchmarks/int8_scales.py). Folding the correction into the bias instead measured as fast
+    in batches but ~6 ms slower for one text, so it is not done.
     Needs ``onnx``; the graph then runs on onnxruntime alone.
     """
     onnx = require("onnx", purpose="rewriting an int8 graph")
