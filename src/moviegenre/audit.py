@@ -23,7 +23,7 @@ from moviegenre._util import csv_cell
 from moviegenre.data import Dataset
 from moviegenre.errors import ConfigError
 from moviegenre.models import model_class
-from moviegenre.split import stratified_folds
+from moviegenre.split import check_folds, stratified_folds
 
 SNIPPET_CHARS = 160
 
@@ -95,8 +95,7 @@ def out_of_fold_proba(
     """
     if not dataset.has_labels:
         raise ConfigError(f"{dataset.source} has no genre labels; an audit needs labelled rows")
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise ConfigError(f"folds must be an integer >= 2, got {folds!r}")
+    check_folds(folds, "folds")
     labels = np.asarray(dataset.labels, dtype=object)
     cls = model_class(kind)
     if "calibration_folds" in cls().get_params():

@@ -11,6 +11,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
@@ -65,6 +66,16 @@ def stratified_split(
     return np.array(sorted(train), dtype=np.int64), np.array(sorted(val), dtype=np.int64)
 
 
+def check_folds(n_folds: Any, what: str = "the number of folds", zero: str = "") -> int:
+    """``n_folds`` as an int >= 2 (or 0, when ``zero`` says what 0 means), else one ConfigError
+    naming ``what``; booleans and floats are refused."""
+    whole = isinstance(n_folds, Integral) and not isinstance(n_folds, bool)
+    if whole and (n_folds >= 2 or (zero and n_folds == 0)):
+        return int(n_folds)
+    allowed = f"0 ({zero}) or an integer >= 2" if zero else "an integer >= 2"
+    raise ConfigError(f"{what} must be {allowed}, got {n_folds!r}")
+
+
 def stratified_folds(
     labels: Sequence[str] | np.ndarray, *, n_folds: int = 5, random_state: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -72,10 +83,8 @@ def stratified_folds(
 
     Classes rarer than ``n_folds`` are spread over as many folds as they have rows.
     """
-    if isinstance(n_folds, bool) or not isinstance(n_folds, Integral) or n_folds < 2:
-        raise ConfigError(f"the number of folds must be an integer >= 2, got {n_folds!r}")
     splitter = StratifiedKFold(
-        int(n_folds), shuffle=True, random_state=check_random_state(random_state)
+        check_folds(n_folds), shuffle=True, random_state=check_random_state(random_state)
     )
     labels = np.asarray(labels, dtype=object)
     with warnings.catch_warnings():  # classes rarer than the fold count: sklearn only warns

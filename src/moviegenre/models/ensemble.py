@@ -45,6 +45,7 @@ from moviegenre.models.base import (
 )
 from moviegenre.models.linear import LinearGenreModel
 from moviegenre.progress import report
+from moviegenre.split import check_folds
 
 #: Kinds that cannot be the partner: the blends themselves, and linear (already a member).
 NOT_PARTNERS = frozenset({"ensemble", "blend", "fast", "linear"})
@@ -151,15 +152,7 @@ class EnsembleGenreModel(GenreModel):
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> EnsembleGenreModel:
         if self.weight is not None and not 0.0 <= self.weight <= 1.0:
             raise ConfigError(f"weight must be in [0, 1] or None, got {self.weight}")
-        if (
-            isinstance(self.cv_folds, bool)
-            or not isinstance(self.cv_folds, int)
-            or (self.cv_folds < 0 or self.cv_folds == 1)
-        ):
-            raise ConfigError(
-                f"cv_folds must be 0 (one validation slice) or a whole number >= 2, "
-                f"got {self.cv_folds!r}"
-            )
+        check_folds(self.cv_folds, "cv_folds", zero="one validation slice")
         self.classes_ = check_training_data(texts, labels)
         texts, labels = list(texts), list(labels)
         if self.cv_folds:
