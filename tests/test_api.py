@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 import schemathesis
 from conftest import tiny_rows
@@ -159,6 +157,37 @@ def test_unparsable_body_is_400_not_500(client: TestClient) -> None:
     assert "parsing the body" in response.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/predict", b'{"texts": ["a plot"], "texts": ["another plot"]}'),
+        ("/v1/predict", b'{"texts": ["a plot"], "top_k": 1, "top_k": 2}'),
+        ("/v1/explain", b'{"text": "a plot", "text": "another plot"}'),
+    ],
+)
+def test_a_repeated_json_key_is_422(client: TestClient, path: str, body: bytes) -> None:
+    """json.loads keeps the last of two equal keys; other parsers keep the first: refused."""
+    response = client.post(path, content=body, headers=JSON)
+    assert response.status_code == 422
+    assert "appears more than once" in response.text
+
+
+def test_an_overloaded_model_queue_is_503_with_retry_after(classifier: GenreClassifier):
+    from moviegenre.serve_batching import Overloaded
+
+    app = create_app(classifier, LIMITS)
+
+    async def full(texts, top_k):
+        raise Overloaded("the server is busy: retry in 7 s", 7)
+
+    app.state.batcher.classify = full
+    with TestClient(app) as test_client:
+        response = test_client.post("/v1/predict", json={"texts": [texts(1)[0][1]]})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "7"
+    assert "busy" in response.text
+
+
 def test_library_errors_become_422(classifier: GenreClassifier) -> None:
     """A MovieGenreError raised while scoring (here a ConfigError) is the client's 422."""
 
@@ -171,52 +200,6 @@ def test_library_errors_become_422(classifier: GenreClassifier) -> None:
         response = client.post("/v1/predict", json={"texts": ["a"]})
     assert response.status_code == 422
     assert response.json()["detail"] == "refused on purpose"
-
-
-def run_batched(classifier, requests: list[tuple[list[str], int]], max_texts: int = 256):
-    """Submit ``requests`` to one MicroBatcher at the same time; return results and model calls."""
-    from moviegenre.api import MicroBatcher, WorkerPool
-
-    async def go():
-        pool = WorkerPool(1)
-        try:
-            batcher = MicroBatcher(classifier, pool, slots=1, max_texts=max_texts)
-            jobs = [batcher.classify(texts, k) for texts, k in requests]
-            results = await asyncio.gather(*jobs, return_exceptions=True)
-            return results, batcher.calls, batcher.active
-        finally:
-            pool.shutdown()
-
-    return asyncio.run(go())
-
-
-def test_concurrent_requests_share_one_model_call(classifier: GenreClassifier) -> None:
-    (g1, t1), (g2, t2) = texts(2)
-    requests = [([t1], 1), ([t2, "short"], 3), ([t1], 2)]
-    results, calls, active = run_batched(classifier, requests)
-    assert calls == 1 and active == 0
-    assert [len(r) for r in results] == [1, 2, 1]
-    assert results[0][0].genre == g1 and len(results[0][0].genres) == 1
-    assert results[1][0].genre == g2 and len(results[1][0].genres) == 3
-    assert results[1][1].code == "too_short"
-    assert len(results[2][0].genres) == 2
-
-
-def test_batches_stay_under_the_text_cap(classifier: GenreClassifier) -> None:
-    text = texts(1)[0][1]
-    results, calls, _ = run_batched(classifier, [([text] * 2, 1)] * 3, max_texts=3)
-    assert calls == 3 and all(len(r) == 2 for r in results)
-
-
-def test_a_failing_model_call_fails_its_requests_only(classifier: GenreClassifier) -> None:
-    class Failing(GenreClassifier):
-        def classify(self, *args, **kwargs):
-            raise ConfigError("model call failed")
-
-    failing = Failing(classifier.model, classifier.info)
-    results, calls, active = run_batched(failing, [(["a"], 1), (["b"], 1)])
-    assert calls == 1 and active == 0
-    assert all(isinstance(r, ConfigError) for r in results)
 
 
 def test_app_still_answers_after_a_lifespan_ended(classifier: GenreClassifier) -> None:
@@ -390,89 +373,12 @@ def test_predict_coverage_without_scores_is_422(classifier: GenreClassifier) -> 
     assert response.status_code == 422 and "moviegenre calibrate" in response.json()["detail"]
 
 
-@pytest.fixture
-def live_server(classifier: GenreClassifier):
-    """A real uvicorn server (``serve``'s config, 0.5 s request timeout) on a free loopback port.
-
-    The listening socket is bound and listening before the server thread starts, so clients
-    can connect at once; their connections wait in the backlog until the loop accepts them.
-    """
-    import socket
-    import threading
-
-    import uvicorn
-
-    from moviegenre.api import server_config
-
-    limits = ApiSettings(timeout_keep_alive=0.5, timeout_request=0.5, limit_concurrency=16)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    config = server_config(create_app(classifier, limits), "127.0.0.1", port, limits, "error")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-    assert not thread.is_alive()
-
-
-def _closed_within(sock, seconds: float) -> bool:
-    """True if the server closes ``sock`` (recv gives b"") before ``seconds`` pass."""
-    sock.settimeout(seconds)
-    try:
-        while sock.recv(65536):
-            pass
-    except TimeoutError:
-        return False
-    except OSError:  # reset by the server
-        return True
-    return True
-
-
-@pytest.mark.parametrize(
-    "partial",
-    [
-        b"",  # connected, sent nothing
-        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n",  # headers never finish
-        b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b'Content-Length: 200\r\n\r\n{"texts": ["a',  # body never finishes
-    ],
-)
-def test_a_half_sent_request_is_dropped_after_the_timeout(live_server: int, partial) -> None:
-    import socket
-    import time
-
-    with socket.create_connection(("127.0.0.1", live_server), timeout=10) as sock:
-        start = time.monotonic()
-        sock.sendall(partial)
-        assert _closed_within(sock, 10), "the server kept a half-sent request open for 10 s"
-        assert time.monotonic() - start >= 0.4
-
-
-def test_a_whole_request_still_answers_and_an_idle_connection_is_closed(live_server: int):
-    import json
-    import socket
-
-    body = json.dumps({"texts": [texts(1)[0][1]], "top_k": 1}).encode()
-    head = (
-        "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode()
-    with socket.create_connection(("127.0.0.1", live_server), timeout=10) as sock:
-        sock.sendall(head + body)
-        sock.settimeout(10)
-        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
-        assert _closed_within(sock, 10)
-
-
 def test_serve_rejects_bad_timeouts() -> None:
     with pytest.raises(ConfigError, match="timeout_request must be in"):
         ApiSettings(timeout_request=0)
     with pytest.raises(ConfigError, match="limit_concurrency must be >= 1"):
         ApiSettings(limit_concurrency=0)
+    with pytest.raises(ConfigError, match="max_connections must be >= 1"):
+        ApiSettings(max_connections=0)
+    with pytest.raises(ConfigError, match="max_queue_seconds must be in"):
+        ApiSettings(max_queue_seconds=0)

@@ -50,6 +50,7 @@ EXTRAS: dict[str, str] = {
     "onnxruntime": "encoder",
     "fastapi": "serve",
     "uvicorn": "serve",
+    "prometheus_client": "serve",
     "streamlit": "app",
     "wordcloud": "report",
     "ray": "ray",

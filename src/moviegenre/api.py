@@ -3,17 +3,17 @@
 Endpoints: POST /v1/predict (a batch; a refused text gets its own error, the batch still
 succeeds), POST /v1/explain, GET /v1/model, GET /healthz; OpenAPI docs at /docs.
 Limits (texts per request, characters per text, body bytes) are answered with 413 and a message
-naming the limit; any other bad input with 422. Model calls run in a small thread pool, off the
-event loop; concurrent /v1/predict requests share model calls (``MicroBatcher``).
+naming the limit; any other bad input (a JSON key sent twice included) with 422. Model calls run
+in a small thread pool, off the event loop; concurrent /v1/predict requests share model calls
+(``serve_batching.MicroBatcher``). A full server answers 503 with Retry-After: too many requests
+in the app at once (``Admission``) or too much work queued for the model (``Overloaded``).
 """
 
 # No ``from __future__ import annotations``: FastAPI must resolve the request models, which
 # are built inside create_app because their limits are settings.
 import asyncio
 import json
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -21,15 +21,19 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from moviegenre._util import bind_socket
 from moviegenre._version import __version__
 from moviegenre.checks import MIN_WORDS, TextCheck, check_text
-from moviegenre.classifier import GenreClassifier, Prediction
+from moviegenre.classifier import GenreClassifier
 from moviegenre.errors import ConfigError, MovieGenreError
 from moviegenre.explain import Explanation
+from moviegenre.serve_batching import Admission, MicroBatcher, Overloaded, WorkerPool
+from moviegenre.serve_connections import ConnectionTable, descriptor_cap, guarded_protocol
+from moviegenre.serve_metrics import Observe, ServerMetrics, log_config
 
 T = TypeVar("T")
 #: Probabilities and weights are rounded in responses: more digits are noise.
@@ -44,22 +48,32 @@ class ApiSettings:
     max_chars: int = 5_000
     max_body_bytes: int = 2_000_000
     workers: int = 2
-    #: Texts of concurrent /v1/predict requests scored in one model call, at most.
-    batch_texts: int = 256
-    #: Seconds an idle keep-alive connection stays open (uvicorn's timeout_keep_alive).
+    #: Texts scored in one model call, at most (a larger request is split across calls).
+    batch_texts: int = 64
+    #: Requests of at most this many texts are "small": a lane of their own, served first.
+    small_texts: int = 8
+    #: A predict request that would wait longer than this for the model gets 503 + Retry-After.
+    max_queue_seconds: float = 10.0
+    #: Seconds a connection may wait for the first byte of a request, fresh or kept alive.
     timeout_keep_alive: float = 5.0
-    #: Seconds a client has to send a whole request (headers and body), else it is dropped.
+    #: Seconds from a request's first byte to its last (headers and body), else it is dropped.
     timeout_request: float = 30.0
-    #: Open connections plus running requests at most; beyond it uvicorn answers 503.
+    #: Requests in the app at once, at most; beyond it 503 + Retry-After (idle connections
+    #: do not count).
     limit_concurrency: int = 256
+    #: Open connections at most; beyond it the longest-waiting idle one is closed.
+    max_connections: int = 1000
+    #: One log line per request on stderr (``moviegenre.access``); off by default.
+    access_log: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_texts", "max_chars", "max_body_bytes", "workers", "batch_texts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"ApiSettings.{name} must be >= 1, got {getattr(self, name)}")
-        if self.limit_concurrency < 1:
-            raise ConfigError(f"limit_concurrency must be >= 1, got {self.limit_concurrency}")
-        for name in ("timeout_keep_alive", "timeout_request"):
+        for name in ("limit_concurrency", "max_connections", "small_texts"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("timeout_keep_alive", "timeout_request", "max_queue_seconds"):
             if not 0 < getattr(self, name) <= 3600:
                 raise ConfigError(f"{name} must be in (0, 3600] seconds, got {getattr(self, name)}")
 
@@ -198,6 +212,55 @@ class BodyLimit:
         return await self.app(scope, replay, send)
 
 
+def _busy(detail: str, retry_after: int) -> JSONResponse:
+    response = _error(503, detail)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _repeated_key(body: bytes) -> str | None:
+    """The first key that a JSON object of ``body`` repeats (None if none, or not JSON)."""
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen and not repeated:
+                repeated.append(key)
+            seen.add(key)
+        return dict(items)
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):  # FastAPI answers what is not JSON
+        return None
+    return repeated[0] if repeated else None
+
+
+class StrictJSONRoute(APIRoute):
+    """A route that refuses a JSON body repeating a key with 422, where JSON parsers disagree
+    (Python's keeps the last value, others the first or an error)."""
+
+    def get_route_handler(self) -> Callable:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Any:
+            body = await request.body()  # kept by the request: FastAPI reads it again
+            key = _repeated_key(body) if body else None
+            if key is not None:
+                shown = key if len(key) <= 40 else key[:40] + "..."
+                error = {
+                    "type": "duplicate_key",
+                    "loc": ("body", shown),
+                    "msg": f"the key {shown!r} appears more than once; send each key once",
+                    "input": None,
+                }
+                raise RequestValidationError([error])
+            return await handler(request)
+
+        return strict
+
+
 def _validation_response(exc: RequestValidationError, settings: ApiSettings) -> JSONResponse:
     """413 for the per-request limits, else a 422 whose message lists what was wrong."""
     errors = exc.errors()
@@ -223,96 +286,6 @@ def _validation_response(exc: RequestValidationError, settings: ApiSettings) -> 
     return _error(422, "invalid request: " + "; ".join(parts[:5]), errors=clean)
 
 
-# -- batching --------------------------------------------------------------------------------
-
-
-class WorkerPool:
-    """The model's worker threads, (re)started on demand.
-
-    An app's lifespan may run more than once (each test client, each ASGI transport), and
-    the end of one must not leave later requests with a shut-down executor.
-    """
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self._pool: ThreadPoolExecutor | None = None
-
-    def get(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="moviegenre")
-        return self._pool
-
-    def shutdown(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-
-class MicroBatcher:
-    """Scores the texts of requests that arrive while the model is busy in one ``classify`` call.
-
-    Nothing waits for a batch to fill: a request that finds a free slot runs at once, so a
-    lone request pays no delay, while under load per-call overhead is shared by many requests.
-    """
-
-    def __init__(
-        self, classifier: GenreClassifier, pool: WorkerPool, slots: int, max_texts: int
-    ) -> None:
-        self.classifier = classifier
-        self.pool = pool
-        self.slots = slots
-        self.max_texts = max_texts
-        self.active = 0
-        self.calls = 0
-        self.pending: deque[tuple[list[str], int, asyncio.Future]] = deque()
-        self._tasks: set[asyncio.Task] = set()
-
-    async def classify(self, texts: list[str], top_k: int) -> list[Prediction]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future = loop.create_future()
-        self.pending.append((texts, top_k, future))
-        if self.active < self.slots:
-            self.active += 1
-            task = loop.create_task(self._drain())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return await future
-
-    def _take(self) -> list[tuple[list[str], int, asyncio.Future]]:
-        batch, size = [], 0
-        while self.pending and (not batch or size + len(self.pending[0][0]) <= self.max_texts):
-            batch.append(self.pending.popleft())
-            size += len(batch[-1][0])
-        return batch
-
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while batch := self._take():
-                texts = [text for item in batch for text in item[0]]
-                top_k = max(item[1] for item in batch)
-                self.calls += 1
-                try:
-                    results = await loop.run_in_executor(
-                        self.pool.get(), partial(self.classifier.classify, texts, top_k=top_k)
-                    )
-                except Exception as exc:  # handed to each request; the handlers answer it
-                    for *_, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                start = 0
-                for item_texts, k, future in batch:
-                    part = results[start : start + len(item_texts)]
-                    start += len(item_texts)
-                    for result in part:
-                        result.genres = result.genres[:k]
-                    if not future.done():  # a client that went away cancelled its future
-                        future.set_result(part)
-        finally:
-            self.active -= 1
-
-
 # -- the app ---------------------------------------------------------------------------------
 
 
@@ -324,7 +297,17 @@ def create_app(
     clf = classifier if classifier is not None else GenreClassifier.load()
     n_genres = len(clf.genres)
     pool = WorkerPool(settings.workers)
-    batcher = MicroBatcher(clf, pool, settings.workers, settings.batch_texts)
+    metrics = ServerMetrics()
+    batcher = MicroBatcher(
+        clf,
+        pool,
+        settings.workers,
+        max_rows=settings.batch_texts,
+        small_rows=settings.small_texts,
+        max_wait=settings.max_queue_seconds,
+        on_call=metrics.on_call,
+    )
+    metrics.watch_queue(batcher.queued)
 
     Text = Annotated[str, Field(max_length=settings.max_chars)]
     TopK = Annotated[int, Field(ge=1, le=n_genres, description="Genres per text.")]
@@ -370,11 +353,23 @@ def create_app(
     app.state.classifier = clf
     app.state.settings = settings
     app.state.batcher = batcher
+    app.state.metrics = metrics
+    app.router.route_class = StrictJSONRoute
+    # Outermost last: Observe sees every answer, the 503s of Admission included.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        Admission, limit=settings.limit_concurrency, busy=_busy, on_shed=metrics.on_shed
+    )
+    app.add_middleware(Observe, metrics=metrics, access_log=settings.access_log)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         return _validation_response(exc, settings)
+
+    @app.exception_handler(Overloaded)
+    async def on_overloaded(_: Request, exc: Overloaded) -> JSONResponse:
+        metrics.on_shed("queue")
+        return _busy(exc.detail, exc.retry_after)
 
     @app.exception_handler(MovieGenreError)
     async def on_refused(_: Request, exc: MovieGenreError) -> JSONResponse:
@@ -423,62 +418,38 @@ def create_app(
         """Liveness: the model is loaded and the server answers."""
         return Health(status="ok")
 
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        """Prometheus metrics: requests by route and status, latency, model calls, queue."""
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
     return app
 
 
-def timed_protocol(timeout: float) -> type:
-    """uvicorn's HTTP protocol plus a deadline: ``timeout`` s to send a whole request.
-
-    uvicorn closes idle keep-alive connections, but not one whose headers or body trickle in
-    (or never come), so a few hundred half-sent requests could hold every file descriptor.
-    The clock starts when the connection opens and again after each response; it is ignored
-    while the app is answering a request it has fully received.
-    """
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
-
-    class TimedHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
-        _read_timer: asyncio.TimerHandle | None = None
-
-        def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
-            self._arm()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            self._arm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self._read_timer is not None:
-                self._read_timer.cancel()
-            super().connection_lost(exc)
-
-        def _arm(self) -> None:
-            if self._read_timer is not None:
-                self._read_timer.cancel()
-            self._read_timer = self.loop.call_later(timeout, self._expire)
-
-        def _expire(self) -> None:
-            cycle = self.cycle
-            reading = cycle is None or cycle.response_complete or cycle.more_body
-            if reading and not self.transport.is_closing():
-                self.transport.close()
-
-    return TimedHTTPProtocol
-
-
 def server_config(app: Any, host: str, port: int, settings: ApiSettings, log_level: str) -> Any:
-    """The uvicorn Config of ``serve``: the connection timeouts and concurrency limit."""
+    """The uvicorn Config of ``serve``: deadlines and a cap for connections (see
+    ``serve_connections``); the concurrency limit is the app's (``Admission``), not uvicorn's,
+    which would count idle connections too."""
     import uvicorn
 
+    metrics: ServerMetrics | None = getattr(getattr(app, "state", None), "metrics", None)
+    table = ConnectionTable(
+        descriptor_cap(settings.max_connections), metrics.evicted.inc if metrics else None
+    )
+    if metrics is not None:
+        metrics.watch_connections(lambda: len(table.open))
+    protocol = guarded_protocol(settings.timeout_keep_alive, settings.timeout_request, table)
     return uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=log_level,
-        access_log=False,
-        http=timed_protocol(settings.timeout_request),
+        log_config=log_config(settings.access_log),
+        access_log=False,  # uvicorn's goes to stdout; ours (Observe) to stderr
+        http=protocol,
         timeout_keep_alive=settings.timeout_keep_alive,  # type: ignore[arg-type]
-        limit_concurrency=settings.limit_concurrency,
+        limit_concurrency=None,
     )
 
 
@@ -506,4 +477,4 @@ def serve(
         server.run(sockets=[sock])
 
 
-__all__ = ["ApiSettings", "BodyLimit", "MicroBatcher", "create_app", "serve", "server_config"]
+__all__ = ["Admission", "ApiSettings", "BodyLimit", "create_app", "serve", "server_config"]

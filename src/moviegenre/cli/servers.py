@@ -26,18 +26,35 @@ def serve(
     max_body_bytes: Annotated[int, typer.Option(help="Request body bytes at most.")] = 2_000_000,
     workers: Annotated[int, typer.Option(help="Threads that run the model.")] = 2,
     timeout_keep_alive: Annotated[
-        float, typer.Option(help="Seconds an idle keep-alive connection stays open.")
+        float,
+        typer.Option(
+            help="Seconds a connection may wait for a request's first byte (new or kept alive)."
+        ),
     ] = 5.0,
     timeout_request: Annotated[
         float,
-        typer.Option(help="Seconds a client has to send a whole request, else it is dropped."),
+        typer.Option(help="Seconds from a request's first byte to its last, else it is dropped."),
     ] = 30.0,
     limit_concurrency: Annotated[
-        int, typer.Option(help="Connections plus running requests at most (then 503).")
+        int,
+        typer.Option(
+            help="Requests in progress at most, then 503 (idle connections do not count)."
+        ),
     ] = 256,
+    max_connections: Annotated[
+        int,
+        typer.Option(help="Open connections at most; a new one closes the longest-idle one."),
+    ] = 1000,
+    max_queue_seconds: Annotated[
+        float,
+        typer.Option(help="Predict requests that would wait longer for the model get 503."),
+    ] = 10.0,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="One line per request on stderr.")
+    ] = False,
 ) -> None:
-    """Run the HTTP API (FastAPI + uvicorn); docs at http://HOST:PORT/docs."""
-    require("fastapi", "uvicorn", purpose="moviegenre serve")
+    """Run the HTTP API (FastAPI + uvicorn); docs at http://HOST:PORT/docs, metrics at /metrics."""
+    require("fastapi", "uvicorn", "prometheus_client", purpose="moviegenre serve")
     from moviegenre.api import ApiSettings
     from moviegenre.api import serve as run_server
 
@@ -49,6 +66,9 @@ def serve(
         timeout_keep_alive=timeout_keep_alive,
         timeout_request=timeout_request,
         limit_concurrency=limit_concurrency,
+        max_connections=max_connections,
+        max_queue_seconds=max_queue_seconds,
+        access_log=access_log,
     )
 
     def announce(url: str) -> None:
