@@ -111,12 +111,19 @@ def test_no_import_cycles():
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
+#: The API's parts, below api.py (which builds the app from them) and above the classifier.
+SERVE_PARTS = (
+    "moviegenre.serve_batching",
+    "moviegenre.serve_connections",
+    "moviegenre.serve_metrics",
+)
 #: Modules the model layer may never import: everything that sits above it (DESIGN.md).
 ABOVE_MODELS = (
     "moviegenre.classifier",
     "moviegenre.explain",
     "moviegenre.cli",
     "moviegenre.api",
+    *SERVE_PARTS,
     "moviegenre.app",
     "moviegenre.batch",
     "moviegenre.batch_ray",
@@ -124,7 +131,7 @@ ABOVE_MODELS = (
     "moviegenre.training",
 )
 #: The public-API layer never imports a shell built on it.
-SHELLS = ("moviegenre.cli", "moviegenre.api", "moviegenre.app", "moviegenre.report")
+SHELLS = ("moviegenre.cli", "moviegenre.api", *SERVE_PARTS, "moviegenre.app", "moviegenre.report")
 
 
 @pytest.mark.parametrize(
@@ -136,6 +143,7 @@ SHELLS = ("moviegenre.cli", "moviegenre.api", "moviegenre.app", "moviegenre.repo
         ("moviegenre.explain", ("moviegenre.classifier", *SHELLS)),
         ("moviegenre.results", ("moviegenre.classifier", "moviegenre.explain")),
         ("moviegenre.batch_scoring", ("moviegenre.batch", "moviegenre.batch_ray")),
+        *((part, ("moviegenre.api", "moviegenre.cli")) for part in SERVE_PARTS),
     ],
 )
 def test_layers_flow_one_way(lower, forbidden):

@@ -72,50 +72,59 @@ def _closed_within(sock, seconds: float) -> bool:
     return True
 
 
-def _predict(port: int) -> bytes:
-    """One whole /v1/predict request on a new connection; the status line of the answer."""
+def _whole_request(close: bool) -> bytes:
+    """A /v1/predict request for one text, asking to close the connection after it or not."""
     text = tiny_rows(1, seed=9)[0][3]
     body = json.dumps({"texts": [text], "top_k": 1}).encode()
+    closing = "Connection: close\r\n" if close else ""
     head = (
         "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        f"Content-Length: {len(body)}\r\n{closing}\r\n"
     ).encode()
+    return head + body
+
+
+def _predict(port: int) -> bytes:
+    """One whole /v1/predict request on a new connection; the status line of the answer."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(head + body)
+        sock.sendall(_whole_request(close=True))
         sock.settimeout(30)
         return sock.recv(65536).split(b"\r\n")[0]
 
 
 @pytest.mark.parametrize("partial", HALF_SENT)
 def test_a_half_sent_request_is_dropped_after_the_timeout(classifier, partial: bytes) -> None:
-    with live_server(classifier, timeout_keep_alive=0.5, timeout_request=0.5) as (port, _):
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            start = time.monotonic()
-            sock.sendall(partial)
-            assert _closed_within(sock, 10), "the server kept a half-sent request open for 10 s"
-            assert time.monotonic() - start >= 0.4
+    limits = dict(timeout_keep_alive=0.5, timeout_request=0.5)
+    with (
+        live_server(classifier, **limits) as (port, _),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+    ):
+        start = time.monotonic()
+        sock.sendall(partial)
+        assert _closed_within(sock, 10), "the server kept a half-sent request open for 10 s"
+        assert time.monotonic() - start >= 0.4
 
 
 def test_a_silent_connection_gets_the_short_first_byte_deadline(classifier) -> None:
     """Old code gave a connection that never sends a byte the whole-request timeout (30 s)."""
-    with live_server(classifier, timeout_keep_alive=0.5, timeout_request=60) as (port, _):
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            assert _closed_within(sock, 20), "a silent connection was kept open for 20 s"
+    limits = dict(timeout_keep_alive=0.5, timeout_request=60)
+    with (
+        live_server(classifier, **limits) as (port, _),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+    ):
+        assert _closed_within(sock, 20), "a silent connection was kept open for 20 s"
 
 
 def test_a_whole_request_still_answers_and_an_idle_connection_is_closed(classifier) -> None:
-    with live_server(classifier, timeout_keep_alive=0.5, timeout_request=0.5) as (port, _):
-        text = tiny_rows(1, seed=9)[0][3]
-        body = json.dumps({"texts": [text], "top_k": 1}).encode()
-        head = (
-            "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(head + body)
-            sock.settimeout(10)
-            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
-            assert _closed_within(sock, 10)
+    limits = dict(timeout_keep_alive=0.5, timeout_request=0.5)
+    with (
+        live_server(classifier, **limits) as (port, _),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+    ):
+        sock.sendall(_whole_request(close=False))
+        sock.settimeout(10)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        assert _closed_within(sock, 10)
 
 
 def test_idle_connections_do_not_lock_other_clients_out(classifier) -> None:
