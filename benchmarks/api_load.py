@@ -8,7 +8,14 @@ and prints a Markdown table (--append adds it to benchmarks/RESULTS.md). The "5x
 stay 0: every bad body is answered 4xx. The client is a minimal asyncio HTTP/1.1 client so that
 it costs the shared cores little.
 
+Two more scenarios measure head-of-line blocking and shedding, each in a table of its own with
+one-text and 64-text requests reported apart (latency of the 200s; 503s must all carry
+Retry-After, and no other 5xx may appear): "mixed" (--concurrency clients, three one-text
+bodies for each 64-text one, --mixed-requests requests) and "overload" (4 x --concurrency
+clients, at most 256, 64-text bodies only).
+
     python benchmarks/api_load.py --requests 2000 --concurrency 32 --append
+    python benchmarks/api_load.py --scenarios mixed overload --mixed-requests 400 --append
 """
 
 from __future__ import annotations
@@ -32,7 +39,17 @@ from pathlib import Path
 from moviegenre.examples import EXAMPLES
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-SCENARIOS = ("sequential", "single", "batch", "bad-bodies")
+SCENARIOS = ("sequential", "single", "batch", "bad-bodies", "mixed", "overload")
+#: Scenarios in the table of request kinds (by default only the first four run).
+KIND_SCENARIOS = ("mixed", "overload")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile of ``values`` (nearest rank; NaN for none)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 @dataclass
@@ -51,10 +68,7 @@ class Outcome:
     peak_rss_mb: float
 
     def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+        return percentile(self.latencies_ms, q)
 
     def row(self) -> str:
         rps = self.requests / self.seconds
@@ -92,12 +106,13 @@ def rss_mb(pid: int) -> tuple[float, float]:
     return kb("VmRSS") / 1024, kb("VmHWM") / 1024
 
 
-async def _request(reader, writer, data: bytes) -> tuple[int, bool]:
-    """Send one request; (status, whether the server closes the connection after it)."""
+async def _request(reader, writer, data: bytes) -> tuple[int, bool, bool]:
+    """Send one request; (status, whether the server closes the connection after it, whether
+    the answer has a Retry-After header)."""
     writer.write(data)
     await writer.drain()
     status = int((await reader.readline()).split()[1])
-    length, close = 0, False
+    length, close, retry_after = 0, False, False
     while (line := await reader.readline()) not in (b"\r\n", b""):
         name, _, value = line.partition(b":")
         name = name.strip().lower()
@@ -105,8 +120,10 @@ async def _request(reader, writer, data: bytes) -> tuple[int, bool]:
             length = int(value)
         elif name == b"connection" and value.strip().lower() == b"close":
             close = True
+        elif name == b"retry-after":
+            retry_after = True
     await reader.readexactly(length)
-    return status, close
+    return status, close, retry_after
 
 
 def _http(host: str, port: int, body: bytes) -> bytes:
@@ -117,19 +134,25 @@ def _http(host: str, port: int, body: bytes) -> bytes:
     return head + body
 
 
-async def _worker(host: str, port: int, bodies: list[bytes], tickets, latencies, statuses):
+async def _worker(host, port, bodies: list[bytes], tickets, latencies, statuses, records=None):
+    """Send the requests of ``tickets`` one after another; ``records`` (if given) gets
+    (body index, status, Retry-After present, ms) for each."""
     requests = [_http(host, port, body) for body in bodies]
     reader, writer = await asyncio.open_connection(host, port)
     try:
         for ticket in tickets:
             start = time.perf_counter()
+            index = ticket % len(requests)
             try:
-                status, close = await _request(reader, writer, requests[ticket % len(requests)])
+                status, close, retry_after = await _request(reader, writer, requests[index])
             except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
-                status, close = 0, True  # 0: the connection failed
-            else:
-                latencies.append((time.perf_counter() - start) * 1000)
+                status, close, retry_after = 0, True, False  # 0: the connection failed
+            ms = (time.perf_counter() - start) * 1000
+            if status:
+                latencies.append(ms)
             statuses.append(status)
+            if records is not None:
+                records.append((index, status, retry_after, ms))
             if close:
                 writer.close()
                 reader, writer = await asyncio.open_connection(host, port)
@@ -137,13 +160,14 @@ async def _worker(host: str, port: int, bodies: list[bytes], tickets, latencies,
         writer.close()
 
 
-async def _run(host: str, port: int, bodies: list[bytes], requests: int, concurrency: int):
+async def _run(host, port, bodies: list[bytes], requests: int, concurrency: int, records=None):
     tickets = iter(range(requests))  # shared: each worker takes the next request number
     latencies: list[float] = []
     statuses: list[int] = []
     start = time.perf_counter()
     workers = [
-        _worker(host, port, bodies, tickets, latencies, statuses) for _ in range(concurrency)
+        _worker(host, port, bodies, tickets, latencies, statuses, records)
+        for _ in range(concurrency)
     ]
     await asyncio.gather(*workers)
     return time.perf_counter() - start, latencies, statuses
@@ -200,6 +224,44 @@ def scenario(
     )  # fmt: skip
 
 
+KIND_HEADER = (
+    "| scenario | request kind | clients | requests | 200 | p50 ms | p95 ms | p99 ms "
+    "| 503 (all with Retry-After?) | other non-200 | other 5xx |\n"
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def _texts_body(n: int) -> bytes:
+    texts = list(itertools.islice(itertools.cycle(EXAMPLES.values()), n))
+    return json.dumps({"texts": texts, "top_k": 3}).encode()
+
+
+def kinds_scenario(args, name: str, mix: list[int], concurrency: int, requests: int) -> list[str]:
+    """Bodies of ``mix`` texts each, in turn, from ``concurrency`` clients: one table row per
+    request size (latency percentiles over its 200 answers)."""
+    bodies = [_texts_body(n) for n in mix]
+    asyncio.run(_run(args.host, args.port, bodies, min(2 * len(mix), requests), 2))  # warm-up
+    records: list[tuple[int, int, bool, float]] = []
+    asyncio.run(_run(args.host, args.port, bodies, requests, concurrency, records))
+    rows = []
+    for size in sorted(set(mix)):
+        mine = [r for r in records if mix[r[0]] == size]
+        ok = [ms for _, status, _, ms in mine if status == 200]
+        shed = [r for r in mine if r[1] == 503]
+        told = "yes" if all(r[2] for r in shed) else "NO"
+        other = [r for r in mine if r[1] not in (200, 503)]
+        cells = [
+            name, f"{size} text{'s' if size > 1 else ''}", str(concurrency), str(len(mine)),
+            str(len(ok)), f"{percentile(ok, 50):.0f}", f"{percentile(ok, 95):.0f}",
+            f"{percentile(ok, 99):.0f}", f"{len(shed)} ({told if shed else '-'})", str(len(other)),
+            str(sum(r[1] >= 500 or r[1] == 0 for r in other)),
+        ]  # fmt: skip
+        rows.append("| " + " | ".join(cells) + " |")
+    if args.verbose:
+        print(name, dict(sorted(collections.Counter(r[1] for r in records).items())))
+    return rows
+
+
 def start_server(args) -> subprocess.Popen:
     """Run ``moviegenre serve`` on a free loopback port and wait (bounded) for /healthz."""
     if not args.port:
@@ -233,18 +295,24 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="model directory (default: bundled)")
     parser.add_argument("--requests", type=int, default=2000, help="requests per scenario")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--mixed-requests", type=int, default=400, help="requests of the mixed and overload runs"
+    )
     parser.add_argument("--append", action="store_true", help="append to benchmarks/RESULTS.md")
     parser.add_argument(
         "--scenarios",
         nargs="+",
         choices=SCENARIOS,
-        default=list(SCENARIOS),
-        help="which scenarios to run (default: all)",
+        default=[s for s in SCENARIOS if s not in KIND_SCENARIOS],
+        help="which scenarios to run (default: the first four)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print status counts")
     args = parser.parse_args()
     if not 1 <= args.requests <= 100_000 or not 1 <= args.concurrency <= 256:
         parser.error("--requests must be in [1, 100000] and --concurrency in [1, 256]")
+    if not 1 <= args.mixed_requests <= 10_000:
+        parser.error("--mixed-requests must be in [1, 10000]")
+    load_start = os.getloadavg()[0]
     server = start_server(args)
     try:
         info = json.loads(urllib.request.urlopen(f"http://{args.host}:{args.port}/v1/model").read())
@@ -261,7 +329,16 @@ def main() -> None:
                 bad_bodies(),
             ),  # fmt: skip
         }
-        outcomes = [runs[name]() for name in args.scenarios]
+        outcomes = [runs[name]() for name in args.scenarios if name in runs]
+        kinds = {
+            "mixed": lambda: kinds_scenario(
+                args, "mixed", [1, 1, 1, 64], args.concurrency, args.mixed_requests
+            ),
+            "overload": lambda: kinds_scenario(
+                args, "overload", [64], min(256, 4 * args.concurrency), args.mixed_requests
+            ),
+        }
+        kind_rows = [row for name in args.scenarios if name in kinds for row in kinds[name]()]
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -269,10 +346,16 @@ def main() -> None:
     command = "python " + " ".join(
         shlex.quote(a) for a in ["benchmarks/api_load.py", *sys.argv[1:]]
     )
-    table = "\n".join([HEADER, *(o.row() for o in outcomes)])
+    tables = []
+    if outcomes:
+        tables.append("\n".join([HEADER, *(o.row() for o in outcomes)]))
+    if kind_rows:
+        tables.append("\n".join([KIND_HEADER, *kind_rows]))
+    table = "\n\n".join(tables)
     note = (
         f"Model `{info['name']}` ({info['kind']}), one server process, {os.cpu_count()} cores "
-        f"({platform.machine()}), load average {load:.1f} when done (the cores are shared)."
+        f"({platform.machine()}), load average {load_start:.1f} at the start and {load:.1f} when "
+        "done (the cores are shared)."
     )
     text = f"## API load test ({time.strftime('%Y-%m-%d')})\n\n`{command}`\n\n{note}\n\n{table}\n"
     print(text)
