@@ -232,3 +232,30 @@ def test_admission_sheds_requests_over_the_limit_but_not_health_checks() -> None
     assert refused[0]["status"] == 503 and (b"retry-after", b"1") in refused[0]["headers"]
     assert b"limit_concurrency" in refused[1]["body"]
     assert shed == ["concurrency"] and still_inside == 0
+
+
+def test_a_request_larger_than_the_queue_bound_is_served_when_nothing_waits() -> None:
+    recorder = Recorder()
+    batch = [f"large {i}" for i in range(MAX_QUEUED_CALLS + 6)]
+    results, calls, _ = run_batched(recorder, [(batch, 1)], max_rows=1, small_rows=1)
+    assert calls == len(batch) and [r.text for r in results[0]] == batch
+
+
+def test_small_requests_leave_a_slot_to_a_waiting_large_one() -> None:
+    """Strict priority starved 64-text requests behind a steady stream of one-text ones."""
+    recorder = Recorder(hold="held")
+
+    async def go(pool):
+        recorder.loop = asyncio.get_running_loop()
+        batcher = MicroBatcher(recorder, pool, slots=2, max_rows=2, small_rows=1)
+        held = asyncio.ensure_future(batcher.classify(["held"], 1))
+        await recorder.held.wait()  # one slot busy with a small call
+        small = [asyncio.ensure_future(batcher.classify([f"small {i}"], 1)) for i in range(2)]
+        large = await batcher.classify(["large a", "large b"], 1)  # the other slot, first
+        # (the small ones may have started on that slot since)
+        assert recorder.calls[:2] == [["held"], ["large a", "large b"]]
+        recorder.release.set()
+        return large, await asyncio.gather(held, *small)
+
+    large, others = run(go)
+    assert [r.text for r in large] == ["large a", "large b"] and len(others) == 3

@@ -120,3 +120,24 @@ def test_serve_has_an_access_log_option(tiny_model_dir, monkeypatch) -> None:
         main(["serve", "--model", str(tiny_model_dir), "--access-log", "--max-connections", "50"])
     assert exited.value.code == 0
     assert seen[0].access_log is True and seen[0].max_connections == 50
+
+
+@pytest.mark.parametrize(("fails", "status"), [(False, "499"), (True, "500")])
+def test_a_request_left_unanswered_is_counted_apart(fails: bool, status: str) -> None:
+    """499: the client went away first (nothing was sent); 500: the app raised."""
+    import asyncio
+    import contextlib
+
+    from moviegenre.serve_metrics import Observe, ServerMetrics
+
+    async def app(scope, receive, send):
+        if fails:
+            raise RuntimeError("boom")
+
+    metrics = ServerMetrics()
+    observed = Observe(app, metrics)
+    scope = {"type": "http", "method": "POST", "path": "/v1/predict"}
+    with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():
+        asyncio.run(observed(scope, None, None))
+    labels = {"route": "other", "method": "POST", "status": status}
+    assert metrics.registry.get_sample_value("moviegenre_http_requests_total", labels) == 1

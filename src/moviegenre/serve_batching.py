@@ -7,8 +7,10 @@ one first-come queue):
 
 - a model call scores at most ``max_rows`` texts; a larger request is split across calls;
 - requests of at most ``small_rows`` texts have a lane of their own, served first; calls are
-  never mixed, and when there are two slots or more, large requests hold all but one, so a
-  small request waits at most for one small call, never behind a large one;
+  never mixed, and with two slots or more each lane with work keeps a slot: large requests
+  hold all but one, so a small request waits for small calls only, never behind a large one,
+  and small ones leave one to large ones waiting, so these are not starved (with a single
+  slot the lanes take turns);
 - each lane's queue is bounded: a request that would wait longer than ``max_wait`` seconds
   (at the measured speed of recent calls), or find more than ``MAX_QUEUED_CALLS`` full calls
   queued ahead, is refused at once with ``Overloaded`` (the API's 503 + Retry-After) instead of
@@ -140,21 +142,30 @@ class MicroBatcher:
         return "small" if n_texts <= self.small_rows else "large"
 
     def lane_slots(self, lane: str) -> int:
-        """Model calls a lane may run at once: large ones leave a slot to small ones."""
-        return self.slots if lane == "small" else max(1, self.slots - 1)
+        """Model calls a lane may run at once. Each lane with work keeps a slot of its own:
+        large requests never hold every slot, and small ones leave one to large ones waiting
+        (strict priority would starve them). One slot is shared: the lanes take turns."""
+        if self.slots == 1:
+            return 1
+        if lane == "large" or self.queues["large"] or self.running["large"]:
+            return self.slots - 1
+        return self.slots
 
     def expected_wait(self, lane: str) -> float | None:
         """Seconds the texts queued ahead of a new ``lane`` request take at the recent speed."""
         if self.seconds_per_row is None:
             return None
-        ahead = self.queued["small"] + (self.queued["large"] if lane == "large" else 0)
+        ahead = self.queued[lane]
+        if self.slots == 1:  # turns: about as many of the other lane's texts come in between
+            other = self.queued[LANES[1 - LANES.index(lane)]]
+            ahead += min(other, ahead + self.max_rows)
         return ahead * self.seconds_per_row / self.lane_slots(lane)
 
     def _admit(self, lane: str, n_texts: int) -> None:
         wait = self.expected_wait(lane)
         if wait is not None and wait > self.max_wait:
             work = f"about {wait:.0f} s of work, over the {self.max_wait:g} s limit"
-        elif self.queued[lane] + n_texts > MAX_QUEUED_CALLS * self.max_rows:
+        elif self.queued[lane] and self.queued[lane] + n_texts > MAX_QUEUED_CALLS * self.max_rows:
             work = f"the limit is {MAX_QUEUED_CALLS * self.max_rows} texts"
         else:
             return
@@ -182,9 +193,11 @@ class MicroBatcher:
             task.add_done_callback(self._tasks.discard)
         return await request.future
 
-    def _take(self) -> tuple[str, list[_Chunk]]:
-        """The next call's chunks: small requests first; large ones while their slots allow."""
-        for lane in LANES:
+    def _take(self, last: str) -> tuple[str, list[_Chunk]]:
+        """The next call's chunks: small requests first, within each lane's slots; with one
+        slot, the other lane than ``last`` (the drain's previous call) first."""
+        order = LANES[::-1] if self.slots == 1 and last == LANES[0] else LANES
+        for lane in order:
             queue = self.queues[lane]
             if not queue or self.running[lane] >= self.lane_slots(lane):
                 continue
@@ -198,9 +211,10 @@ class MicroBatcher:
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
+        lane = ""
         try:
             while True:
-                lane, batch = self._take()
+                lane, batch = self._take(lane)
                 if not batch:
                     return
                 batch = [chunk for chunk in batch if chunk.request.live]

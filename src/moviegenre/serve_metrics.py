@@ -28,6 +28,8 @@ from prometheus_client import (
 ACCESS_LOGGER = "moviegenre.access"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+#: The status counted for a request whose client went away before it was answered.
+CLIENT_LEFT = 499
 
 
 class ServerMetrics:
@@ -38,7 +40,8 @@ class ServerMetrics:
         registry = self.registry
         self.requests = Counter(
             "moviegenre_http_requests",
-            "HTTP requests answered, by route, method and status (errors: status >= 400).",
+            "HTTP requests, by route, method and status (errors: status >= 400; 499: the "
+            "client left before the answer).",
             ["route", "method", "status"],
             registry=registry,
         )
@@ -125,7 +128,7 @@ class Observe:
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        status = 500  # unless a response starts: the app failed before answering
+        status = 0
         start = time.perf_counter()
 
         async def watch(message: dict) -> None:
@@ -137,7 +140,12 @@ class Observe:
         self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, watch)
+        except BaseException:
+            status = status or 500  # what the server answers for an exception
+            raise
         finally:
+            # No answer and no exception: the client left first (nginx's 499).
+            status = status or CLIENT_LEFT
             self.metrics.in_flight.dec()
             seconds = time.perf_counter() - start
             route = _route(scope)
