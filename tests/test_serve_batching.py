@@ -259,3 +259,20 @@ def test_small_requests_leave_a_slot_to_a_waiting_large_one() -> None:
 
     large, others = run(go)
     assert [r.text for r in large] == ["large a", "large b"] and len(others) == 3
+
+
+def test_the_wait_counts_the_running_call() -> None:
+    recorder = Recorder(hold="held")
+
+    async def go(pool):
+        recorder.loop = asyncio.get_running_loop()
+        batcher = MicroBatcher(recorder, pool, slots=2, max_rows=4, small_rows=1, max_wait=3)
+        running = asyncio.ensure_future(batcher.classify(["held", "b", "c", "d"], 1))
+        await recorder.held.wait()
+        batcher.seconds_per_row = 1.0  # nothing queued, but 4 texts (about 4 s) being scored
+        with pytest.raises(Overloaded, match="about 4 s of work"):
+            await batcher.classify(["large", "two"], 1)
+        recorder.release.set()
+        await running
+
+    run(go)

@@ -134,6 +134,8 @@ class MicroBatcher:
         #: Texts waiting in each lane, and model calls of each lane running now.
         self.queued = dict.fromkeys(LANES, 0)
         self.running = dict.fromkeys(LANES, 0)
+        #: Texts in each lane's running model calls.
+        self.scoring = dict.fromkeys(LANES, 0)
         #: Running estimate of model seconds per text (None until a call has been timed).
         self.seconds_per_row: float | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -155,10 +157,10 @@ class MicroBatcher:
         """Seconds the texts queued ahead of a new ``lane`` request take at the recent speed."""
         if self.seconds_per_row is None:
             return None
-        ahead = self.queued[lane]
+        ahead = self.queued[lane] + self.scoring[lane]  # a running call: counted whole
         if self.slots == 1:  # turns: about as many of the other lane's texts come in between
             other = self.queued[LANES[1 - LANES.index(lane)]]
-            ahead += min(other, ahead + self.max_rows)
+            ahead += min(other, self.queued[lane] + self.max_rows)
         return ahead * self.seconds_per_row / self.lane_slots(lane)
 
     def _admit(self, lane: str, n_texts: int) -> None:
@@ -224,6 +226,7 @@ class MicroBatcher:
                 top_k = max(chunk.request.top_k for chunk in batch)
                 self.calls += 1
                 self.running[lane] += 1
+                self.scoring[lane] += len(texts)
                 started = loop.time()
                 try:
                     results = await loop.run_in_executor(
@@ -235,6 +238,7 @@ class MicroBatcher:
                     continue
                 finally:
                     self.running[lane] -= 1
+                    self.scoring[lane] -= len(texts)
                 self._timed(lane, len(texts), loop.time() - started)
                 offset = 0
                 for chunk in batch:
