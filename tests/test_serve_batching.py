@@ -146,7 +146,9 @@ def test_a_full_queue_sheds_at_once_with_retry_after() -> None:
         await recorder.held.wait()
         queued = [asyncio.ensure_future(batcher.classify(["x", "y"], 1)) for _ in range(2)]
         await asyncio.sleep(0)  # let them enqueue
-        batcher.seconds_per_row = 1.0  # 4 texts ahead: about 4 s of work, over 3 s
+        # Large: 2 calls queued (4 s), after the running small one (1 s): 5 s, over 3 s.
+        # Small: the running call, then the large lane's turn: 3 s, not over.
+        batcher.call_seconds = {"small": 1.0, "large": 2.0}
         with pytest.raises(Overloaded) as refused:
             await batcher.classify(["large", "one"], 1)
         small = asyncio.ensure_future(batcher.classify(["small"], 1))  # its own lane: no wait
@@ -155,7 +157,7 @@ def test_a_full_queue_sheds_at_once_with_retry_after() -> None:
         return refused.value, batcher
 
     refused, batcher = run(go)
-    assert refused.retry_after == 4 and "4 texts are queued ahead" in refused.detail
+    assert refused.retry_after == 5 and "4 texts are queued ahead" in refused.detail
     assert batcher.queued == {"small": 0, "large": 0} and batcher.active == 0
 
 
@@ -269,7 +271,7 @@ def test_the_wait_counts_the_running_call() -> None:
         batcher = MicroBatcher(recorder, pool, slots=2, max_rows=4, small_rows=1, max_wait=3)
         running = asyncio.ensure_future(batcher.classify(["held", "b", "c", "d"], 1))
         await recorder.held.wait()
-        batcher.seconds_per_row = 1.0  # nothing queued, but 4 texts (about 4 s) being scored
+        batcher.call_seconds["large"] = 4.0  # nothing queued, but a call (4 s) running
         with pytest.raises(Overloaded, match="about 4 s of work"):
             await batcher.classify(["large", "two"], 1)
         recorder.release.set()

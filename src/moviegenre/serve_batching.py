@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 #: A lane's queue holds at most this many full model calls' worth of texts (before any call
 #: has been timed, this is the only bound).
 MAX_QUEUED_CALLS = 64
-#: Weight of the newest call in the running estimate of seconds per text.
+#: Weight of the newest call in the running estimate of seconds per call.
 SMOOTHING = 0.2
 LANES = ("small", "large")
 
@@ -134,10 +134,9 @@ class MicroBatcher:
         #: Texts waiting in each lane, and model calls of each lane running now.
         self.queued = dict.fromkeys(LANES, 0)
         self.running = dict.fromkeys(LANES, 0)
-        #: Texts in each lane's running model calls.
-        self.scoring = dict.fromkeys(LANES, 0)
-        #: Running estimate of model seconds per text (None until a call has been timed).
-        self.seconds_per_row: float | None = None
+        #: Running estimate of each lane's seconds per model call (None until one was timed):
+        #: per call, not per text, as a call's fixed cost dominates a small lane's few texts.
+        self.call_seconds: dict[str, float | None] = dict.fromkeys(LANES)
         self._tasks: set[asyncio.Task] = set()
 
     def lane_of(self, n_texts: int) -> str:
@@ -153,15 +152,22 @@ class MicroBatcher:
             return self.slots - 1
         return self.slots
 
+    def _calls(self, lane: str) -> int:
+        """Model calls of ``lane`` before a new request's: running ones and queued ones."""
+        return self.running[lane] + math.ceil(self.queued[lane] / self.max_rows)
+
     def expected_wait(self, lane: str) -> float | None:
-        """Seconds the texts queued ahead of a new ``lane`` request take at the recent speed."""
-        if self.seconds_per_row is None:
+        """Seconds before a new ``lane`` request's model call starts, at the recent speed."""
+        seconds = self.call_seconds[lane]
+        if seconds is None:
             return None
-        ahead = self.queued[lane] + self.scoring[lane]  # a running call: counted whole
-        if self.slots == 1:  # turns: about as many of the other lane's texts come in between
-            other = self.queued[LANES[1 - LANES.index(lane)]]
-            ahead += min(other, self.queued[lane] + self.max_rows)
-        return ahead * self.seconds_per_row / self.lane_slots(lane)
+        wait = self._calls(lane) * seconds / self.lane_slots(lane)
+        other = LANES[1 - LANES.index(lane)]
+        if self.slots == 1 and (other_seconds := self.call_seconds[other]) is not None:
+            # turns: one of the other lane's calls before each queued call of this lane
+            turns = math.ceil(self.queued[lane] / self.max_rows) + 1
+            wait += min(self._calls(other), turns) * other_seconds
+        return wait
 
     def _admit(self, lane: str, n_texts: int) -> None:
         wait = self.expected_wait(lane)
@@ -226,7 +232,6 @@ class MicroBatcher:
                 top_k = max(chunk.request.top_k for chunk in batch)
                 self.calls += 1
                 self.running[lane] += 1
-                self.scoring[lane] += len(texts)
                 started = loop.time()
                 try:
                     results = await loop.run_in_executor(
@@ -238,7 +243,6 @@ class MicroBatcher:
                     continue
                 finally:
                     self.running[lane] -= 1
-                    self.scoring[lane] -= len(texts)
                 self._timed(lane, len(texts), loop.time() - started)
                 offset = 0
                 for chunk in batch:
@@ -251,10 +255,9 @@ class MicroBatcher:
             self.active -= 1
 
     def _timed(self, lane: str, rows: int, seconds: float) -> None:
-        per_row = seconds / rows
-        previous = self.seconds_per_row
-        self.seconds_per_row = (
-            per_row if previous is None else (1 - SMOOTHING) * previous + SMOOTHING * per_row
+        previous = self.call_seconds[lane]
+        self.call_seconds[lane] = (
+            seconds if previous is None else (1 - SMOOTHING) * previous + SMOOTHING * seconds
         )
         if self.on_call is not None:
             self.on_call(lane, rows, seconds)
