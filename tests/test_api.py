@@ -188,6 +188,20 @@ def test_an_overloaded_model_queue_is_503_with_retry_after(classifier: GenreClas
     assert "busy" in response.text
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/explain", {"text": "a plot"}), ("/v1/predict", {"texts": ["a"], "coverage": 0.9})],
+)
+def test_a_long_backlog_of_explanations_is_503(classifier: GenreClassifier, path, body) -> None:
+    """Old code queued every explanation or coverage job for a worker, however many waited."""
+    app = create_app(classifier, LIMITS)
+    app.state.backlog.jobs, app.state.backlog.job_seconds = 4, 10.0  # 20 s on 2 workers
+    with TestClient(app) as test_client:
+        response = test_client.post(path, json=body)
+    assert response.status_code == 503 and response.headers["retry-after"] == "20"
+    assert "explanation or coverage jobs are ahead" in response.text
+
+
 def test_library_errors_become_422(classifier: GenreClassifier) -> None:
     """A MovieGenreError raised while scoring (here a ConfigError) is the client's 422."""
 

@@ -13,6 +13,7 @@ from moviegenre import ConfigError, GenreClassifier
 from moviegenre.serve_batching import (
     MAX_QUEUED_CALLS,
     Admission,
+    Backlog,
     MicroBatcher,
     Overloaded,
     WorkerPool,
@@ -278,3 +279,26 @@ def test_the_wait_counts_the_running_call() -> None:
         await running
 
     run(go)
+
+
+def test_the_backlog_of_unbatched_jobs_is_bounded() -> None:
+    """Old code queued every explanation for a worker, however long the queue."""
+    release, started = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        assert release.wait(30), "the test never released the job"
+        return "done"
+
+    async def go(pool):
+        backlog = Backlog(pool, max_wait=3)
+        assert await backlog.run(lambda: "first") == "first"  # timed: about 0 s
+        running = asyncio.ensure_future(backlog.run(slow))
+        assert await asyncio.get_running_loop().run_in_executor(None, started.wait, 30)
+        backlog.job_seconds = 8.0  # one job running on 2 workers: about 4 s ahead
+        with pytest.raises(Overloaded, match="1 explanation or coverage jobs are ahead") as busy:
+            await backlog.run(lambda: "refused")
+        release.set()
+        return busy.value.retry_after, await running, backlog.jobs
+
+    assert run(go) == (4, "done", 0)

@@ -63,6 +63,7 @@ def test_metrics_count_requests_errors_latency_model_calls_and_shedding(classifi
     assert value("moviegenre_model_call_rows_sum", lane="small") == 6
     assert value("moviegenre_shed_requests_total", reason="queue") == 1
     assert value("moviegenre_queue_rows", lane="large") == 0
+    assert value("moviegenre_unbatched_jobs") == 0
     assert value("moviegenre_http_requests_in_flight") == 1  # the scrape itself
 
 

@@ -11,7 +11,6 @@ in the app at once (``Admission``) or too much work queued for the model (``Over
 
 # No ``from __future__ import annotations``: FastAPI must resolve the request models, which
 # are built inside create_app because their limits are settings.
-import asyncio
 import json
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -31,7 +30,7 @@ from moviegenre.checks import MIN_WORDS, TextCheck, check_text
 from moviegenre.classifier import GenreClassifier
 from moviegenre.errors import ConfigError, MovieGenreError
 from moviegenre.explain import Explanation
-from moviegenre.serve_batching import Admission, MicroBatcher, Overloaded, WorkerPool
+from moviegenre.serve_batching import Admission, Backlog, MicroBatcher, Overloaded, WorkerPool
 from moviegenre.serve_connections import ConnectionTable, descriptor_cap, guarded_protocol
 from moviegenre.serve_metrics import Observe, ServerMetrics, log_config
 
@@ -308,6 +307,8 @@ def create_app(
         on_call=metrics.on_call,
     )
     metrics.watch_queue(batcher.queued)
+    backlog = Backlog(pool, settings.max_queue_seconds)  # explanations and coverage sets
+    metrics.watch_jobs(lambda: backlog.jobs)
 
     Text = Annotated[str, Field(max_length=settings.max_chars)]
     TopK = Annotated[int, Field(ge=1, le=n_genres, description="Genres per text.")]
@@ -336,7 +337,7 @@ def create_app(
         top_k: TopK = 3
 
     async def off_loop(fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(pool.get(), fn)
+        return await backlog.run(fn)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
@@ -353,6 +354,7 @@ def create_app(
     app.state.classifier = clf
     app.state.settings = settings
     app.state.batcher = batcher
+    app.state.backlog = backlog
     app.state.metrics = metrics
     app.router.route_class = StrictJSONRoute
     # Outermost last: Observe sees every answer, the 503s of Admission included.

@@ -1,5 +1,6 @@
-"""Who the API serves when: a cap on requests in the app (``Admission``) and micro-batching
-of model calls in two lanes, with a row cap and a bounded queue (``MicroBatcher``).
+"""Who the API serves when: a cap on requests in the app (``Admission``), micro-batching of
+model calls in two lanes, with a row cap and a bounded queue (``MicroBatcher``), and a bound
+on the model jobs that do not batch (``Backlog``: explanations, coverage sets).
 
 ``MicroBatcher`` scores the texts of concurrent /v1/predict requests together, with three rules
 against head-of-line blocking (one-text requests used to wait 10-20 s behind 64-text bodies in
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -263,6 +265,50 @@ class MicroBatcher:
             self.on_call(lane, rows, seconds)
 
 
+class Backlog:
+    """Model jobs that do not batch (explanations, coverage sets), bounded like the lanes: a
+    job that would wait longer than ``max_wait`` seconds for a worker, at the recent seconds
+    per job, is refused with ``Overloaded``."""
+
+    def __init__(self, pool: WorkerPool, max_wait: float = 10.0) -> None:
+        self.pool = pool
+        self.max_wait = max_wait
+        self.jobs = 0  # waiting for a worker or running
+        self.job_seconds: float | None = None
+
+    def expected_wait(self) -> float | None:
+        if self.job_seconds is None:
+            return None
+        return self.jobs * self.job_seconds / self.pool.workers
+
+    async def run(self, fn: Callable[[], Any]) -> Any:
+        wait = self.expected_wait()
+        if wait is not None and wait > self.max_wait:
+            retry = math.ceil(wait)
+            raise Overloaded(
+                f"the server is busy: {self.jobs} explanation or coverage jobs are ahead (about "
+                f"{wait:.0f} s of work, over the {self.max_wait:g} s limit); retry in {retry} s",
+                retry,
+            )
+
+        def timed() -> tuple[Any, float]:  # the job's own time, not its wait for a worker
+            started = time.perf_counter()
+            return fn(), time.perf_counter() - started
+
+        self.jobs += 1
+        try:
+            result, seconds = await asyncio.get_running_loop().run_in_executor(
+                self.pool.get(), timed
+            )
+        finally:
+            self.jobs -= 1
+        previous = self.job_seconds
+        self.job_seconds = (
+            seconds if previous is None else (1 - SMOOTHING) * previous + SMOOTHING * seconds
+        )
+        return result
+
+
 #: Cheap paths answered even when the app is full, so health checks and scrapes see it.
 UNLIMITED_PATHS = ("/healthz", "/metrics")
 
@@ -303,4 +349,4 @@ class Admission:
             self.inside -= 1
 
 
-__all__ = ["MAX_QUEUED_CALLS", "Admission", "MicroBatcher", "Overloaded", "WorkerPool"]
+__all__ = ["MAX_QUEUED_CALLS", "Admission", "Backlog", "MicroBatcher", "Overloaded", "WorkerPool"]

@@ -82,6 +82,11 @@ class ServerMetrics:
             ["lane"],
             registry=registry,
         )
+        self.jobs = Gauge(
+            "moviegenre_unbatched_jobs",
+            "Explanation and coverage-set jobs waiting for a worker or running.",
+            registry=registry,
+        )
         self.connections = Gauge(
             "moviegenre_open_connections", "Open client connections.", registry=registry
         )
@@ -99,6 +104,9 @@ class ServerMetrics:
 
     def watch_connections(self, count: Callable[[], int]) -> None:
         self.connections.set_function(count)
+
+    def watch_jobs(self, count: Callable[[], int]) -> None:
+        self.jobs.set_function(count)
 
     def on_call(self, lane: str, rows: int, seconds: float) -> None:
         self.call_rows.labels(lane).observe(rows)
