@@ -40,6 +40,8 @@ def test_metrics_count_requests_errors_latency_model_calls_and_shedding(classifi
         for _ in range(2):
             assert client.post("/v1/predict", json={"texts": [text] * 3}).status_code == 200
         assert client.post("/v1/predict", json={"texts": []}).status_code == 422
+        too_big = client.post("/v1/predict", content=b"x" * 3_000_000)  # refused before routing
+        assert too_big.status_code == 413
         assert client.get("/no/such/path").status_code == 404
 
         async def full(texts, top_k):
@@ -56,9 +58,10 @@ def test_metrics_count_requests_errors_latency_model_calls_and_shedding(classifi
     assert value("moviegenre_http_requests_total", **route, status="200") == 2
     assert value("moviegenre_http_requests_total", **route, status="422") == 1
     assert value("moviegenre_http_requests_total", **route, status="503") == 1
+    assert value("moviegenre_http_requests_total", **route, status="413") == 1
     assert value("moviegenre_http_requests_total", route="other", method="GET", status="404") == 1
     latency = "moviegenre_http_request_duration_seconds_count"
-    assert value(latency, route="/v1/predict") == 4
+    assert value(latency, route="/v1/predict") == 5
     assert value("moviegenre_model_call_rows_count", lane="small") == 2
     assert value("moviegenre_model_call_rows_sum", lane="small") == 6
     assert value("moviegenre_shed_requests_total", reason="queue") == 1

@@ -426,6 +426,8 @@ def create_app(
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
+    metrics.paths = frozenset(getattr(route, "path", "") for route in app.routes)
+
     return app
 
 

@@ -36,6 +36,9 @@ class ServerMetrics:
     """The API's counters, gauges and histograms, in a registry of their own."""
 
     def __init__(self) -> None:
+        #: The app's paths: a request answered before routing (a body over the limit, a 503
+        #: at the door) is counted under its path if it is one of these, else as ``other``.
+        self.paths: frozenset[str] = frozenset()
         self.registry = CollectorRegistry()
         registry = self.registry
         self.requests = Counter(
@@ -120,9 +123,11 @@ class ServerMetrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-def _route(scope: dict) -> str:
-    route = scope.get("route")
-    return getattr(route, "path", None) or "other"
+def _route(scope: dict, paths: frozenset[str]) -> str:
+    route = getattr(scope.get("route"), "path", None)
+    if route is None and scope.get("path") in paths:
+        route = scope["path"]
+    return route or "other"
 
 
 class Observe:
@@ -156,7 +161,7 @@ class Observe:
             status = status or CLIENT_LEFT
             self.metrics.in_flight.dec()
             seconds = time.perf_counter() - start
-            route = _route(scope)
+            route = _route(scope, self.metrics.paths)
             self.metrics.requests.labels(route, scope["method"], str(status)).inc()
             self.metrics.latency.labels(route).observe(seconds)
             if self.log is not None:
