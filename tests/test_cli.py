@@ -52,8 +52,9 @@ def test_predict_text_json(tiny_model_dir: Path, capsys):
     argv = ["predict", SCARY, "--model", str(tiny_model_dir), "--top-k", "3", "--json"]
     code, out, _ = run(argv, capsys)
     payload = json.loads(out)
-    assert code == 0 and payload[0]["genres"][0]["genre"] == "horror"
-    assert len(payload[0]["genres"]) == 3
+    assert code == 0 and payload["model"] == "tiny-test-model"
+    assert payload["results"][0]["genres"][0]["genre"] == "horror"
+    assert len(payload["results"][0]["genres"]) == 3
 
 
 def test_predict_refused_text_exits_1(tiny_model_dir: Path, capsys):
@@ -151,7 +152,7 @@ def test_predict_coverage_prints_and_returns_the_set(tiny_model_dir: Path, capsy
     code, out, _ = run(argv, capsys)
     assert code == 0 and "set at 90% coverage: horror" in out
     code, out, _ = run([*argv, "--json"], capsys)
-    assert code == 0 and json.loads(out)[0]["set"][0]["genre"] == "horror"
+    assert code == 0 and json.loads(out)["results"][0]["set"][0]["genre"] == "horror"
 
 
 def test_predict_file_with_coverage_writes_a_set_column(
@@ -530,3 +531,86 @@ def test_seed_is_random_state(command, tiny_imdb_train, tmp_path, capsys):
 def test_range_errors_name_the_cli_option(argv, message, tiny_model_dir, capsys):
     code, _, err = run([*argv, "--model", str(tiny_model_dir)], capsys)
     assert code == 2 and message in err and "_" not in err.split(" must ")[0]
+
+
+# -- stdout carries results only -----------------------------------------------------------------
+
+
+def test_score_leaves_no_progress_on_stdout(tiny_model_dir, tiny_imdb_test, tmp_path, capsys):
+    """``moviegenre score ... > out.csv``: the bar goes to stderr, stdout keeps one line."""
+    argv = ["score", "--model", str(tiny_model_dir), "--input", str(tiny_imdb_test)]
+    code, out, err = run([*argv, "--output", str(tmp_path / "o.csv")], capsys)
+    assert code == 0 and out.splitlines() == [out.strip()] and out.startswith("scored 12 rows")
+    assert "scoring" not in out and "━" not in out and "scoring" in err
+
+
+def test_ray_engine_error_prints_no_progress_on_stdout(
+    tiny_model_dir, tiny_imdb_test, tmp_path, monkeypatch, capsys
+):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the [ray] extra were not installed
+    monkeypatch.setitem(sys.modules, "ray.data", None)
+    argv = ["score", "--model", str(tiny_model_dir), "--input", str(tiny_imdb_test)]
+    code, out, err = run([*argv, "--output", str(tmp_path / "o.csv"), "--engine", "ray"], capsys)
+    assert code == 2 and out == "" and 'pip install "moviegenre[ray]"' in err
+
+
+# -- wording, predict - ----------------------------------------------------------------------------
+
+
+def test_score_counts_read_as_english(tiny_model_dir, tmp_path, capsys):
+    source = tmp_path / "one.csv"
+    source.write_text(f"id,text\n1,{SCARY}\n2,too short\n", encoding="utf-8")
+    argv = ["score", "--model", str(tiny_model_dir), "--input", str(source)]
+    code, out, err = run([*argv, "--output", str(tmp_path / "o.csv")], capsys)
+    assert code == 0 and out.startswith("scored 2 rows (1 refused) into")
+    assert "hint: rows refused as too short or not English are scored with --no-checks" in err
+    source.write_text(f"id,text\n1,{SCARY}\n", encoding="utf-8")
+    code, out, _ = run([*argv, "--output", str(tmp_path / "p.csv")], capsys)
+    assert code == 0 and out.startswith("scored 1 row (0 refused) into")
+
+
+def test_predict_hint_names_texts_once(tiny_model_dir, capsys):
+    code, _, err = run(["predict", "too short", "--model", str(tiny_model_dir)], capsys)
+    assert code == 1
+    assert "hint: texts refused as too short or not English are scored with --no-checks" in err
+
+
+def _stdin(monkeypatch, data: bytes) -> None:
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+def test_predict_dash_reads_texts_from_stdin(tiny_model_dir, monkeypatch, capsys):
+    funny = " ".join(TINY_GENRE_WORDS["comedy"]) + " at the wedding of an old friend in town"
+    _stdin(monkeypatch, f"{SCARY}\n{funny}\r\n".encode())
+    argv = ["predict", "-", "--model", str(tiny_model_dir), "--json"]
+    code, out, _ = run(argv, capsys)
+    genres = [r["genres"][0]["genre"] for r in json.loads(out)["results"]]
+    assert code == 0 and genres == ["horror", "comedy"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "data", "message"),
+    [
+        (["-"], b"", "stdin was empty"),
+        (["-"], b"caf\xe9 society\n", "line 1 of stdin is not valid UTF-8 (byte 0xe9"),
+        (["-", "-"], b"x\n", "'-' (read descriptions from stdin) may be given only once"),
+    ],
+)
+def test_predict_dash_errors_are_one_line(argv, data, message, tiny_model_dir, monkeypatch, capsys):
+    _stdin(monkeypatch, data)
+    code, out, err = run(["predict", *argv, "--model", str(tiny_model_dir)], capsys)
+    assert code == 2 and message in err and out == "" and len(err.strip().splitlines()) == 1
+
+
+def test_linear_training_reports_real_steps(tiny_imdb_train, tmp_path, progress_steps, capsys):
+    """The train bar moves through the cross-validation fits, not 0/1 for the whole fit."""
+    _, steps = progress_steps
+    code, _, _ = run(
+        ["train", "--data", str(tiny_imdb_train), "--out", str(tmp_path / "m")], capsys
+    )
+    folds = [s for s in steps if s.startswith("linear: cross-validation fit")]
+    assert code == 0 and len(folds) >= 5 and any("final fit on all 60 rows" in s for s in steps)

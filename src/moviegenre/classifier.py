@@ -274,6 +274,8 @@ class GenreClassifier:
             sets = self._sets(conformal, proba, coverage, class_conditional)
             for i, genre_set in zip(good, sets, strict=True):
                 out[i].genre_set = genre_set
+            for result in out:
+                result.coverage = float(coverage)
         return out
 
     def require_conformal(self, coverage: Any) -> ConformalScores:
