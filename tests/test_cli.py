@@ -614,3 +614,35 @@ def test_linear_training_reports_real_steps(tiny_imdb_train, tmp_path, progress_
     )
     folds = [s for s in steps if s.startswith("linear: cross-validation fit")]
     assert code == 0 and len(folds) >= 5 and any("final fit on all 60 rows" in s for s in steps)
+
+
+#: A run of each command that has --json ({model}: the tiny model, {train}: a labelled file).
+JSON_RUNS = {
+    "predict": ["predict", SCARY, "too short", "--model", "{model}", "--coverage", "0.9"],
+    "models": ["models"],
+}
+
+
+def _json_commands() -> set[str]:
+    import typer
+
+    from moviegenre.cli._base import app
+
+    group = typer.main.get_command(app)
+    return {
+        name
+        for name, command in getattr(group, "commands", {}).items()
+        if any("--json" in param.opts for param in command.params)
+    }
+
+
+def test_every_json_command_is_checked():
+    assert _json_commands() == set(JSON_RUNS), "add the new --json command to JSON_RUNS"
+
+
+@pytest.mark.parametrize("command", sorted(JSON_RUNS))
+def test_json_output_parses(command, tiny_model_dir, tiny_imdb_train, capsys):
+    """stdout of ``--json`` is one JSON document, also when a text is refused (exit 1)."""
+    argv = [a.format(model=tiny_model_dir, train=tiny_imdb_train) for a in JSON_RUNS[command]]
+    code, out, _ = run([*argv, "--json"], capsys)
+    assert code in (0, 1) and json.loads(out)
