@@ -150,7 +150,8 @@ def test_models_lists_the_bundled_models(capsys):
 def test_predict_coverage_prints_and_returns_the_set(tiny_model_dir: Path, capsys):
     argv = ["predict", SCARY, "--model", str(tiny_model_dir), "--coverage", "0.9"]
     code, out, _ = run(argv, capsys)
-    assert code == 0 and "set at 90% coverage: horror" in out
+    assert code == 0 and "set at 90% coverage (1 of 5 genres): horror" in out
+    assert "why these sets" not in out  # nothing far below the top genre: nothing to explain
     code, out, _ = run([*argv, "--json"], capsys)
     assert code == 0 and json.loads(out)["results"][0]["set"][0]["genre"] == "horror"
 
@@ -164,6 +165,27 @@ def test_predict_file_with_coverage_writes_a_set_column(
     rows = list(csv.DictReader(output.open()))
     assert code == 0 and len(rows) == 12
     assert all(r["genre_set"].split("|")[0] == r["genre"] for r in rows)
+
+
+def test_a_set_far_below_its_top_genre_says_why(tiny_model_dir: Path, tmp_path, capsys):
+    """A sure answer in a wide set: the output says how the sets were sized."""
+    import numpy as np
+
+    from moviegenre.conformal import ConformalScores
+    from moviegenre.modelio import record_conformal
+
+    model = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    genres = sorted(TINY_GENRE_WORDS)
+    truth = [genres[i % 5] for i in range(50)]  # the true genre at rank 0, 1, 2, 3, 4 in turn
+    proba = np.array([np.roll([0.6, 0.2, 0.1, 0.06, 0.04], genres.index(y) - i % 5) for i, y in
+                      enumerate(truth)])  # fmt: skip
+    scores = ConformalScores.from_proba(proba, truth, genres, method="raps", lam=1.0, k_reg=0)
+    record_conformal(model, scores)
+    code, out, _ = run(["predict", SCARY, "--model", str(model), "--coverage", "0.6"], capsys)
+    assert code == 0 and "set at 60% coverage (3 of 5 genres): horror" in out
+    assert "why these sets: On 50 labelled texts" in out and "right for 20.0%" in " ".join(
+        out.split()
+    )
 
 
 @pytest.mark.parametrize(

@@ -82,14 +82,15 @@ def predict(
         typer.echo(json.dumps(predictions_payload(classifier.name, results), indent=2))
     else:
         for text, result in zip(items, results, strict=True):
-            _print_result(text, result, coverage)
+            _print_result(text, result, len(classifier.genres))
+        _print_set_basis(classifier, results)
     if any(r.code in CHECK_CODES for r in results):
         err_console.print(f"hint: texts {NO_CHECKS_HINT}", highlight=False)
     if not all(r.ok for r in results):
         raise typer.Exit(code=1)
 
 
-def _print_result(text: str, result: Any, coverage: float | None) -> None:
+def _print_result(text: str, result: Any, n_genres: int) -> None:
     head = text if len(text) <= 70 else text[:67] + "..."
     console.print(f"[bold]{head}[/bold]")
     if not result.ok:
@@ -99,7 +100,18 @@ def _print_result(text: str, result: Any, coverage: float | None) -> None:
         console.print(f"  {genre:<12} {prob:6.1%}")
     if result.genre_set is not None:
         listed = ", ".join(g for g, _ in result.genre_set)
-        console.print(f"  set at {coverage:.0%} coverage: {listed}")
+        size = f"{len(result.genre_set)} of {n_genres} genres"
+        console.print(f"  set at {result.coverage:.0%} coverage ({size}): {listed}")
+
+
+def _print_set_basis(classifier: Any, results: list[Any]) -> None:
+    """Once, when a set holds genres far below its top one: why (how the sets were sized)."""
+    from moviegenre.conformal import holds_far_below
+
+    sets = [r for r in results if r.genre_set is not None]
+    if any(holds_far_below([p for _, p in r.genre_set]) for r in sets):
+        basis = classifier.set_basis(sets[0].coverage)
+        console.print(f"why these sets: {escape(basis.describe(classifier.genres))}")
 
 
 def _stdin_lines() -> list[str]:
