@@ -171,6 +171,8 @@ class SetBasis:
             fewest, most = sizes
             tops = sorted({fewest, most} - {1})
             shares = ", ".join(f"its first {k} for {self.within[k - 1]:.1%}" for k in tops)
+            if most == 1:
+                return f"{held}. So, {goal}, every set is the model's first genre alone."
             count = f"{fewest}" if fewest == most else f"{fewest} or {most}"
             return (
                 f"{held}{', ' + shares if shares else ''}. So, {goal}, every set keeps the "
