@@ -566,6 +566,25 @@ def test_score_leaves_no_progress_on_stdout(tiny_model_dir, tiny_imdb_test, tmp_
     assert "scoring" not in out and "━" not in out and "scoring" in err
 
 
+def test_score_redirected_to_a_file_keeps_only_the_summary(
+    tiny_model_dir, tiny_imdb_test, tmp_path
+):
+    """``moviegenre score ... > out.txt`` as a shell runs it: a real process whose stdout is a
+    file (the bar used to end up in it)."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "moviegenre.cli", "score", "--model", str(tiny_model_dir)]
+    command += ["--input", str(tiny_imdb_test), "--output", str(tmp_path / "s.csv")]
+    with (tmp_path / "out.txt").open("w", encoding="utf-8") as stdout:
+        done = subprocess.run(
+            command, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=300
+        )
+    lines = (tmp_path / "out.txt").read_text(encoding="utf-8").splitlines()
+    assert done.returncode == 0 and len(lines) == 1 and lines[0].startswith("scored 12 rows")
+    assert "scoring" in done.stderr
+
+
 def test_ray_engine_error_prints_no_progress_on_stdout(
     tiny_model_dir, tiny_imdb_test, tmp_path, monkeypatch, capsys
 ):
