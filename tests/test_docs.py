@@ -10,6 +10,9 @@ Every command of every ```bash block is checked, by kind (an unknown kind fails)
 - ``moviegenre ...`` runs, in-process, in a folder holding small files under the README's
   names (``train_data.txt``, ``catalogue.csv``, ...: the tiny generated data of conftest) and
   a tiny linear model as ``models/mine``; it must exit 0, and ``--json`` output must parse.
+  Each command runs alone; one whose ``--model`` folder an earlier example writes (e.g. an
+  exported copy) runs that example first. A README example reading a new file name needs a
+  line in ``_readme_files``.
   Commands without ``--model`` use the bundled default, as a user's would. ``--kind blend``
   trains on the tiny random BERT standing in for MiniLM (slow: ~40 s on 2 busy cores).
 - The servers (``serve``, ``app``) and ``--engine ray`` are only parsed (options and values
@@ -155,26 +158,59 @@ def test_the_readme_has_shell_examples_of_each_kind():
 
 @pytest.mark.parametrize("words", [_slow_if_blend(w) for w in SHELL if _kind(w) == "run"])
 def test_readme_shell_command_runs(words, tiny_model_dir, tmp_path, monkeypatch, capsys, request):
-    from moviegenre.cli import main
-
     _readme_files(tmp_path, tiny_model_dir)
     monkeypatch.chdir(tmp_path)
     argv = words[words.index("moviegenre") + 1 :]
     if argv[0] == "train":  # it writes the model the other commands read: start without it
         shutil.rmtree(tmp_path / argv[argv.index("--out") + 1], ignore_errors=True)
-    if "blend" in argv:
-        _tiny_bert_as_minilm(request.getfixturevalue("tiny_backbone_dir"), monkeypatch)
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
+    for earlier in _makers_of_its_model(words):  # e.g. the command that wrote --model DIR
+        code, _, err = _run_cli(earlier[earlier.index("moviegenre") + 1 :], monkeypatch, request)
+        assert code == 0, f"{shlex.join(earlier)}, run first to make the model: {err}"
+        capsys.readouterr()
+    code, out, err = _run_cli(argv, monkeypatch, request)
     assert code == 0, err
     if "--json" in argv:
         document = json.loads(out)
         results = document["results"] if isinstance(document, dict) else []
         assert all(r["error"] is None for r in results)
+
+
+def _makers_of_its_model(words: list[str], commands: list[list[str]] = SHELL) -> list[list[str]]:
+    """The README's last command before ``words`` that names the folder ``words`` passes as
+    --model, when that folder is not one of the files _readme_files provides (e.g. a model an
+    earlier example writes), else nothing. Examples run alone, so such a command runs first."""
+    if "--model" not in words:
+        return []
+    target = words[words.index("--model") + 1]
+    if target in ("models/mine", "linear", "blend") or target.startswith("path/"):
+        return []
+    runs = [w for w in commands if _kind(w) == "run"]
+    earlier = [w for w in runs[: runs.index(words)] if target in w]
+    return earlier[-1:]
+
+
+def test_a_command_on_a_model_an_earlier_example_writes_runs_that_example_first():
+    export = ["moviegenre", "export", "linear", "models/copy"]
+    calibrate = ["moviegenre", "calibrate", "--model", "models/copy", "--data", "x.txt"]
+    mine = ["moviegenre", "calibrate", "--model", "models/mine", "--data", "x.txt"]
+    commands = [export, ["moviegenre", "models"], calibrate, mine]
+    assert _makers_of_its_model(calibrate, commands) == [export]
+    assert _makers_of_its_model(mine, commands) == [] == _makers_of_its_model(export, commands)
+
+
+def _run_cli(argv: list[str], monkeypatch, request) -> tuple[int, str, str]:
+    from moviegenre.cli import main
+
+    if "blend" in argv:
+        _tiny_bert_as_minilm(request.getfixturevalue("tiny_backbone_dir"), monkeypatch)
+    capture = request.getfixturevalue("capsys")
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capture.readouterr()
+    return code, out, err
 
 
 def _tiny_bert_as_minilm(folder: Path, monkeypatch) -> None:
