@@ -37,6 +37,18 @@ def client(app: FastAPI):
         yield test_client
 
 
+def _issues(response) -> list[dict]:
+    """The problems of a 422, checked to follow FastAPI's convention: ``detail`` is a list of
+    ``{"loc": [...], "msg": "...", "type": "..."}`` (FastAPI's own 422 body)."""
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert isinstance(detail, list) and detail
+    for issue in detail:
+        assert isinstance(issue["loc"], list) and issue["msg"] and issue["type"]
+        assert set(issue) <= {"loc", "msg", "type", "ctx"}
+    return detail
+
+
 def texts(n: int) -> list[tuple[str, str]]:
     """(genre, description) pairs the tiny model classifies right."""
     return [(genre, text) for _, _, genre, text in tiny_rows(n, seed=9)]
@@ -76,7 +88,9 @@ def test_explain_refuses_bad_text(client: TestClient, text: str, code: str) -> N
     response = client.post("/v1/explain", json={"text": text})
     assert response.status_code == 422
     assert response.json()["code"] == code
-    assert "cannot explain" in response.json()["detail"]
+    [issue] = response.json()["detail"]
+    assert issue["loc"] == ["body", "text"] and issue["type"] == code
+    assert issue["msg"].startswith("cannot explain this text")
 
 
 def test_model_and_health(client: TestClient, classifier: GenreClassifier) -> None:
@@ -148,7 +162,7 @@ def test_streamed_body_under_limit_is_read(client: TestClient) -> None:
 def test_bad_requests_are_422_with_a_message(client: TestClient, kwargs: dict, fragment: str):
     response = client.post("/v1/predict", **kwargs)
     assert response.status_code == 422
-    assert fragment in response.json()["detail"]
+    assert fragment in " ".join(issue["msg"] for issue in _issues(response))
 
 
 def test_unparsable_body_is_400_not_500(client: TestClient) -> None:
@@ -213,7 +227,9 @@ def test_library_errors_become_422(classifier: GenreClassifier) -> None:
     with TestClient(create_app(refusing, LIMITS)) as client:
         response = client.post("/v1/predict", json={"texts": ["a"]})
     assert response.status_code == 422
-    assert response.json()["detail"] == "refused on purpose"
+    assert _issues(response) == [
+        {"loc": ["body"], "msg": "refused on purpose", "type": "value_error"}
+    ]
 
 
 def test_app_still_answers_after_a_lifespan_ended(classifier: GenreClassifier) -> None:
@@ -365,16 +381,16 @@ def test_predict_with_coverage_returns_sets(client: TestClient) -> None:
     results = client.post("/v1/predict", json=body).json()["results"]
     assert results[0]["set"][0]["genre"] == genre and results[1]["set"] is None
     plain = client.post("/v1/predict", json={"texts": [good]}).json()["results"][0]
-    assert plain["set"] is None
+    assert "set" not in plain  # not asked for: absent, as in the CLI's --json
 
 
 @pytest.mark.parametrize("coverage", [0, 1, 1.5, -0.2, "high"])
 def test_predict_refuses_bad_coverage(client: TestClient, coverage) -> None:
     body = {"texts": [texts(1)[0][1]], "coverage": coverage}
     response = client.post("/v1/predict", json=body)
-    detail = response.json()["detail"]
-    assert response.status_code == 422 and "coverage" in detail
-    assert "Extra inputs" not in detail  # the field exists: its value is what is refused
+    [issue] = _issues(response)
+    assert issue["loc"] == ["body", "coverage"]
+    assert "Extra inputs" not in issue["msg"]  # the field exists: its value is what is refused
 
 
 def test_predict_coverage_without_scores_is_422(classifier: GenreClassifier) -> None:
@@ -384,7 +400,7 @@ def test_predict_coverage_without_scores_is_422(classifier: GenreClassifier) -> 
     with TestClient(create_app(bare, LIMITS)) as test_client:
         body = {"texts": [texts(1)[0][1]], "coverage": 0.9}
         response = test_client.post("/v1/predict", json=body)
-    assert response.status_code == 422 and "moviegenre calibrate" in response.json()["detail"]
+    assert "moviegenre calibrate" in _issues(response)[0]["msg"]
 
 
 def test_serve_rejects_bad_timeouts() -> None:
@@ -396,3 +412,33 @@ def test_serve_rejects_bad_timeouts() -> None:
         ApiSettings(max_connections=0)
     with pytest.raises(ConfigError, match="max_queue_seconds must be in"):
         ApiSettings(max_queue_seconds=0)
+
+
+@pytest.mark.parametrize("coverage", [None, 0.9])
+def test_cli_api_and_python_give_the_same_document(
+    client: TestClient, classifier: GenreClassifier, tiny_model_dir, coverage, capsys
+) -> None:
+    """One schema: ``predict --json``, ``/v1/predict`` and ``predictions_payload`` agree on the
+    keys (``set`` only when asked for), the rounding and the values, refused texts included."""
+    import json
+
+    from moviegenre.cli import main
+    from moviegenre.results import predictions_payload
+
+    good = [text for _, text in texts(2)]
+    body: dict = {"texts": [*good, "far too short"], "top_k": 2}
+    argv = ["predict", *body["texts"], "--model", str(tiny_model_dir), "--top-k", "2", "--json"]
+    if coverage is not None:
+        body["coverage"] = coverage
+        argv += ["--coverage", str(coverage)]
+    api = client.post("/v1/predict", json=body).json()
+    with pytest.raises(SystemExit):  # exit 1: a text was refused
+        main(argv)
+    cli = json.loads(capsys.readouterr().out)
+    python = predictions_payload(
+        classifier.name, classifier.classify(body["texts"], top_k=2, coverage=coverage)
+    )
+    assert cli == api == json.loads(json.dumps(python))
+    assert {*api["results"][0]} == {"genres", "error", "code", "truncated"} | (
+        {"set"} if coverage else set()
+    )

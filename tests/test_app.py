@@ -180,16 +180,28 @@ def test_genre_set_is_shown_at_the_chosen_coverage(at: AppTest) -> None:
     at.selectbox(key="coverage").select("95%")
     predict(at, text)
     assert not at.exception
-    assert any(f"Genre set at 95% coverage: {genre}" in i.value for i in at.info)
+    assert any(f"Genre set at 95% coverage (1 of 5 genres): {genre}" in i.value for i in at.info)
     at.selectbox(key="coverage").select("off")
     predict(at, text)
     assert not at.info
+
+
+def test_set_text_says_why_a_sure_answer_gets_a_wide_set() -> None:
+    default = GenreClassifier.load()
+    text = (
+        "A retired gunslinger rides into a dusty frontier town where a cattle baron has taken "
+        "the water rights and the sheriff is in his pocket."
+    )
+    shown = page.set_text(default, text, 0.9)
+    assert shown and "of 27 genres): western (99%)" in shown
+    assert f"first genre was right for {default.set_basis(0.9).top1:.1%}" in shown
 
 
 def test_set_text_is_none_when_off_or_without_scores(classifier: GenreClassifier) -> None:
     _, _, genre, text = tiny_rows(1, seed=9)[0]
     assert page.set_text(classifier, text, None) is None
     shown = page.set_text(classifier, text, 0.9)
-    assert shown and shown.startswith(f"Genre set at 90% coverage: {genre}")
+    assert shown and shown.startswith(f"Genre set at 90% coverage (1 of 5 genres): {genre}")
+    assert "first genre was right" not in shown  # nothing far below the top: nothing to explain
     bare = GenreClassifier(classifier.model, replace(classifier.info, conformal=None))
     assert page.set_text(bare, text, 0.9) is None

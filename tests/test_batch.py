@@ -214,11 +214,11 @@ def test_resume_refuses_a_different_input_model_or_settings(tiny_classifier, tmp
         score_file(
             tiny_classifier, data, out, BatchSettings(chunk_rows=4), on_chunk=stop_after(1, 4)
         )
-    with pytest.raises(ConfigError, match="different settings .*top_k: was 1, now 2"):
+    with pytest.raises(ConfigError, match="run with different settings .*top_k: was 1, now 2"):
         score_file(tiny_classifier, data, out, BatchSettings(chunk_rows=4, top_k=2))
     # An unsaved classifier is fingerprinted by its in-memory state, not model.json's sha256.
     other = GenreClassifier.from_model(tiny_classifier.model)
-    with pytest.raises(ConfigError, match="different model .*--overwrite"):
+    with pytest.raises(ConfigError, match="run with a different model .*--overwrite"):
         score_file(other, data, out, BatchSettings(chunk_rows=4))
     write_csv(data, described(12, seed=8))
     with pytest.raises(ConfigError, match="unfinished run with a different input file"):

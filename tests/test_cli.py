@@ -52,8 +52,9 @@ def test_predict_text_json(tiny_model_dir: Path, capsys):
     argv = ["predict", SCARY, "--model", str(tiny_model_dir), "--top-k", "3", "--json"]
     code, out, _ = run(argv, capsys)
     payload = json.loads(out)
-    assert code == 0 and payload[0]["genres"][0]["genre"] == "horror"
-    assert len(payload[0]["genres"]) == 3
+    assert code == 0 and payload["model"] == "tiny-test-model"
+    assert payload["results"][0]["genres"][0]["genre"] == "horror"
+    assert len(payload["results"][0]["genres"]) == 3
 
 
 def test_predict_refused_text_exits_1(tiny_model_dir: Path, capsys):
@@ -149,9 +150,10 @@ def test_models_lists_the_bundled_models(capsys):
 def test_predict_coverage_prints_and_returns_the_set(tiny_model_dir: Path, capsys):
     argv = ["predict", SCARY, "--model", str(tiny_model_dir), "--coverage", "0.9"]
     code, out, _ = run(argv, capsys)
-    assert code == 0 and "set at 90% coverage: horror" in out
+    assert code == 0 and "set at 90% coverage (1 of 5 genres): horror" in out
+    assert "why these sets" not in out  # nothing far below the top genre: nothing to explain
     code, out, _ = run([*argv, "--json"], capsys)
-    assert code == 0 and json.loads(out)[0]["set"][0]["genre"] == "horror"
+    assert code == 0 and json.loads(out)["results"][0]["set"][0]["genre"] == "horror"
 
 
 def test_predict_file_with_coverage_writes_a_set_column(
@@ -163,6 +165,27 @@ def test_predict_file_with_coverage_writes_a_set_column(
     rows = list(csv.DictReader(output.open()))
     assert code == 0 and len(rows) == 12
     assert all(r["genre_set"].split("|")[0] == r["genre"] for r in rows)
+
+
+def test_a_set_far_below_its_top_genre_says_why(tiny_model_dir: Path, tmp_path, capsys):
+    """A sure answer in a wide set: the output says how the sets were sized."""
+    import numpy as np
+
+    from moviegenre.conformal import ConformalScores
+    from moviegenre.modelio import record_conformal
+
+    model = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    genres = sorted(TINY_GENRE_WORDS)
+    truth = [genres[i % 5] for i in range(50)]  # the true genre at rank 0, 1, 2, 3, 4 in turn
+    proba = np.array([np.roll([0.6, 0.2, 0.1, 0.06, 0.04], genres.index(y) - i % 5) for i, y in
+                      enumerate(truth)])  # fmt: skip
+    scores = ConformalScores.from_proba(proba, truth, genres, method="raps", lam=1.0, k_reg=0)
+    record_conformal(model, scores)
+    code, out, _ = run(["predict", SCARY, "--model", str(model), "--coverage", "0.6"], capsys)
+    assert code == 0 and "set at 60% coverage (3 of 5 genres): horror" in out
+    assert "why these sets: On 50 labelled texts" in out and "right for 20.0%" in " ".join(
+        out.split()
+    )
 
 
 @pytest.mark.parametrize(
@@ -530,3 +553,137 @@ def test_seed_is_random_state(command, tiny_imdb_train, tmp_path, capsys):
 def test_range_errors_name_the_cli_option(argv, message, tiny_model_dir, capsys):
     code, _, err = run([*argv, "--model", str(tiny_model_dir)], capsys)
     assert code == 2 and message in err and "_" not in err.split(" must ")[0]
+
+
+# -- stdout carries results only -----------------------------------------------------------------
+
+
+def test_score_leaves_no_progress_on_stdout(tiny_model_dir, tiny_imdb_test, tmp_path, capsys):
+    """``moviegenre score ... > out.csv``: the bar goes to stderr, stdout keeps one line."""
+    argv = ["score", "--model", str(tiny_model_dir), "--input", str(tiny_imdb_test)]
+    code, out, err = run([*argv, "--output", str(tmp_path / "o.csv")], capsys)
+    assert code == 0 and out.splitlines() == [out.strip()] and out.startswith("scored 12 rows")
+    assert "scoring" not in out and "━" not in out and "scoring" in err
+
+
+def test_score_redirected_to_a_file_keeps_only_the_summary(
+    tiny_model_dir, tiny_imdb_test, tmp_path
+):
+    """``moviegenre score ... > out.txt`` as a shell runs it: a real process whose stdout is a
+    file (the bar used to end up in it)."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "moviegenre.cli", "score", "--model", str(tiny_model_dir)]
+    command += ["--input", str(tiny_imdb_test), "--output", str(tmp_path / "s.csv")]
+    with (tmp_path / "out.txt").open("w", encoding="utf-8") as stdout:
+        done = subprocess.run(
+            command, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=300
+        )
+    lines = (tmp_path / "out.txt").read_text(encoding="utf-8").splitlines()
+    assert done.returncode == 0 and len(lines) == 1 and lines[0].startswith("scored 12 rows")
+    assert "scoring" in done.stderr
+
+
+def test_ray_engine_error_prints_no_progress_on_stdout(
+    tiny_model_dir, tiny_imdb_test, tmp_path, monkeypatch, capsys
+):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the [ray] extra were not installed
+    monkeypatch.setitem(sys.modules, "ray.data", None)
+    argv = ["score", "--model", str(tiny_model_dir), "--input", str(tiny_imdb_test)]
+    code, out, err = run([*argv, "--output", str(tmp_path / "o.csv"), "--engine", "ray"], capsys)
+    assert code == 2 and out == "" and 'pip install "moviegenre[ray]"' in err
+
+
+# -- wording, predict - ----------------------------------------------------------------------------
+
+
+def test_score_counts_read_as_english(tiny_model_dir, tmp_path, capsys):
+    source = tmp_path / "one.csv"
+    source.write_text(f"id,text\n1,{SCARY}\n2,too short\n", encoding="utf-8")
+    argv = ["score", "--model", str(tiny_model_dir), "--input", str(source)]
+    code, out, err = run([*argv, "--output", str(tmp_path / "o.csv")], capsys)
+    assert code == 0 and out.startswith("scored 2 rows (1 refused) into")
+    assert "hint: rows refused as too short or not English are scored with --no-checks" in err
+    source.write_text(f"id,text\n1,{SCARY}\n", encoding="utf-8")
+    code, out, _ = run([*argv, "--output", str(tmp_path / "p.csv")], capsys)
+    assert code == 0 and out.startswith("scored 1 row (0 refused) into")
+
+
+def test_predict_hint_names_texts_once(tiny_model_dir, capsys):
+    code, _, err = run(["predict", "too short", "--model", str(tiny_model_dir)], capsys)
+    assert code == 1
+    assert "hint: texts refused as too short or not English are scored with --no-checks" in err
+
+
+def _stdin(monkeypatch, data: bytes) -> None:
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+def test_predict_dash_reads_texts_from_stdin(tiny_model_dir, monkeypatch, capsys):
+    funny = " ".join(TINY_GENRE_WORDS["comedy"]) + " at the wedding of an old friend in town"
+    _stdin(monkeypatch, f"{SCARY}\n{funny}\r\n".encode())
+    argv = ["predict", "-", "--model", str(tiny_model_dir), "--json"]
+    code, out, _ = run(argv, capsys)
+    genres = [r["genres"][0]["genre"] for r in json.loads(out)["results"]]
+    assert code == 0 and genres == ["horror", "comedy"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "data", "message"),
+    [
+        (["-"], b"", "stdin was empty"),
+        (["-"], b"caf\xe9 society\n", "line 1 of stdin is not valid UTF-8 (byte 0xe9"),
+        (["-", "-"], b"x\n", "'-' (read descriptions from stdin) may be given only once"),
+    ],
+)
+def test_predict_dash_errors_are_one_line(argv, data, message, tiny_model_dir, monkeypatch, capsys):
+    _stdin(monkeypatch, data)
+    code, out, err = run(["predict", *argv, "--model", str(tiny_model_dir)], capsys)
+    assert code == 2 and message in err and out == "" and len(err.strip().splitlines()) == 1
+
+
+def test_linear_training_reports_real_steps(tiny_imdb_train, tmp_path, progress_steps, capsys):
+    """The train bar moves through the cross-validation fits, not 0/1 for the whole fit."""
+    _, steps = progress_steps
+    code, _, _ = run(
+        ["train", "--data", str(tiny_imdb_train), "--out", str(tmp_path / "m")], capsys
+    )
+    folds = [s for s in steps if s.startswith("linear: cross-validation fit")]
+    assert code == 0 and len(folds) >= 5 and any("final fit on all 60 rows" in s for s in steps)
+
+
+#: A run of each command that has --json ({model}: the tiny model, {train}: a labelled file).
+JSON_RUNS = {
+    "predict": ["predict", SCARY, "too short", "--model", "{model}", "--coverage", "0.9"],
+    "models": ["models"],
+}
+
+
+def _json_commands() -> set[str]:
+    import typer
+
+    from moviegenre.cli._base import app
+
+    group = typer.main.get_command(app)
+    return {
+        name
+        for name, command in getattr(group, "commands", {}).items()
+        if any("--json" in param.opts for param in command.params)
+    }
+
+
+def test_every_json_command_is_checked():
+    assert _json_commands() == set(JSON_RUNS), "add the new --json command to JSON_RUNS"
+
+
+@pytest.mark.parametrize("command", sorted(JSON_RUNS))
+def test_json_output_parses(command, tiny_model_dir, tiny_imdb_train, capsys):
+    """stdout of ``--json`` is one JSON document, also when a text is refused (exit 1)."""
+    argv = [a.format(model=tiny_model_dir, train=tiny_imdb_train) for a in JSON_RUNS[command]]
+    code, out, _ = run([*argv, "--json"], capsys)
+    assert code in (0, 1) and json.loads(out)

@@ -20,6 +20,10 @@ from tests.conftest import TINY_GENRE_WORDS
 GENRES = [f"g{j}" for j in range(8)]
 SCARY = " ".join(TINY_GENRE_WORDS["horror"]) + " in the old house where the family lives now"
 FUNNY = " ".join(TINY_GENRE_WORDS["comedy"]) + " in the old house where the family lives now"
+SHERIFF = (
+    "A retired gunslinger rides into a dusty frontier town where a cattle baron has taken the "
+    "water rights and the sheriff is in his pocket."
+)
 
 
 def synthetic(n: int, seed: int) -> tuple[np.ndarray, list[str]]:
@@ -164,7 +168,7 @@ def test_classify_carries_the_set_and_refused_texts_have_none(
     results = tiny_classifier.classify([SCARY, "too short"], top_k=2, coverage=0.8)
     assert results[0].genre_set and results[0].genre_set[0][0] == "horror"
     assert results[0].to_dict()["set"][0]["genre"] == "horror"
-    assert results[1].genre_set is None and "set" not in results[1].to_dict()
+    assert results[1].genre_set is None and results[1].to_dict()["set"] is None  # asked, refused
     assert "set" not in tiny_classifier.classify([SCARY])[0].to_dict()
 
 
@@ -214,3 +218,68 @@ def test_bundled_model_carries_scores(name: str) -> None:
     # linear: its out-of-fold rows; blend: its cross-fitted rows (cv_folds=5): all 5,780
     assert clf.info.conformal is not None and len(clf.info.conformal) == 5780
     assert all(len(s) >= 1 for s in clf.predict_set([SCARY, FUNNY], coverage=0.5))
+
+
+# -- why a set is as large as it is ------------------------------------------------------------
+
+
+def test_basis_reads_the_ranks_back_from_raps_scores() -> None:
+    proba, labels = synthetic(400, seed=5)
+    scores = ConformalScores.from_proba(proba, labels, GENRES, method="raps", lam=1.0, k_reg=0)
+    ranks = (-proba).argsort(axis=1, kind="stable").argsort(axis=1, kind="stable")
+    true_rank = ranks[np.arange(len(labels)), [GENRES.index(y) for y in labels]]
+    basis = scores.basis(0.9)
+    assert basis.rows == 400 and basis.top1 == pytest.approx(np.mean(true_rank == 0))
+    expected = [np.mean(true_rank < k) for k in range(1, len(GENRES) + 1)]
+    assert basis.within == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("coverage", [0.3, 0.5, 0.8, 0.9, 0.95])
+def test_every_marginal_raps_set_size_is_in_the_range_the_basis_states(coverage: float) -> None:
+    proba, labels = synthetic(300, seed=6)
+    scores = ConformalScores.from_proba(proba, labels, GENRES, method="raps", lam=1.0, k_reg=0)
+    fewest, most = scores.basis(coverage).size_range()
+    sizes = {len(s) for s in scores.sets(synthetic(500, seed=7)[0], coverage)}
+    assert fewest <= min(sizes) and max(sizes) <= most and most - fewest <= 1
+    text = scores.basis(coverage).describe(GENRES)
+    count = f"{fewest}" if fewest == most else f"{fewest} or {most}"
+    expected = (
+        "every set is the model's first genre alone"
+        if most == 1
+        else f"every set keeps the model's first {count} genres"
+    )
+    assert expected in text
+
+
+def test_basis_of_aps_and_class_conditional_sets_says_what_decides() -> None:
+    proba, labels = synthetic(300, seed=8)
+    aps = ConformalScores.from_proba(proba, labels, GENRES, method="aps")
+    assert aps.basis(0.9).within is None and aps.basis(0.9).size_range() is None
+    assert "until those already in it hold over" in aps.basis(0.9).describe(GENRES)
+    labels[:5] = ["g7"] * 5  # g7: at most a handful of rows, too few to bound at 0.9
+    labels = [y if i < 5 or y != "g7" else "g0" for i, y in enumerate(labels)]
+    per_genre = ConformalScores.from_proba(proba, labels, GENRES, method="aps")
+    basis = per_genre.basis(0.9, class_conditional=True)
+    assert basis.always == (7,) and basis.genre_rows[0] == 5
+    assert "fewer than 9 texts, too few to bound, so they are in every set (g7)" in (
+        basis.describe(GENRES)
+    )
+    assert all(7 in s for s in per_genre.sets(proba, 0.9, class_conditional=True))
+
+
+def test_far_below_means_under_a_tenth_of_the_top() -> None:
+    from moviegenre.conformal import holds_far_below
+
+    assert holds_far_below([0.9, 0.05]) and not holds_far_below([0.5, 0.3, 0.1])
+    assert not holds_far_below([0.99])
+
+
+def test_the_bundled_default_says_why_a_sure_answer_gets_a_set() -> None:
+    """The issue's case: 99% western, a 4-genre set; the basis gives the held-out figures."""
+    clf = GenreClassifier.load()
+    basis = clf.set_basis(0.9)
+    fewest, most = basis.size_range()
+    [result] = clf.classify(SHERIFF, coverage=0.9)
+    assert result.genres[0][0] == "western" and fewest <= len(result.genre_set) <= most
+    assert basis.top1 < 0.7 and basis.within[most - 1] >= 0.9
+    assert f"first genre was right for {basis.top1:.1%}" in basis.describe(clf.genres)

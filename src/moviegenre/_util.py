@@ -1,5 +1,5 @@
 """Shared infrastructure: the one atomic file write, the one optional-dependency check,
-a port check for servers, children that die with us, safe CSV cells."""
+a port check for servers, children that die with us, safe CSV cells, counted nouns."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ from types import ModuleType
 from typing import Any
 
 from moviegenre.errors import ConfigError, MissingDependencyError
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``n`` and the noun that agrees with it: "1 row", "2 rows", "1,000 rows"."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
 @contextmanager

@@ -34,9 +34,9 @@ from moviegenre.serve_batching import Admission, Backlog, MicroBatcher, Overload
 from moviegenre.serve_connections import ConnectionTable, descriptor_cap, guarded_protocol
 from moviegenre.serve_metrics import Observe, ServerMetrics, log_config
 
+from moviegenre.results import DECIMALS, predictions_payload
+
 T = TypeVar("T")
-#: Probabilities and weights are rounded in responses: more digits are noise.
-DECIMALS = 6
 
 
 @dataclass(frozen=True)
@@ -90,18 +90,22 @@ class GenreScore(BaseModel):
 
 
 class PredictItem(BaseModel):
-    """One text's genres, or (``error`` and ``code``) why it was refused."""
+    """One text's genres, or (``error`` and ``code``) why it was refused: ``Prediction.to_dict``,
+    as ``moviegenre predict --json`` prints it."""
 
     genres: list[GenreScore]
-    error: str | None = None
-    code: str | None = Field(None, description="too_short, not_english, empty, ...")
-    truncated: bool = False
+    error: str | None
+    code: str | None = Field(description="too_short, not_english, empty, ...")
+    truncated: bool
     set: list[GenreScore] | None = Field(
-        None, description="The genre set at the requested coverage (only with `coverage`)."
+        None,
+        description="The genre set at the requested coverage; present only with `coverage`.",
     )
 
 
 class PredictResponse(BaseModel):
+    """``moviegenre.results.predictions_payload``: the model's name, one result per text."""
+
     model: str
     results: list[PredictItem]
 
@@ -140,14 +144,28 @@ class ErrorBody(BaseModel):
 
     detail: str
     limit: str | None = None
+
+
+class Issue(BaseModel):
+    """One problem of a refused request, as FastAPI reports validation errors."""
+
+    loc: list[str | int] = Field(description='Where, e.g. ["body", "texts", 0].')
+    msg: str
+    type: str = Field(description="e.g. missing, string_type, too_short, not_english.")
+    ctx: dict[str, Any] | None = None
+
+
+class InvalidBody(BaseModel):
+    """FastAPI's 422 convention: ``detail`` lists the problems; ``code`` is a refused text's."""
+
+    detail: list[Issue]
     code: str | None = None
-    errors: list[dict[str, Any]] | None = None
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body could not be decoded (send UTF-8 JSON)."},
     413: {"model": ErrorBody, "description": "A request limit was exceeded."},
-    422: {"model": ErrorBody, "description": "The request or the text is invalid."},
+    422: {"model": InvalidBody, "description": "The request or the text is invalid."},
 }
 
 
@@ -166,6 +184,12 @@ class SafeJSONResponse(JSONResponse):
 def _error(status: int, detail: str, **extra: Any) -> JSONResponse:
     body = ErrorBody(detail=detail, **extra).model_dump(exclude_none=True)
     return SafeJSONResponse(body, status)
+
+
+def _invalid(issues: list[dict[str, Any]], code: str | None = None) -> JSONResponse:
+    """A 422 whose ``detail`` is the list of issues (``loc``, ``msg``, ``type``), as FastAPI's."""
+    body = InvalidBody(detail=[Issue(**i) for i in issues], code=code)
+    return SafeJSONResponse(body.model_dump(exclude_none=True), 422)
 
 
 class BodyLimit:
@@ -276,13 +300,16 @@ def _validation_response(exc: RequestValidationError, settings: ApiSettings) -> 
                 "(max_chars); shorten it"
             )
             return _error(413, msg, limit="max_chars")
-    parts = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors]
-    if any(tuple(e.get("loc", ())) == ("body",) for e in errors):
-        parts.append('send a JSON object such as {"texts": ["..."], "top_k": 3}')
-    # The offending input is not echoed back: it may be large, or not encodable.
-    clean = [{k: v for k, v in e.items() if k not in ("input", "url")} for e in errors]
-    clean = json.loads(json.dumps(clean, default=str))
-    return _error(422, "invalid request: " + "; ".join(parts[:5]), errors=clean)
+    issues = []
+    for err in errors:
+        # The offending input is not echoed back: it may be large, or not encodable.
+        issue = {k: err[k] for k in ("loc", "msg", "type", "ctx") if k in err}
+        issue = json.loads(json.dumps(issue, default=str))
+        issue["loc"] = list(issue.get("loc", []))
+        if issue["loc"] == ["body"]:
+            issue["msg"] += '; send a JSON object such as {"texts": ["..."], "top_k": 3}'
+        issues.append(issue)
+    return _invalid(issues)
 
 
 # -- the app ---------------------------------------------------------------------------------
@@ -375,9 +402,14 @@ def create_app(
 
     @app.exception_handler(MovieGenreError)
     async def on_refused(_: Request, exc: MovieGenreError) -> JSONResponse:
-        return _error(422, str(exc))
+        return _invalid([{"loc": ["body"], "msg": str(exc), "type": "value_error"}])
 
-    @app.post("/v1/predict", response_model=PredictResponse, responses=ERRORS)
+    @app.post(
+        "/v1/predict",
+        response_model=PredictResponse,
+        response_model_exclude_unset=True,  # "set" only when asked for, as in the CLI
+        responses=ERRORS,
+    )
     async def predict(body: PredictRequest) -> PredictResponse:
         """Top genres of each text; a refused text gets an ``error`` and the rest still score."""
         if body.coverage is None:
@@ -385,8 +417,7 @@ def create_app(
         else:  # sets need the request's own coverage: one model call of its own
             run = partial(clf.classify, body.texts, top_k=body.top_k, coverage=body.coverage)
             results = await off_loop(run)
-        items = [PredictItem(**r.to_dict()) for r in results]
-        return PredictResponse(model=clf.name, results=items)
+        return PredictResponse.model_validate(predictions_payload(clf.name, results))
 
     @app.post("/v1/explain", response_model=ExplainResponse, responses=ERRORS)
     async def explain(body: ExplainRequest) -> ExplainResponse | JSONResponse:
@@ -398,7 +429,9 @@ def create_app(
 
         result = await off_loop(run)
         if isinstance(result, TextCheck):
-            return _error(422, f"cannot explain this text: {result.problem}", code=result.code)
+            problem = f"cannot explain this text: {result.problem}"
+            issue = {"loc": ["body", "text"], "msg": problem, "type": result.code}
+            return _invalid([issue], code=result.code)
         return ExplainResponse(**result.to_dict())
 
     @app.get("/v1/model", response_model=ModelResponse)

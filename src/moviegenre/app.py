@@ -111,15 +111,22 @@ def metric_rows(metrics: dict[str, Any]) -> pd.DataFrame:
 
 
 def set_text(classifier: GenreClassifier, text: str, coverage: float | None) -> str | None:
-    """The conformal genre set of ``text`` as one sentence, or None when off or unavailable."""
+    """The conformal genre set of ``text`` as a sentence, or None when off or unavailable; when
+    the set holds genres far below the top one, why (``GenreClassifier.set_basis``)."""
+    from moviegenre.conformal import holds_far_below
+
     if coverage is None or classifier.info.conformal is None:
         return None
     genres = classifier.predict_set([text], coverage, check=False)[0]
     listed = ", ".join(f"{g} ({p:.0%})" for g, p in genres)
-    return (
-        f"Genre set at {coverage:.0%} coverage: {listed}. Over descriptions like the training "
-        f"data, {coverage:.0%} of such sets hold the true genre."
+    sentence = (
+        f"Genre set at {coverage:.0%} coverage ({len(genres)} of {len(classifier.genres)} "
+        f"genres): {listed}. Over descriptions like the training data, {coverage:.0%} of such "
+        "sets hold the true genre."
     )
+    if holds_far_below([p for _, p in genres]):
+        sentence += " " + classifier.set_basis(coverage).describe(classifier.genres)
+    return sentence
 
 
 # -- the page --------------------------------------------------------------------------------

@@ -165,12 +165,16 @@ class PartStore:
             raise ConfigError(
                 f"{manifest} was written by another moviegenre version; pass --overwrite"
             )
-        for key, what in (("input", "input file"), ("model", "model"), ("settings", "settings")):
+        for key, what in (
+            ("input", "a different input file"),
+            ("model", "a different model"),
+            ("settings", "different settings"),
+        ):
             if not isinstance(old.get(key), dict):
                 raise _damaged(manifest, f"no valid {key!r}")
             if old[key] != self.job[key]:
                 raise ConfigError(
-                    f"{self.dir} holds an unfinished run with a different {what} "
+                    f"{self.dir} holds an unfinished run with {what} "
                     f"({_difference(old[key], self.job[key])}); rerun with --overwrite to "
                     "start fresh, or choose another --output"
                 )

@@ -23,7 +23,7 @@ from moviegenre.checks import (
     check_texts,
     raise_for_problems,
 )
-from moviegenre.conformal import HOW_TO_ADD, ConformalScores, check_coverage
+from moviegenre.conformal import HOW_TO_ADD, ConformalScores, SetBasis, check_coverage
 from moviegenre.errors import ConfigError
 from moviegenre.explain import Explanation, explain
 from moviegenre.modelio import ModelInfo, load_model, save_model
@@ -274,6 +274,8 @@ class GenreClassifier:
             sets = self._sets(conformal, proba, coverage, class_conditional)
             for i, genre_set in zip(good, sets, strict=True):
                 out[i].genre_set = genre_set
+            for result in out:
+                result.coverage = float(coverage)
         return out
 
     def require_conformal(self, coverage: Any) -> ConformalScores:
@@ -320,6 +322,13 @@ class GenreClassifier:
         results = self._checked(texts, check)
         proba = self._proba([r.text for r in results], batch_size)
         return self._sets(conformal, proba, coverage, class_conditional)
+
+    def set_basis(self, coverage: float = 0.9, *, class_conditional: bool = False) -> SetBasis:
+        """Why this model's sets at ``coverage`` are as large as they are: how often its
+        ranking held the true genre on the labelled rows behind its conformity scores
+        (``.describe(clf.genres)`` says it in words). Needs no text: sets depend on the text
+        only through its ranking (and, for APS scores, its probabilities)."""
+        return self.require_conformal(coverage).basis(coverage, class_conditional)
 
     def explain(self, text: str, top_k: int = 3, **options: Any) -> Explanation:
         """Top genres of ``text`` plus each word's signed weight toward the first (an Explanation).

@@ -90,6 +90,105 @@ def _quantile(scores: np.ndarray, coverage: float) -> float:
     return float(np.partition(scores, k - 1)[k - 1])
 
 
+#: A set member under this share of the top genre's probability is "far below" it: then the
+#: CLI and the web page say why the set holds it (:meth:`SetBasis.describe`).
+FAR_BELOW = 0.1
+
+
+def holds_far_below(probabilities: Sequence[float]) -> bool:
+    """Whether a set (its members' probabilities, top first) holds a genre far below the top."""
+    return len(probabilities) > 1 and min(probabilities) < FAR_BELOW * max(probabilities)
+
+
+def rows_needed(coverage: float) -> int:
+    """The fewest scores that give a finite quantile at ``coverage`` (9 at 0.9, 19 at 0.95)."""
+    n = 1
+    while math.ceil((n + 1) * coverage - 1e-9) > n:
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class SetBasis:
+    """What the sets at one coverage rest on, from the stored conformity scores alone: how
+    often the model's ranking held the true genre on the labelled rows it did not train on.
+
+    ``top1`` is the share of those rows whose true genre was the model's first choice (its
+    score is 0 under APS and RAPS alike). ``within[k - 1]`` is the share whose true genre was
+    among its first k (known when the score is RAPS with ``k_reg`` 0 and ``lam`` >= 1: the
+    score is then rank x lam + the mass above, so the rank can be read back); else None.
+    """
+
+    coverage: float
+    method: str
+    rows: int
+    top1: float
+    threshold: float
+    lam: float
+    k_reg: int
+    n_genres: int
+    within: tuple[float, ...] | None = None
+    class_conditional: bool = False
+    #: Genre columns with too few rows for a finite threshold: in every set (class-conditional).
+    always: tuple[int, ...] = ()
+    #: Fewest and most rows of one genre (class-conditional).
+    genre_rows: tuple[int, int] = (0, 0)
+
+    def size_range(self) -> tuple[int, int] | None:
+        """Fewest and most genres a marginal RAPS set can hold (every text), else None."""
+        if self.within is None or self.class_conditional:
+            return None
+        if math.isinf(self.threshold):
+            return self.n_genres, self.n_genres
+        ranks = self.threshold / self.lam  # rank r is in when r + mass above / lam <= that
+        fewest = min(max(math.floor(ranks - 1 / self.lam) + 1, 1), self.n_genres)
+        return fewest, min(math.floor(ranks) + 1, self.n_genres)
+
+    def describe(self, genres: Sequence[str] | None = None) -> str:
+        """Why the sets are as large as they are, in one paragraph of plain text."""
+        held = (
+            f"On {self.rows:,} labelled texts scored without having been trained on (held "
+            f"out or out-of-fold: the conformity scores in model.json), the model's first "
+            f"genre was right for {self.top1:.1%}"
+        )
+        goal = f"to hold the true genre for {self.coverage:.0%} of texts like those"
+        if self.class_conditional:
+            low, high = self.genre_rows
+            text = (
+                f"{held}. Per genre ({low:,} to {high:,} texts each), {goal} of each genre, "
+                "a genre joins the set whenever this text scores like that genre's own texts, "
+                "so genres the model often ranks low join many sets"
+            )
+            if self.always:
+                names = ", ".join(genres[j] if genres else str(j) for j in self.always)
+                text += (
+                    f"; {len(self.always)} genres have fewer than {rows_needed(self.coverage)} "
+                    f"texts, too few to bound, so they are in every set ({names})"
+                )
+            return text + "."
+        sizes = self.size_range()
+        if sizes is not None and self.within is not None:
+            fewest, most = sizes
+            tops = sorted({fewest, most} - {1})
+            shares = ", ".join(f"its first {k} for {self.within[k - 1]:.1%}" for k in tops)
+            if most == 1:
+                return f"{held}. So, {goal}, every set is the model's first genre alone."
+            count = f"{fewest}" if fewest == most else f"{fewest} or {most}"
+            return (
+                f"{held}{', ' + shares if shares else ''}. So, {goal}, every set keeps the "
+                f"model's first {count} genres, however sure it is of the first one."
+            )
+        if self.method == "aps":
+            return (
+                f"{held}. So, {goal}, a set takes genres, most probable first, until those "
+                f"already in it hold over {min(self.threshold, 1):.1%} of the probability."
+            )
+        return (
+            f"{held}. So, {goal}, a genre is in the set while the probability above it plus "
+            f"{self.lam:g} per rank from rank {self.k_reg + 1} is at most {self.threshold:.3f}."
+        )
+
+
 @dataclass(frozen=True)
 class ConformalScores:
     """Conformity scores of held-out labelled rows: what a model needs to answer with sets."""
@@ -145,6 +244,33 @@ class ConformalScores:
             return np.full(self.n_genres, _quantile(self.scores, coverage))
         return np.array(
             [_quantile(self.scores[self.labels == j], coverage) for j in range(self.n_genres)]
+        )
+
+    def basis(self, coverage: float, class_conditional: bool = False) -> SetBasis:
+        """What the sets at ``coverage`` rest on (see :class:`SetBasis`)."""
+        limits = self.thresholds(coverage, class_conditional)
+        within = None
+        if self.method == "raps" and self.k_reg == 0 and self.lam >= 1:
+            ranks = np.floor(self.scores / self.lam + 1e-9).astype(np.int64)
+            counts = np.bincount(np.minimum(ranks, self.n_genres - 1), minlength=self.n_genres)
+            within = tuple(float(x) for x in np.cumsum(counts) / len(self))
+        per_genre = np.bincount(self.labels, minlength=self.n_genres)
+        seen = per_genre[per_genre > 0]
+        return SetBasis(
+            coverage=float(coverage),
+            method=self.method,
+            rows=len(self),
+            top1=float(np.mean(self.scores == 0)),
+            threshold=float(limits.max()) if not class_conditional else math.nan,
+            lam=self.lam,
+            k_reg=self.k_reg,
+            n_genres=self.n_genres,
+            within=within,
+            class_conditional=class_conditional,
+            always=tuple(int(j) for j in np.flatnonzero(np.isinf(limits)))
+            if class_conditional
+            else (),
+            genre_rows=(int(seen.min()), int(seen.max())) if len(seen) else (0, 0),
         )
 
     def sets(

@@ -92,8 +92,9 @@ def set_coverage(
     *,
     class_conditional: bool = False,
     batch_size: int = 256,
-) -> list[dict[str, float]]:
-    """Per target coverage: the share of rows whose genre set holds the true genre, set sizes."""
+) -> list[dict[str, Any]]:
+    """Per target coverage: the share of rows whose genre set holds the true genre, set sizes,
+    and ``by_genre``: that share among the rows of each true genre ({genre: (share, rows)})."""
     if not dataset.has_labels:
         raise ConfigError(f"{dataset.source} has no genre labels; coverage needs labelled rows")
     conformal = classifier.require_conformal(coverages[0] if coverages else 0.9)
@@ -105,12 +106,18 @@ def set_coverage(
         sets = conformal.sets(proba, coverage, class_conditional)
         sizes = np.array([len(s) for s in sets])
         hit = np.array([t in s for t, s in zip(truth, sets, strict=True)])
+        by_genre = {
+            genre: (float(hit[truth == j].mean()), int((truth == j).sum()))
+            for j, genre in enumerate(classifier.genres)
+            if (truth == j).any()
+        }
         rows.append(
             {
                 "coverage": coverage,
                 "empirical": float(hit.mean()),
                 "mean_size": float(sizes.mean()),
                 "median_size": float(np.median(sizes)),
+                "by_genre": by_genre,
             }
         )
     return rows

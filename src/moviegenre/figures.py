@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from moviegenre._util import plural
+
 #: The one accent colour (bars, histograms), a muted second one, and the text grey.
 ACCENT = "#3b6ea8"
 SECOND = "#d1823b"
@@ -68,10 +70,6 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     return out
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 def _bar_height(n: int) -> float:
     return max(2.2, 0.3 * n + 1.2)
 
@@ -93,7 +91,7 @@ def genre_bars(counts: Mapping[str, int], path: str | os.PathLike[str]) -> Path:
         for i, v in enumerate(values):
             ax.text(v, i, f"  {int(v):,} ({v / total:.1%})", va="center", fontsize=9, color=MUTED)
         ax.set_xlabel("descriptions")
-        ax.set_title(f"Genre distribution ({total:,} rows, {_plural(len(names), 'genre')})")
+        ax.set_title(f"Genre distribution ({total:,} rows, {plural(len(names), 'genre')})")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         ax.xaxis.grid(True)
         ax.set_axisbelow(True)

@@ -1,4 +1,6 @@
-"""One look for every progress bar (train, evaluate, batch scoring): done/total, rate, ETA."""
+"""One look and one place for every progress bar (train, evaluate, batch scoring): done/total,
+rate, ETA, always drawn on stderr, so that stdout carries only results (``score > out.csv``,
+``--json | jq``)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,27 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+_CONSOLE: Any = None
+
+
+def stderr_console() -> Any:
+    """The one rich console that progress bars, status lines and the CLI's messages share.
+
+    It writes to ``sys.stderr`` as it is at each write (so redirections and pytest's capture
+    see it), never to stdout.
+    """
+    global _CONSOLE
+    if _CONSOLE is None:
+        from rich.console import Console
+
+        _CONSOLE = Console(stderr=True)
+    return _CONSOLE
+
 
 def progress_bar(*, console: Any = None, transient: bool = False, unit: str = "") -> Any:
     """A rich ``Progress`` with description, bar, done/total, rate, elapsed time and ETA.
 
+    It draws on ``console``, by default :func:`stderr_console`: never on stdout.
     Tasks may carry a ``rate`` field (e.g. "4,100 rows/s"); it is shown after the counts.
     """
     from rich.progress import (
@@ -30,7 +49,7 @@ def progress_bar(*, console: Any = None, transient: bool = False, unit: str = ""
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        console=console,
+        console=console if console is not None else stderr_console(),
         transient=transient,
     )
 

@@ -1,6 +1,9 @@
 """The result types of a prediction and the top-k ranking, shared by classifier and explain.
 
 They sit below both, so that explain (which ranks genres too) never imports the classifier.
+One schema serves every way out: ``Prediction.to_dict`` is a result of the CLI's ``--json``,
+of the API's ``/v1/predict`` and of Python callers alike, and :func:`predictions_payload` is
+the whole document both print (``{"model": NAME, "results": [...]}``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,15 @@ import numpy as np
 
 #: (genre, probability) pairs, most probable first.
 GenreScores = list[tuple[str, float]]
+#: Decimals of the probabilities in every result document (CLI ``--json``, API, ``to_dict``).
+#: More digits are noise: the default's int8 network moves a probability by up to ~1e-6
+#: between runs in different batches (benchmarks/int8_scales.py). Python's ``genres`` keep
+#: the full floats.
+DECIMALS = 6
+
+
+def _scores(pairs: GenreScores) -> list[dict[str, Any]]:
+    return [{"genre": g, "probability": round(float(p), DECIMALS)} for g, p in pairs]
 
 
 @dataclass
@@ -25,6 +37,8 @@ class Prediction:
     truncated: bool = False
     #: The conformal genre set (``classify(coverage=...)``), most probable first.
     genre_set: GenreScores | None = None
+    #: The coverage a set was asked for (None: no set asked); a refused text has no set.
+    coverage: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -36,15 +50,25 @@ class Prediction:
         return self.genres[0][0] if self.genres else None
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready data: ``genres``, ``error``, ``code``, ``truncated`` always;
+        ``set`` only when a set was asked for (``coverage``), null for a refused text;
+        probabilities to DECIMALS places.
+        """
         out: dict[str, Any] = {
-            "genres": [{"genre": g, "probability": p} for g, p in self.genres],
+            "genres": _scores(self.genres),
             "error": self.error,
             "code": self.code,
             "truncated": self.truncated,
         }
-        if self.genre_set is not None:
-            out["set"] = [{"genre": g, "probability": p} for g, p in self.genre_set]
+        if self.coverage is not None or self.genre_set is not None:
+            out["set"] = None if self.genre_set is None else _scores(self.genre_set)
         return out
+
+
+def predictions_payload(model: str, results: Sequence[Prediction]) -> dict[str, Any]:
+    """What ``moviegenre predict --json`` prints and ``POST /v1/predict`` returns: the model's
+    name and one :meth:`Prediction.to_dict` per text, in the order of the texts."""
+    return {"model": model, "results": [r.to_dict() for r in results]}
 
 
 def top_k_of(proba: np.ndarray, genres: Sequence[str], top_k: int) -> list[GenreScores]:

@@ -16,9 +16,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from moviegenre.errors import ConfigError, MovieGenreError
+from moviegenre.progress import stderr_console
 
+#: Results only (tables, JSON, "model written to ..."): what a user may redirect to a file.
 console = Console()
-err_console = Console(stderr=True)
+#: Progress, warnings, hints and errors: the package's one stderr console.
+err_console = stderr_console()
 
 
 def _show_version(value: bool) -> None:

@@ -169,8 +169,8 @@ def models(
     from moviegenre.classifier import bundled_models
 
     rows = bundled_models()
-    if as_json:
-        console.print_json(json.dumps(rows))
+    if as_json:  # plain JSON on stdout, whatever the terminal (no colour codes, no wrapping)
+        typer.echo(json.dumps(rows, indent=2))
     else:
         console.print(models_table(rows))
 

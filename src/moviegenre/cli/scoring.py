@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
+from moviegenre._util import plural
 from moviegenre.cli._base import (
     BatchSize,
     Coverage,
@@ -29,7 +31,7 @@ from moviegenre.errors import ConfigError
 TopK = Annotated[int, typer.Option("--top-k", "-k", help="Genres per text.")]
 #: Refusals that ``--no-checks`` lifts (the 20-word and English-only rules).
 CHECK_CODES = ("too_short", "not_english")
-NO_CHECKS_HINT = "texts refused as too short or not English are scored with --no-checks"
+NO_CHECKS_HINT = "refused as too short or not English are scored with --no-checks"
 
 
 #: What predict says to someone who gives it a file (scoring files moved to ``score``).
@@ -40,7 +42,10 @@ FILE_ON_PREDICT = (
 
 @app.command()
 def predict(
-    texts: Annotated[list[str] | None, typer.Argument(help="Descriptions to classify.")] = None,
+    texts: Annotated[
+        list[str] | None,
+        typer.Argument(help="Descriptions to classify; '-' reads them from stdin, one per line."),
+    ] = None,
     model: ModelOpt = None,
     top_k: TopK = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -51,11 +56,21 @@ def predict(
     _input: Annotated[str | None, refused_option("--input", FILE_ON_PREDICT)] = None,
     _output: Annotated[str | None, refused_option("--output", FILE_ON_PREDICT)] = None,
 ) -> None:
-    """Classify descriptions given here (or --examples); exit 1 if one is refused."""
+    """Classify descriptions given here (or --examples); exit 1 if one is refused.
+
+    ``-`` stands for the lines of stdin, one description per line (as in fastText's
+    ``predict MODEL -``); each line gets one result, in order, a blank one a refusal.
+    """
     from moviegenre.classifier import GenreClassifier
     from moviegenre.examples import EXAMPLES
+    from moviegenre.results import predictions_payload
 
-    items = [_utf8_argument(text, n) for n, text in enumerate(texts or [], 1)]
+    texts = texts or []
+    if texts.count("-") > 1:
+        raise ConfigError("'-' (read descriptions from stdin) may be given only once")
+    items: list[str] = []
+    for n, text in enumerate(texts, 1):
+        items += _stdin_lines() if text == "-" else [_utf8_argument(text, n)]
     items += list(EXAMPLES.values()) if examples else []
     if not items:
         raise ConfigError("give descriptions to classify, or --examples (files: moviegenre score)")
@@ -63,19 +78,19 @@ def predict(
     results = classifier.classify(
         items, top_k=top_k, batch_size=batch_size, check=not no_checks, coverage=coverage
     )
-    if as_json:
-        payload = [{"text": t, **r.to_dict()} for t, r in zip(items, results, strict=True)]
-        typer.echo(json.dumps(payload, indent=2))
+    if as_json:  # the API's document for the same request (results in the order of the texts)
+        typer.echo(json.dumps(predictions_payload(classifier.name, results), indent=2))
     else:
         for text, result in zip(items, results, strict=True):
-            _print_result(text, result, coverage)
+            _print_result(text, result, len(classifier.genres))
+        _print_set_basis(classifier, results)
     if any(r.code in CHECK_CODES for r in results):
-        err_console.print(f"hint: {NO_CHECKS_HINT}", highlight=False)
+        err_console.print(f"hint: texts {NO_CHECKS_HINT}", highlight=False)
     if not all(r.ok for r in results):
         raise typer.Exit(code=1)
 
 
-def _print_result(text: str, result: Any, coverage: float | None) -> None:
+def _print_result(text: str, result: Any, n_genres: int) -> None:
     head = text if len(text) <= 70 else text[:67] + "..."
     console.print(f"[bold]{head}[/bold]")
     if not result.ok:
@@ -85,7 +100,36 @@ def _print_result(text: str, result: Any, coverage: float | None) -> None:
         console.print(f"  {genre:<12} {prob:6.1%}")
     if result.genre_set is not None:
         listed = ", ".join(g for g, _ in result.genre_set)
-        console.print(f"  set at {coverage:.0%} coverage: {listed}")
+        size = f"{len(result.genre_set)} of {n_genres} genres"
+        console.print(f"  set at {result.coverage:.0%} coverage ({size}): {listed}")
+
+
+def _print_set_basis(classifier: Any, results: list[Any]) -> None:
+    """Once, when a set holds genres far below its top one: why (how the sets were sized)."""
+    from moviegenre.conformal import holds_far_below
+
+    sets = [r for r in results if r.genre_set is not None]
+    if any(holds_far_below([p for _, p in r.genre_set]) for r in sets):
+        basis = classifier.set_basis(sets[0].coverage)
+        console.print(f"why these sets: {escape(basis.describe(classifier.genres))}")
+
+
+def _stdin_lines() -> list[str]:
+    """The lines of stdin (without their line ends), refused in one line if not UTF-8."""
+    import sys
+
+    lines = []
+    for number, raw in enumerate(sys.stdin.buffer, 1):
+        try:
+            lines.append(raw.decode("utf-8").rstrip("\r\n"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"line {number} of stdin is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at "
+                f"byte {exc.start + 1}); pass UTF-8 text"
+            ) from None
+    if not lines:
+        raise ConfigError("'-' reads descriptions from stdin, one per line, but stdin was empty")
+    return lines
 
 
 def _utf8_argument(text: str, number: int) -> str:
@@ -165,9 +209,11 @@ def score(
     except KeyboardInterrupt:
         err_console.print(f"interrupted: run the same command again to resume into {output}")
         raise
-    resumed = f", {summary.resumed_rows} from an earlier run" if summary.resumed_rows else ""
+    resumed = f", {summary.resumed_rows:,} from an earlier run" if summary.resumed_rows else ""
     console.print(
-        f"scored {summary.rows} rows ({summary.errors} refused{resumed}) into [bold]{output}[/bold]"
+        f"scored {plural(summary.rows, 'row')} ({summary.errors:,} refused{resumed}) into "
+        f"[bold]{escape(str(output))}[/bold]",
+        soft_wrap=True,  # one line, whatever the terminal's width: scripts read it
     )
     if summary.errors and check:
         err_console.print(f"hint: rows {NO_CHECKS_HINT}", highlight=False)

@@ -47,6 +47,7 @@ from moviegenre.models.base import (
     require_arrays,
     strings_to_array,
 )
+from moviegenre.progress import report
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 
@@ -216,6 +217,8 @@ class LinearGenreModel(GenreModel):
             self.C_, scores = chosen.params["C"], all_scores[chosen.index]
             self.temperature_ = fit_temperature(scores, targets)
             self.oof_proba_ = softmax(scores / self.temperature_, axis=1)
+            steps = len(grid) * len(folds) + 1
+            report(f"linear: final fit on all {len(texts):,} rows", steps - 1, steps)
         svm = self._svm(targets, self.C_).fit(X, targets)
         self.coef_, self.intercept_ = self._full_coef(svm)
         self._vectorizer_ = self._fitted_vectorizer()
@@ -276,9 +279,14 @@ class LinearGenreModel(GenreModel):
             svm = self._svm(targets[train_idx], C).fit(X_train, targets[train_idx])
             return svm.classes_, self._scores_of(svm, X_held)
 
-        fitted = Parallel(n_jobs=self.n_jobs, prefer="threads")(delayed(fit_one)(j) for j in jobs)
+        # Results come back in order, here on the caller's thread: each is a real step of the
+        # fit for a progress bar (``moviegenre.progress.report``); the final fit is the last.
+        steps = len(jobs) + 1
+        parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
+        fitted = parallel(delayed(fit_one)(j) for j in jobs)
         scores = [np.zeros((len(targets), len(self.classes_))) for _ in grid]
-        for (c, f), result in zip(jobs, fitted, strict=True):
+        for done, ((c, f), result) in enumerate(zip(jobs, fitted, strict=True), 1):
+            report(f"linear: cross-validation fit {done}/{len(jobs)}", done, steps)
             if result is not None:
                 held_idx = folds[f][1]
                 fold_scores = np.full((len(held_idx), len(self.classes_)), -10.0)
