@@ -215,7 +215,8 @@ def test_calibrate_refuses_the_training_file(tiny_imdb_train: Path, tmp_path: Pa
 def test_audit_prints_tables_and_writes_files(tiny_imdb_train: Path, tmp_path: Path, capsys):
     out_dir = tmp_path / "audit"
     code, out, _ = run(["audit", "--data", str(tiny_imdb_train), "--out", str(out_dir)], capsys)
-    assert code == 0 and "labels look wrong" in out and "noise per genre" in out
+    assert code == 0 and "another genre explains the label better" in out
+    assert "Flagged rows per given genre" in out and "Planted-noise check on this file" in out
     for name in ("label_issues.csv", "noise_by_genre.csv", "audit.html"):
         assert (out_dir / name).is_file()
     assert "Label audit" in (out_dir / "audit.html").read_text(encoding="utf-8")
@@ -228,6 +229,8 @@ def test_audit_prints_tables_and_writes_files(tiny_imdb_train: Path, tmp_path: P
         (["audit", "--data", "{train}", "--kind", "magic"], "unknown model kind"),
         (["audit", "--data", "{train}", "--folds", "1"], "folds must be"),
         (["audit", "--data", "{train}", "--top", "-1"], "--top must be"),
+        (["audit", "--data", "{train}", "--planted", "1"], "--planted must be"),
+        (["audit", "--data", "{train}", "--planted", "-0.1"], "--planted must be"),
         (["report", "--data", "{test}", "--out", "{tmp}", "--audit"], "--audit needs labelled"),
     ],
 )
@@ -244,7 +247,8 @@ def test_report_with_audit_has_the_section(tiny_imdb_train: Path, tmp_path: Path
         ["report", "--data", str(tiny_imdb_train), "--out", str(tmp_path / "r"), "--audit"], capsys
     )
     page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
-    assert code == 0 and "Label audit" in page and "noise rate" in page
+    assert code == 0 and "Label audit" in page and "share flagged" in page
+    assert "Planted-noise check on this file" in page
 
 
 @pytest.mark.slow
@@ -368,7 +372,8 @@ def test_train_overwrite_replaces_a_model_whole(tiny_model_dir, tiny_imdb_train,
     code, _, _ = run([*argv, "--overwrite"], capsys)
     meta = json.loads((out / "model.json").read_text())
     assert code == 0 and meta["training"]["rows"] == 60
-    assert sorted(p.name for p in out.iterdir()) == sorted(["model.json", *meta["files"]])
+    written = ["model.json", "heldout.safetensors", *meta["files"]]
+    assert sorted(p.name for p in out.iterdir()) == sorted(written)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging
 
 

@@ -8,19 +8,22 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
-from conftest import TINY_GENRE_WORDS, _write_imdb, tiny_rows
+from conftest import _FILLER, TINY_GENRE_WORDS, _write_imdb, tiny_rows
 
 from moviegenre.classifier import GenreClassifier
 from moviegenre.cli import main
 from moviegenre.data import from_records, load_dataset
 from moviegenre.errors import ConfigError, DataError
+from moviegenre.metrics import score
 from moviegenre.report import (
     ALL_ROWS,
     ReportSettings,
     build_report,
     genre_counts,
     genre_terms,
+    model_scores,
     read_history,
     summarize,
 )
@@ -114,9 +117,110 @@ def test_genre_terms_favour_each_genres_own_words(tiny_imdb_train: Path) -> None
     assert set(terms["western"]) <= set(TINY_GENRE_WORDS["western"])
 
 
+def test_a_word_frequent_in_every_genre_tops_none() -> None:
+    """Mean TF-IDF put "life" first in all five genres here; log-odds puts it in none."""
+    import random
+
+    rng = random.Random(1)
+    texts, labels = [], []
+    for genre, words in TINY_GENRE_WORDS.items():
+        for i in range(8):
+            body = rng.choices(words, k=3) + rng.choices(_FILLER, k=15)
+            body += ["life"] * (3 if i % 4 else 0)
+            rng.shuffle(body)
+            texts.append(" ".join(body))
+            labels.append(genre)
+    terms = genre_terms(from_records(texts, labels), n_terms=3)
+    assert len(terms) == 5 and all(len(t) == 3 for t in terms.values())
+    assert not any("life" in t for t in terms.values())
+    for genre, top in terms.items():
+        assert set(top) <= set(TINY_GENRE_WORDS[genre])
+
+
+def test_genre_terms_of_an_unlabelled_file_are_its_most_frequent_words() -> None:
+    ds = from_records(["ghost ghost ship", "ghost town", "ship wreck"])
+    assert genre_terms(ds) == {ALL_ROWS: {"ghost": 2.0, "ship": 2.0}}  # words of 2+ rows
+
+
 def test_genre_terms_survive_stop_word_only_texts() -> None:
     ds = from_records(["the and of", "a an the"], ["drama", "comedy"])
     assert genre_terms(ds) == {"comedy": {}, "drama": {}}
+
+
+# -- grading a model on its own training rows -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def noisy_model(tmp_path_factory: pytest.TempPathFactory):
+    """A model trained on rows with 30% random labels: it fits its training rows better than
+    its out-of-fold predictions do, so a grade on training rows would show."""
+    import random
+
+    rows = tiny_rows(80, seed=11)
+    rng = random.Random(11)
+    genres = sorted({r[2] for r in rows})
+    labels = [rng.choice(genres) if rng.random() < 0.3 else r[2] for r in rows]
+    data = from_records([r[3] for r in rows], labels, ids=[r[0] for r in rows])
+    folder = tmp_path_factory.mktemp("noisy")
+    return data, train(data).classifier.save(folder / "model")
+
+
+def test_report_on_the_training_file_grades_with_held_out_predictions(noisy_model) -> None:
+    data, model_dir = noisy_model
+    clf = GenreClassifier.load(model_dir)
+    grade = model_scores(data, clf)
+    assert (grade.overlap, grade.live_rows, grade.held_rows, grade.excluded_rows) == (
+        "rows",
+        0,
+        80,
+        0,
+    )
+    assert grade.metrics is not None
+    recorded = clf.metrics["validation"]["accuracy"]
+    assert grade.metrics["accuracy"] == pytest.approx(recorded, abs=1e-6)
+    on_training_rows = score(data.labels, clf.predict_proba(data.texts), clf.genres)
+    assert on_training_rows["accuracy"] > grade.metrics["accuracy"]
+
+
+def test_report_on_part_of_the_training_file_mixes_only_honest_rows(noisy_model) -> None:
+    data, model_dir = noisy_model
+    clf = GenreClassifier.load(model_dir)
+    fresh = [(r[3], r[2]) for r in tiny_rows(10, seed=99)]
+    part = from_records(
+        [*data.texts[:30], *(t for t, _ in fresh)], [*data.labels[:30], *(g for _, g in fresh)]
+    )
+    grade = model_scores(part, clf)
+    assert (grade.overlap, grade.live_rows, grade.held_rows) == ("rows", 10, 30)
+    stored = clf.info.heldout
+    live = clf.predict_proba([t for t, _ in fresh])
+    expected = score(
+        [g for _, g in fresh] + list(data.labels[:30]),
+        np.vstack([live, stored.proba[:30].astype(np.float64)]),
+        clf.genres,
+    )
+    assert grade.metrics["accuracy"] == pytest.approx(expected["accuracy"])
+    assert "10 row(s) the model never trained on" in grade.note()
+
+
+def test_a_model_without_held_out_predictions_is_not_graded_on_its_file(
+    noisy_model, tmp_path: Path
+) -> None:
+    import shutil
+
+    data, model_dir = noisy_model
+    copy = tmp_path / "old-model"
+    shutil.copytree(model_dir, copy)
+    meta = json.loads((copy / "model.json").read_text())
+    del meta["heldout"]  # a model saved before held-out predictions were kept
+    (copy / "model.json").write_text(json.dumps(meta))
+    (copy / "heldout.safetensors").unlink()
+    clf = GenreClassifier.load(copy)
+    assert clf.info.heldout is None
+    grade = model_scores(data, clf)
+    assert grade.metrics is None and grade.overlap == "file"
+    page = build_report(data, tmp_path / "r", clf).read_text(encoding="utf-8")
+    assert "this report cannot grade it on this file" in page
+    assert "this report&#x27;s data" not in page and "f1_per_genre.png" not in pngs(tmp_path / "r")
 
 
 # -- building the report ---------------------------------------------------------------------
@@ -131,7 +235,7 @@ def test_report_with_model_has_every_section(tmp_path: Path, tiny_model) -> None
     assert pngs(out) == DATA_FIGURES | MODEL_FIGURES | {"training_curves.png"}
     page = assert_self_contained(index)
     assert "Tiny card" in page and "&lt;b&gt;raw html&lt;/b&gt;" in page
-    assert "model&#x27;s training data: these scores are optimistic" in page
+    assert "graded with the out-of-fold predictions it made of them during training" in page
     assert "recorded in model.json: validation" in page
     assert json.loads((out / "summary.json").read_text()) == summarize(ds)
 
@@ -140,7 +244,7 @@ def test_single_genre_dataset(tmp_path: Path, tiny_model) -> None:
     ds = from_records([f"{ENGLISH} {i}" for i in range(5)], ["drama"] * 5)
     index = build_report(ds, tmp_path, GenreClassifier.load(tiny_model[1]))
     assert {"genre_distribution.png", "f1_per_genre.png", "confusion_matrix.png"} <= pngs(tmp_path)
-    assert "Scores on the report&#x27;s data" in assert_self_contained(index)
+    assert "5 row(s) the model never trained on" in assert_self_contained(index)
 
 
 def test_dataset_without_parsable_years(tmp_path: Path) -> None:

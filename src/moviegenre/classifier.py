@@ -26,6 +26,7 @@ from moviegenre.checks import (
 from moviegenre.conformal import HOW_TO_ADD, ConformalScores, check_coverage
 from moviegenre.errors import ConfigError
 from moviegenre.explain import Explanation, explain
+from moviegenre.heldout import TrainingPredictions
 from moviegenre.modelio import ModelInfo, load_model, save_model
 from moviegenre.models import GenreModel
 from moviegenre.results import GenreScores, Prediction, top_k_of
@@ -148,8 +149,12 @@ class GenreClassifier:
         training: dict[str, Any] | None = None,
         checks: CheckSettings | None = None,
         conformal: ConformalScores | None = None,
+        heldout: TrainingPredictions | None = None,
     ) -> GenreClassifier:
-        """Wrap a freshly fitted model (what ``train`` returns) without saving it first."""
+        """Wrap a freshly fitted model (what ``train`` returns) without saving it first.
+
+        ``heldout``: the training rows' hashes and held-out predictions (``heldout.py``).
+        """
         config, _ = model.to_state()
         info = ModelInfo(
             kind=model.kind,
@@ -160,6 +165,7 @@ class GenreClassifier:
             training=dict(training or {}),
             requires=list(model.requires),
             conformal=conformal,
+            heldout=heldout,
         )
         return cls(model, info, checks=checks)
 
@@ -174,6 +180,7 @@ class GenreClassifier:
             training=self.info.training,
             conformal=self.info.conformal,
             overwrite=overwrite,
+            heldout=self.info.heldout,
         )
         return self.path
 
