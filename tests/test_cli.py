@@ -382,6 +382,7 @@ def test_record_as_refuses_a_bundled_model(tiny_imdb_solution, monkeypatch, caps
     monkeypatch.setattr("moviegenre.modelio._write_json", lambda path, data: written.append(path))
     code, _, err = run(["evaluate", "--data", str(tiny_imdb_solution), "--record-as", "t"], capsys)
     assert code == 2 and "bundled model inside the installed package" in err
+    assert "`moviegenre export blend DIR` and pass --model DIR" in err
     assert written == [] and "Traceback" not in err
 
 
@@ -391,6 +392,39 @@ def test_calibrate_refuses_a_bundled_model(tiny_imdb_solution, monkeypatch, caps
     argv = ["calibrate", "--model", "linear", "--data", str(tiny_imdb_solution)]
     code, _, err = run(argv, capsys)
     assert code == 2 and "bundled model inside the installed package" in err and written == []
+    assert "`moviegenre export linear DIR` and pass --model DIR" in err
+
+
+def test_the_exported_bundled_linear_can_be_calibrated_and_recorded(
+    tiny_imdb_solution, tmp_path, capsys
+):
+    copy = tmp_path / "my-linear"
+    code, out, err = run(["export", "linear", str(copy)], capsys)
+    assert code == 0 and "self-contained copy of 'linear'" in out and err == ""
+    argv = ["calibrate", "--model", str(copy), "--data", str(tiny_imdb_solution)]
+    code, out, err = run(argv, capsys)
+    assert code == 0 and "conformity scores" in out, err
+    argv = ["evaluate", "--model", str(copy), "--data", str(tiny_imdb_solution)]
+    code, out, err = run([*argv, "--record-as", "tiny"], capsys)
+    assert code == 0 and "recorded as 'tiny'" in out, err
+    meta = json.loads((copy / "model.json").read_text())
+    assert meta["metrics"]["tiny"]["rows"] == 12 and meta["conformal"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "no-such-model", "{out}"], "model directory no-such-model does not exist"),
+        (["export", "linear", "{model}"], "already holds a model; pass --overwrite"),
+        (["export", "linear", "{file}"], "exists and is not a directory"),
+    ],
+)
+def test_export_errors_are_one_line(argv, message, tiny_model_dir, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("x")
+    paths = {"out": tmp_path / "new", "model": tiny_model_dir, "file": tmp_path / "a-file"}
+    code, _, err = run([a.format(**paths) for a in argv], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 @pytest.fixture

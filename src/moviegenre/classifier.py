@@ -334,3 +334,22 @@ class GenreClassifier:
         Uses the model's own weights when it has them, else occlusion; see ``moviegenre.explain``.
         """
         return explain(self, text, top_k, **options)
+
+
+def export_model(
+    model: str | os.PathLike[str], directory: str | os.PathLike[str], *, overwrite: bool = False
+) -> Path:
+    """Write a self-contained copy of ``model`` (a bundled name or a model folder) to
+    ``directory`` and return its path (``moviegenre export NAME DIR``).
+
+    A plain copy of a bundled folder is incomplete: the bundled ``linear`` reads its weights
+    from the blend's folder (``SHARED_FILES``), so its copy would lack them. Here the model is
+    loaded (every file checked) and saved whole by ``GenreClassifier.save`` (modelio's staged
+    save), weights byte for byte; ``calibrate`` and ``evaluate --record-as`` accept the copy.
+    ``directory`` follows ``modelio.check_output_dir`` (new or empty; ``overwrite`` replaces a
+    model there).
+    """
+    from moviegenre.modelio import check_output_dir
+
+    check_output_dir(directory, overwrite=overwrite)
+    return GenreClassifier.load(model).save(directory, overwrite=overwrite)

@@ -1,4 +1,4 @@
-"""Commands that make or measure a model: train, evaluate, calibrate, models."""
+"""Commands that make, measure or manage a model: train, evaluate, calibrate, models, export."""
 
 from __future__ import annotations
 
@@ -107,9 +107,11 @@ def writable_model_dir(classifier: Any, option: str) -> Path:
 
     path = classifier.path
     if path is None or path.resolve().is_relative_to(PRETRAINED_DIR.resolve()):
+        name = path.name if path is not None else "NAME"
         raise ConfigError(
             f"{option} writes into the model's model.json, and {classifier.name!r} is a bundled "
-            "model inside the installed package; copy its folder and pass --model COPY"
+            f"model inside the installed package; write your own copy with `moviegenre export "
+            f"{name} DIR` and pass --model DIR"
         )
     return path
 
@@ -200,4 +202,23 @@ def calibrate(
     console.print(
         f"stored {len(scores)} {method.upper()} conformity scores from {data} in "
         f"[bold]{folder / 'model.json'}[/bold]"
+    )
+
+
+@app.command()
+def export(
+    model: Annotated[str, typer.Argument(help="Bundled model name (linear, blend) or folder.")],
+    out: Annotated[Path, typer.Argument(help="New directory for the self-contained copy.")],
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace the model already in OUT (nothing else is replaced).")
+    ] = False,
+) -> None:
+    """Write a self-contained copy of a model (e.g. a bundled one) that you can calibrate."""
+    from moviegenre.classifier import export_model
+
+    path = export_model(model, out, overwrite=overwrite)
+    console.print(
+        f"wrote a self-contained copy of {escape(model)!r} to [bold]{escape(str(path))}[/bold] "
+        f"(calibrate or evaluate --record-as it with --model {escape(str(path))})",
+        highlight=False,
     )
