@@ -372,7 +372,7 @@ def test_train_overwrite_replaces_a_model_whole(tiny_model_dir, tiny_imdb_train,
     code, _, _ = run([*argv, "--overwrite"], capsys)
     meta = json.loads((out / "model.json").read_text())
     assert code == 0 and meta["training"]["rows"] == 60
-    written = ["model.json", "heldout.safetensors", *meta["files"]]
+    written = ["model.json", "MODEL_CARD.md", "heldout.safetensors", *meta["files"]]
     assert sorted(p.name for p in out.iterdir()) == sorted(written)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging
 

@@ -68,6 +68,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     epochs = [{"epoch": i, "train_loss": 1 / i, "val_loss": 1.2 / i} for i in (1, 2, 3)]
     history = {"best_epoch": 2, "epochs": epochs}
     (model_dir / "history.json").write_text(json.dumps(history), encoding="utf-8")
+    # a person's card in place of the generated one (as the bundled models share theirs)
+    (model_dir / "MODEL_CARD.md").unlink()
     (folder / "MODEL_CARD.md").write_text("# Tiny card\n\n<b>raw html</b> kept as text\n")
     return data, model_dir
 

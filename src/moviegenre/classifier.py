@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from moviegenre.card import CARD_FILE
 from moviegenre.checks import (
     NO_CONTENT_CHECKS,
     CheckSettings,
@@ -101,6 +102,14 @@ def bundled_models() -> list[dict[str, Any]]:
                 "benchmark": metrics.get("benchmark", {}),
                 "speed": metrics.get("speed", {}),
                 "shares_files_with": sorted({w.split("/")[0] for w in shared.values()}),
+                "card": next(
+                    (
+                        str(f / CARD_FILE)
+                        for f in (folder, PRETRAINED_DIR)
+                        if (f / CARD_FILE).is_file()
+                    ),
+                    None,
+                ),
             }
         )
     return rows
@@ -202,6 +211,17 @@ class GenreClassifier:
     @property
     def metrics(self) -> dict[str, Any]:
         return dict(self.info.metrics)
+
+    @property
+    def card_path(self) -> Path | None:
+        """The model's MODEL_CARD.md: in its folder (``train`` writes one), else the one its
+        folder shares with its siblings (the bundled models'); None when there is none."""
+        if self.path is None:
+            return None
+        for folder in (Path(self.path), Path(self.path).parent):
+            if (folder / CARD_FILE).is_file():
+                return folder / CARD_FILE
+        return None
 
     def __repr__(self) -> str:
         return (

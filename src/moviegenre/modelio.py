@@ -30,6 +30,7 @@ import numpy as np
 
 from moviegenre._util import atomic_write, install_hint, missing_modules
 from moviegenre._version import __version__
+from moviegenre.card import CARD_FILE, GENERATED, model_card
 from moviegenre.conformal import ConformalScores
 from moviegenre.errors import ConfigError, MissingDependencyError, ModelFileError
 from moviegenre.heldout import HELDOUT_FILE, TrainingPredictions
@@ -233,8 +234,19 @@ def _write_model(
             save_file(heldout.to_arrays(), str(tmp), metadata={"format": f"{FORMAT_NAME}/heldout"})
         meta["heldout"] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
         meta["heldout"].update(heldout.summary())
-    _write_json(staging / METADATA_FILE, meta)
+    _write_metadata(staging, meta)
     model.write_extras(staging)
+
+
+def _write_metadata(folder: Path, meta: Mapping[str, Any]) -> None:
+    """Write model.json, then MODEL_CARD.md from it (``card.py``); a card that moviegenre did
+    not write (no ``card.GENERATED`` line) is a person's and is kept."""
+    _write_json(folder / METADATA_FILE, meta)
+    card = folder / CARD_FILE
+    if card.is_file() and GENERATED not in card.read_text(encoding="utf-8", errors="replace"):
+        return
+    with atomic_write(card) as tmp:
+        tmp.write_text(model_card(meta), encoding="utf-8")
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -472,7 +484,7 @@ def record_metrics(
     folder = Path(directory)
     meta = read_metadata(folder)
     meta.setdefault("metrics", {})[split] = dict(metrics)
-    _write_json(folder / METADATA_FILE, meta)
+    _write_metadata(folder, meta)
 
 
 def record_conformal(directory: str | os.PathLike[str], conformal: ConformalScores) -> None:
@@ -480,7 +492,7 @@ def record_conformal(directory: str | os.PathLike[str], conformal: ConformalScor
     folder = Path(directory)
     meta = read_metadata(folder)
     meta["conformal"] = conformal.to_json()
-    _write_json(folder / METADATA_FILE, meta)
+    _write_metadata(folder, meta)
 
 
 def _member_prefix(name: str) -> str:

@@ -484,7 +484,7 @@ def _model_sections(dataset: Dataset, clf: GenreClassifier, out: Path, s: Report
         f"<h2>5. Model: {_e(clf.name)} ({_e(clf.kind)})</h2>",
         f'<p class="meta">{_e(clf.path)}</p>',
     ]
-    card = next((p / MODEL_CARD for p in _card_dirs(clf) if (p / MODEL_CARD).is_file()), None)
+    card = clf.card_path
     if card is not None:
         parts.append(f'<div class="card">{_markdown(card.read_text(encoding="utf-8"))}</div>')
     else:
@@ -562,10 +562,6 @@ def write_audit_page(result: AuditResult, path: str | os.PathLike[str]) -> Path:
     )
     out.write_text(page, encoding="utf-8")
     return out
-
-
-def _card_dirs(clf: GenreClassifier) -> list[Path]:
-    return [] if clf.path is None else [Path(clf.path), Path(clf.path).parent]
 
 
 def build_report(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -48,6 +49,9 @@ class TrainSettings:
     name: str = "moviegenre"
     #: Where fine-tuning runs ("auto", "cpu", "cuda"); given to every member that has a device.
     device: str = "auto"
+    #: The command that trains this way, recorded in model.json and the model card; None
+    #: records the Python call (the CLI passes its own command line, every option spelled out).
+    command: str | None = None
 
 
 @dataclass
@@ -233,9 +237,15 @@ def _result(
     the training file grades the model with these predictions, never with rows it trained on.
     """
     seconds = time.perf_counter() - start
+    counts = Counter(str(y) for y in dataset.labels or [])
+    files = [part.strip() for part in str(dataset.source).split(" + ")]
+    data = "from_records(texts, labels)" if files == ["<memory>"] else f"load_dataset({files!r})"
+    python = f"train({data}, {replace(settings, command=None)!r})"
     training = {
         "data": dataset.source,
         "rows": len(dataset),
+        "genre_counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "command": settings.command or python,
         "data_fingerprint": dataset_fingerprint(dataset.texts, list(dataset.labels or [])),
         "random_state": settings.random_state,
         "params": params,

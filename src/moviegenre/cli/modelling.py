@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,6 +66,12 @@ def train(
     check_output_dir(out, overwrite=overwrite)  # before the fit, which may take minutes
     params = parse_params(param or [])
     dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
+    command = ["moviegenre", "train", *(a for p in data for a in ("--data", str(p)))]
+    command += ["--out", str(out), "--kind", kind, "--val-fraction", str(val_fraction)]
+    command += ["--random-state", str(random_state), "--name", name, "--device", device]
+    command += [a for item in param or [] for a in ("--param", item)]
+    command += [a for opt, v in (("--text-col", text_col), ("--label-col", label_col)) if v
+                for a in (opt, str(v))]  # fmt: skip
     settings = TrainSettings(
         kind=kind,
         params=params,
@@ -72,6 +79,7 @@ def train(
         random_state=random_state,
         name=name,
         device=device,
+        command=shlex.join(command),
     )
     with library_progress(f"training {kind}", _print_scores) as show:
         result = train_model(dataset, settings, progress=show)
@@ -79,7 +87,12 @@ def train(
     title = validation_title(result.classifier.info.training, result.seconds)
     console.print(metrics_table(title, result.validation))
     console.print(f"best settings: {json.dumps(result.best_params)}")
-    console.print(f"model written to [bold]{path}[/bold]")
+    card = result.classifier.card_path
+    console.print(
+        f"model written to [bold]{escape(str(path))}[/bold]"
+        + (f" (model card: {escape(str(card))})" if card is not None else ""),
+        highlight=False,
+    )
 
 
 def _print_scores(bar: Any, message: str) -> None:
@@ -175,6 +188,8 @@ def models(
         console.print_json(json.dumps(rows))
     else:
         console.print(models_table(rows))
+        for card in sorted({row["card"] for row in rows if row["card"]}):
+            console.print(f"model card: {escape(card)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
