@@ -90,8 +90,11 @@ def test_per_genre_counts_are_counts_of_the_flagged_rows(n, flips, seed) -> None
 
 
 def test_suggested_text_sums_the_genres_it_does_not_name() -> None:
-    row = GenreNoise("war", 4, 7, 1.75, [("drama", 3), ("action", 2), ("history", 1), ("x", 1)])
-    assert row.suggested_text() == "drama (3), action (2), history (1), 1 other genre (1)"
+    pairs = [("drama", 3), ("action", 2), ("history", 1), ("x", 1), ("y", 1)]
+    row = GenreNoise("war", 9, 8, 8 / 9, pairs)
+    assert row.suggested_text() == "drama (3), action (2), history (1), 2 other genres (2)"
+    row = GenreNoise("war", 9, 7, 7 / 9, pairs[:4])
+    assert row.suggested_text() == "drama (3), action (2), history (1), x (1)"
     assert GenreNoise("war", 4, 0, 0.0, []).suggested_text() == ""
 
 

@@ -201,7 +201,7 @@ def test_report_on_part_of_the_training_file_mixes_only_honest_rows(noisy_model)
         clf.genres,
     )
     assert grade.metrics["accuracy"] == pytest.approx(expected["accuracy"])
-    assert "10 row(s) the model never trained on" in grade.note()
+    assert "10 rows the model never trained on" in grade.note()
 
 
 def test_a_model_without_held_out_predictions_is_not_graded_on_its_file(
@@ -246,7 +246,7 @@ def test_single_genre_dataset(tmp_path: Path, tiny_model) -> None:
     ds = from_records([f"{ENGLISH} {i}" for i in range(5)], ["drama"] * 5)
     index = build_report(ds, tmp_path, GenreClassifier.load(tiny_model[1]))
     assert {"genre_distribution.png", "f1_per_genre.png", "confusion_matrix.png"} <= pngs(tmp_path)
-    assert "5 row(s) the model never trained on" in assert_self_contained(index)
+    assert "5 rows the model never trained on" in assert_self_contained(index)
 
 
 def test_dataset_without_parsable_years(tmp_path: Path) -> None:
@@ -356,6 +356,10 @@ def test_cli_report(tmp_path: Path, tiny_imdb_train: Path, tiny_model, capsys) -
     assert run_cli("--data", str(tiny_imdb_train), "-m", model, "--out", str(tmp_path)) == 0
     assert pngs(tmp_path) >= MODEL_FIGURES
     assert "report written to" in capsys.readouterr().out
+    # the README's `report --data train_data.txt --model models/mine`: the model's training file
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "train_data.txt (60 rows graded by held-out predictions)" in page
+    assert "60 rows it trained on, graded with the out-of-fold predictions" in page
 
 
 @pytest.mark.parametrize(

@@ -60,10 +60,12 @@ class GenreNoise:
 
     def suggested_text(self, shown: int = 3) -> str:
         """The first ``shown`` suggested genres with counts and the rest summed: they add up."""
+        if len(self.suggested) == shown + 1:
+            shown += 1  # naming the last genre is shorter than "1 other genre"
         cells = [f"{name} ({n})" for name, n in self.suggested[:shown]]
         rest = sum(n for _, n in self.suggested[shown:])
         more = len(self.suggested) - shown
-        other = f"{more} other genre{'s' if more > 1 else ''} ({rest})"
+        other = f"{more} other genres ({rest})"
         return ", ".join(cells + ([other] if rest else []))
 
 

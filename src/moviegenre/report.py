@@ -196,6 +196,10 @@ def _named_training_file(dataset: Dataset, classifier: GenreClassifier) -> bool:
     return bool(names & mine - {""})
 
 
+def _rows(n: int) -> str:
+    return f"{n:,} row{'' if n == 1 else 's'}"
+
+
 @dataclass
 class ModelGrade:
     """The model's scores on the report's data, never computed on rows it trained on.
@@ -217,9 +221,9 @@ class ModelGrade:
 
     def note(self) -> str:
         """What the grade is, in plain words."""
-        live = f"{self.live_rows:,} row(s) the model never trained on, predicted now"
+        live = f"{_rows(self.live_rows)} the model never trained on, predicted now"
         held = (
-            f"{self.held_rows:,} row(s) it trained on, graded with the {self.protocol} "
+            f"{_rows(self.held_rows)} it trained on, graded with the {self.protocol} "
             "predictions it made of them during training (by models that had not seen them)"
         )
         if self.overlap == "none":
@@ -229,8 +233,8 @@ class ModelGrade:
             text = "Scored on " + " and ".join(parts) + "." if parts else ""
             if self.excluded_rows:
                 text += (
-                    f" {self.excluded_rows:,} row(s) the model trained on have no held-out "
-                    "prediction and are left out."
+                    f" {_rows(self.excluded_rows)} the model trained on without a held-out "
+                    "prediction are left out."
                 )
         elif self.overlap == "file":
             text = ""
@@ -240,10 +244,16 @@ class ModelGrade:
                 "so if it trained on this file (or part of it) they are optimistic; a held-out "
                 "file gives the fair estimate."
             )
-        if self.metrics is None and self.overlap in ("rows", "file"):
+        if self.metrics is None and self.overlap == "file":
             text += (
-                " The model trained on this file and keeps no held-out predictions of these "
-                "rows, so this report cannot grade it on this file; the validation figures "
+                "model.json says the model was trained on this file, and the model keeps no "
+                "held-out predictions of its rows, so this report cannot grade it on this file; "
+                "the validation figures recorded in model.json are its honest estimate."
+            )
+        elif self.metrics is None and self.overlap == "rows":
+            text += (
+                " The model trained on every row of this file and keeps no held-out prediction "
+                "of them, so this report cannot grade it on this file; the validation figures "
                 "recorded in model.json are its honest estimate."
             )
         if self.skipped:
