@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 
 from moviegenre import audit as audit_module
-from moviegenre.audit import AuditResult, audit, confident_joint, find_label_issues
-from moviegenre.data import from_records
+from moviegenre.audit import (
+    AuditResult,
+    GenreNoise,
+    audit,
+    confident_joint,
+    find_label_issues,
+    planted_noise_check,
+)
+from moviegenre.data import from_records, load_dataset
 from moviegenre.errors import ConfigError, MovieGenreError
 from moviegenre.models.linear import LinearGenreModel
 from tests.conftest import TINY_GENRES, tiny_rows
@@ -47,9 +54,82 @@ def test_audit_finds_planted_flips() -> None:
 
 def test_clean_labels_give_few_issues_and_low_noise() -> None:
     dataset, _ = flipped_dataset(100, 0, seed=4)
-    result = audit(dataset)
-    assert len(result.issues) <= 2
-    assert all(g.noise_rate < 0.1 for g in result.genres)
+    result = audit(dataset, planted_share=None)
+    assert len(result.issues) <= 2 and result.planted is None
+    assert all(g.flagged_share < 0.1 for g in result.genres)
+
+
+def assert_counts_add_up(result: AuditResult) -> None:
+    """Every per-genre figure is a count of the flagged rows, so they all agree."""
+    given = {g.genre: 0 for g in result.genres}
+    for issue in result.issues:
+        given[issue.given] += 1
+        assert issue.suggested != issue.given
+    assert sum(g.rows for g in result.genres) == result.rows
+    for g in result.genres:
+        assert g.flagged == given[g.genre] <= g.rows
+        assert g.flagged_share == pytest.approx(g.flagged / g.rows)
+        assert sum(n for _, n in g.suggested) == g.flagged
+        assert all(n > 0 and name != g.genre for name, n in g.suggested)
+        pairs = [p for p in g.suggested_text().split(", ") if p]
+        assert sum(int(p.rsplit("(", 1)[1].rstrip(")")) for p in pairs) == g.flagged
+        expected = {}
+        for issue in result.issues:
+            if issue.given == g.genre:
+                expected[issue.suggested] = expected.get(issue.suggested, 0) + 1
+        assert dict(g.suggested) == expected
+
+
+@pytest.mark.parametrize(("n", "flips", "seed"), [(200, 10, 3), (100, 20, 8), (60, 12, 9)])
+def test_per_genre_counts_are_counts_of_the_flagged_rows(n, flips, seed) -> None:
+    dataset, _ = flipped_dataset(n, flips, seed=seed)
+    result = audit(dataset, planted_share=None)
+    assert result.issues
+    assert_counts_add_up(result)
+    assert result.headline().startswith(f"{len(result.issues)} of {n} rows carry a label")
+
+
+def test_suggested_text_sums_the_genres_it_does_not_name() -> None:
+    pairs = [("drama", 3), ("action", 2), ("history", 1), ("x", 1), ("y", 1)]
+    row = GenreNoise("war", 9, 8, 8 / 9, pairs)
+    assert row.suggested_text() == "drama (3), action (2), history (1), 2 other genres (2)"
+    row = GenreNoise("war", 9, 7, 7 / 9, pairs[:4])
+    assert row.suggested_text() == "drama (3), action (2), history (1), x (1)"
+    assert GenreNoise("war", 4, 0, 0.0, []).suggested_text() == ""
+
+
+def test_planted_check_measures_the_ranking_on_this_file() -> None:
+    dataset, _ = flipped_dataset(200, 0, seed=3)
+    check = planted_noise_check(dataset, share=0.05, seed=1)
+    assert check.planted == 10 and check.flagged == len(check.hits) >= 9
+    assert check.found() == sum(check.hits) >= 9
+    assert check.precision(10) == check.found(10) / 10 >= 0.8
+    assert check.recall() == check.found() / 10
+    summary = check.summary()
+    assert f"{check.found(10)} of the top 10 flagged rows" in summary
+    assert f"recall {check.recall():.2f}" in summary
+    same = audit(dataset, planted_seed=1).planted
+    assert same is not None and same.hits == check.hits
+
+
+@pytest.mark.parametrize("share", [0, 1, -0.1, 1.5, "0.1", True])
+def test_planted_check_refuses_a_bad_share(share) -> None:
+    dataset, _ = flipped_dataset(40, 0, seed=7)
+    with pytest.raises(ConfigError, match="planted share must be a number between 0 and 1"):
+        audit(dataset, planted_share=share)
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_per_genre_counts_add_up_on_the_shared_train_file(shared_data_dir: Path) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dataset = load_dataset(shared_data_dir / "train_data.txt", require_labels=True)
+    result = audit(dataset, planted_share=None)
+    assert result.rows == 2110 and len(result.genres) == 27
+    assert_counts_add_up(result)
 
 
 def test_noise_summary_names_the_confusion() -> None:
@@ -68,7 +148,9 @@ def test_write_makes_both_csv_files(tmp_path: Path) -> None:
     with issues.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert rows and set(rows[0]) >= {"id", "title", "given", "suggested", "confidence", "snippet"}
-    assert "noise_rate" in noise.read_text(encoding="utf-8").splitlines()[0]
+    header, *lines = noise.read_text(encoding="utf-8").splitlines()
+    assert header == "genre,rows,flagged,flagged_share,suggested"
+    assert sum(int(line.split(",")[2]) for line in lines) == len(result.issues)
     assert isinstance(result, AuditResult)
 
 

@@ -157,6 +157,27 @@ def test_a_copied_bundled_folder_never_reads_the_package_files(tmp_path):
         GenreClassifier.load(copy)
 
 
+@pytest.mark.parametrize("name", ["linear", pytest.param("blend", marks=pytest.mark.slow)])
+def test_export_writes_a_self_contained_copy_of_a_bundled_model(tmp_path, name):
+    """The bundled linear keeps its weights in the blend's folder; the export has its own."""
+    import json
+
+    from moviegenre.classifier import PRETRAINED_DIR, export_model
+
+    copy = export_model(name, tmp_path / "copy")
+    bundled = json.loads((PRETRAINED_DIR / name / "model.json").read_text())["files"]
+    exported = json.loads((copy / "model.json").read_text())["files"]
+    assert exported == bundled  # same files, byte for byte (sha256 and size)
+    assert all((copy / file).is_file() for file in exported)
+    texts = [EXAMPLES["Space station"]]
+    assert np.array_equal(
+        GenreClassifier.load(copy).predict_proba(texts),
+        GenreClassifier.load(name).predict_proba(texts),
+    )
+    with pytest.raises(ConfigError, match="already holds a model"):
+        export_model(name, copy)
+
+
 def test_a_shared_file_is_checked_against_the_model_own_checksum(monkeypatch):
     from moviegenre import classifier
 

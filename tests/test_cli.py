@@ -238,7 +238,8 @@ def test_calibrate_refuses_the_training_file(tiny_imdb_train: Path, tmp_path: Pa
 def test_audit_prints_tables_and_writes_files(tiny_imdb_train: Path, tmp_path: Path, capsys):
     out_dir = tmp_path / "audit"
     code, out, _ = run(["audit", "--data", str(tiny_imdb_train), "--out", str(out_dir)], capsys)
-    assert code == 0 and "labels look wrong" in out and "noise per genre" in out
+    assert code == 0 and "another genre explains the label better" in out
+    assert "Flagged rows per given genre" in out and "Planted-noise check on this file" in out
     for name in ("label_issues.csv", "noise_by_genre.csv", "audit.html"):
         assert (out_dir / name).is_file()
     assert "Label audit" in (out_dir / "audit.html").read_text(encoding="utf-8")
@@ -251,6 +252,8 @@ def test_audit_prints_tables_and_writes_files(tiny_imdb_train: Path, tmp_path: P
         (["audit", "--data", "{train}", "--kind", "magic"], "unknown model kind"),
         (["audit", "--data", "{train}", "--folds", "1"], "folds must be"),
         (["audit", "--data", "{train}", "--top", "-1"], "--top must be"),
+        (["audit", "--data", "{train}", "--planted", "1"], "--planted must be"),
+        (["audit", "--data", "{train}", "--planted", "-0.1"], "--planted must be"),
         (["report", "--data", "{test}", "--out", "{tmp}", "--audit"], "--audit needs labelled"),
     ],
 )
@@ -267,7 +270,8 @@ def test_report_with_audit_has_the_section(tiny_imdb_train: Path, tmp_path: Path
         ["report", "--data", str(tiny_imdb_train), "--out", str(tmp_path / "r"), "--audit"], capsys
     )
     page = (tmp_path / "r" / "index.html").read_text(encoding="utf-8")
-    assert code == 0 and "Label audit" in page and "noise rate" in page
+    assert code == 0 and "Label audit" in page and "share flagged" in page
+    assert "Planted-noise check on this file" in page
 
 
 @pytest.mark.slow
@@ -391,7 +395,8 @@ def test_train_overwrite_replaces_a_model_whole(tiny_model_dir, tiny_imdb_train,
     code, _, _ = run([*argv, "--overwrite"], capsys)
     meta = json.loads((out / "model.json").read_text())
     assert code == 0 and meta["training"]["rows"] == 60
-    assert sorted(p.name for p in out.iterdir()) == sorted(["model.json", *meta["files"]])
+    written = ["model.json", "MODEL_CARD.md", "heldout.safetensors", *meta["files"]]
+    assert sorted(p.name for p in out.iterdir()) == sorted(written)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging
 
 
@@ -400,6 +405,7 @@ def test_record_as_refuses_a_bundled_model(tiny_imdb_solution, monkeypatch, caps
     monkeypatch.setattr("moviegenre.modelio._write_json", lambda path, data: written.append(path))
     code, _, err = run(["evaluate", "--data", str(tiny_imdb_solution), "--record-as", "t"], capsys)
     assert code == 2 and "bundled model inside the installed package" in err
+    assert "`moviegenre export blend DIR` and pass --model DIR" in err
     assert written == [] and "Traceback" not in err
 
 
@@ -409,6 +415,39 @@ def test_calibrate_refuses_a_bundled_model(tiny_imdb_solution, monkeypatch, caps
     argv = ["calibrate", "--model", "linear", "--data", str(tiny_imdb_solution)]
     code, _, err = run(argv, capsys)
     assert code == 2 and "bundled model inside the installed package" in err and written == []
+    assert "`moviegenre export linear DIR` and pass --model DIR" in err
+
+
+def test_the_exported_bundled_linear_can_be_calibrated_and_recorded(
+    tiny_imdb_solution, tmp_path, capsys
+):
+    copy = tmp_path / "my-linear"
+    code, out, err = run(["export", "linear", str(copy)], capsys)
+    assert code == 0 and "self-contained copy of 'linear'" in out and err == ""
+    argv = ["calibrate", "--model", str(copy), "--data", str(tiny_imdb_solution)]
+    code, out, err = run(argv, capsys)
+    assert code == 0 and "conformity scores" in out, err
+    argv = ["evaluate", "--model", str(copy), "--data", str(tiny_imdb_solution)]
+    code, out, err = run([*argv, "--record-as", "tiny"], capsys)
+    assert code == 0 and "recorded as 'tiny'" in out, err
+    meta = json.loads((copy / "model.json").read_text())
+    assert meta["metrics"]["tiny"]["rows"] == 12 and meta["conformal"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "no-such-model", "{out}"], "model directory no-such-model does not exist"),
+        (["export", "linear", "{model}"], "already holds a model; pass --overwrite"),
+        (["export", "linear", "{file}"], "exists and is not a directory"),
+    ],
+)
+def test_export_errors_are_one_line(argv, message, tiny_model_dir, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("x")
+    paths = {"out": tmp_path / "new", "model": tiny_model_dir, "file": tmp_path / "a-file"}
+    code, _, err = run([a.format(**paths) for a in argv], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 @pytest.fixture

@@ -225,7 +225,9 @@ def test_save_replaces_a_model_only_with_overwrite(tiny_classifier, model_copy):
         tiny_classifier.save(model_copy)
     assert (model_copy / "history.json").exists()
     tiny_classifier.save(model_copy, overwrite=True)
-    listed = json.loads((model_copy / METADATA_FILE).read_text())["files"]
+    meta = json.loads((model_copy / METADATA_FILE).read_text())
+    listed = [*meta["files"], *(["heldout.safetensors"] if "heldout" in meta else [])]
+    listed.append("MODEL_CARD.md")
     assert sorted(p.name for p in model_copy.iterdir()) == sorted([METADATA_FILE, *listed])
     assert [p.name for p in model_copy.parent.iterdir()] == ["model"]
 

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import TINY_GENRE_WORDS, _write_imdb, tiny_rows
+from conftest import _FILLER, TINY_GENRE_WORDS, _write_imdb, tiny_rows
 
 from moviegenre.classifier import GenreClassifier
 from moviegenre.cli import main
@@ -65,6 +65,8 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     epochs = [{"epoch": i, "train_loss": 1 / i, "val_loss": 1.2 / i} for i in (1, 2, 3)]
     history = {"best_epoch": 2, "epochs": epochs}
     (model_dir / "history.json").write_text(json.dumps(history), encoding="utf-8")
+    # a person's card in place of the generated one (as the bundled models share theirs)
+    (model_dir / "MODEL_CARD.md").unlink()
     (folder / "MODEL_CARD.md").write_text("# Tiny card\n\n<b>raw html</b> kept as text\n")
     return data, model_dir
 
@@ -114,6 +116,31 @@ def test_genre_terms_favour_each_genres_own_words(tiny_imdb_train: Path) -> None
     assert set(terms["western"]) <= set(TINY_GENRE_WORDS["western"])
 
 
+def test_a_word_frequent_in_every_genre_tops_none() -> None:
+    """Mean TF-IDF put "life" first in all five genres here; log-odds puts it in none."""
+    import random
+
+    rng = random.Random(1)
+    texts, labels = [], []
+    for genre, words in TINY_GENRE_WORDS.items():
+        for i in range(8):
+            body = rng.choices(words, k=3) + rng.choices(_FILLER, k=15)
+            body += ["life"] * (3 if i % 4 else 0)
+            rng.shuffle(body)
+            texts.append(" ".join(body))
+            labels.append(genre)
+    terms = genre_terms(from_records(texts, labels), n_terms=3)
+    assert len(terms) == 5 and all(len(t) == 3 for t in terms.values())
+    assert not any("life" in t for t in terms.values())
+    for genre, top in terms.items():
+        assert set(top) <= set(TINY_GENRE_WORDS[genre])
+
+
+def test_genre_terms_of_an_unlabelled_file_are_its_most_frequent_words() -> None:
+    ds = from_records(["ghost ghost ship", "ghost town", "ship wreck"])
+    assert genre_terms(ds) == {ALL_ROWS: {"ghost": 2.0, "ship": 2.0}}  # words of 2+ rows
+
+
 def test_genre_terms_survive_stop_word_only_texts() -> None:
     ds = from_records(["the and of", "a an the"], ["drama", "comedy"])
     assert genre_terms(ds) == {"comedy": {}, "drama": {}}
@@ -131,7 +158,7 @@ def test_report_with_model_has_every_section(tmp_path: Path, tiny_model) -> None
     assert pngs(out) == DATA_FIGURES | MODEL_FIGURES | {"training_curves.png"}
     page = assert_self_contained(index)
     assert "Tiny card" in page and "&lt;b&gt;raw html&lt;/b&gt;" in page
-    assert "model&#x27;s training data: these scores are optimistic" in page
+    assert "graded with the out-of-fold predictions it made of them during training" in page
     assert "recorded in model.json: validation" in page
     assert json.loads((out / "summary.json").read_text()) == summarize(ds)
 
@@ -140,7 +167,7 @@ def test_single_genre_dataset(tmp_path: Path, tiny_model) -> None:
     ds = from_records([f"{ENGLISH} {i}" for i in range(5)], ["drama"] * 5)
     index = build_report(ds, tmp_path, GenreClassifier.load(tiny_model[1]))
     assert {"genre_distribution.png", "f1_per_genre.png", "confusion_matrix.png"} <= pngs(tmp_path)
-    assert "Scores on the report&#x27;s data" in assert_self_contained(index)
+    assert "5 rows the model never trained on" in assert_self_contained(index)
 
 
 def test_dataset_without_parsable_years(tmp_path: Path) -> None:
@@ -250,6 +277,10 @@ def test_cli_report(tmp_path: Path, tiny_imdb_train: Path, tiny_model, capsys) -
     assert run_cli("--data", str(tiny_imdb_train), "-m", model, "--out", str(tmp_path)) == 0
     assert pngs(tmp_path) >= MODEL_FIGURES
     assert "report written to" in capsys.readouterr().out
+    # the README's `report --data train_data.txt --model models/mine`: the model's training file
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "train_data.txt (60 rows graded by held-out predictions)" in page
+    assert "60 rows it trained on, graded with the out-of-fold predictions" in page
 
 
 @pytest.mark.parametrize(
@@ -293,6 +324,9 @@ def test_full_report_on_the_shared_file_is_fast(tmp_path: Path, shared_data_dir:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = load_dataset(shared_data_dir / "train_data.txt")
-    build_report(ds, tmp_path, GenreClassifier.load(BUNDLED_MODEL_DIR))
+    page = build_report(ds, tmp_path, GenreClassifier.load(BUNDLED_MODEL_DIR)).read_text()
     assert time.perf_counter() - start < 60
-    assert pngs(tmp_path) >= DATA_FIGURES | MODEL_FIGURES
+    # the bundled models were trained on this file (model.json names it) and keep no held-out
+    # predictions of its rows: the report says it cannot grade them here, and draws no grade
+    assert pngs(tmp_path) >= DATA_FIGURES and not MODEL_FIGURES & pngs(tmp_path)
+    assert "this report cannot grade it on this file" in page

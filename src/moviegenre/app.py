@@ -164,6 +164,8 @@ def _side_panel(classifier: GenreClassifier) -> None:
         st.header("Model")
         for key, value in model_facts(classifier).items():
             st.text(f"{key}: {value}")  # plain text: these come from model.json
+        if classifier.card_path is not None:
+            st.text(f"model card: {classifier.card_path}")  # a path: plain text too
         table = metric_rows(classifier.metrics)
         if not table.empty:
             st.caption("Scores")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from moviegenre.card import CARD_FILE
 from moviegenre.checks import (
     NO_CONTENT_CHECKS,
     CheckSettings,
@@ -26,6 +27,7 @@ from moviegenre.checks import (
 from moviegenre.conformal import HOW_TO_ADD, ConformalScores, SetBasis, check_coverage
 from moviegenre.errors import ConfigError
 from moviegenre.explain import Explanation, explain
+from moviegenre.heldout import TrainingPredictions
 from moviegenre.modelio import ModelInfo, load_model, save_model
 from moviegenre.models import GenreModel
 from moviegenre.results import GenreScores, Prediction, top_k_of
@@ -100,6 +102,14 @@ def bundled_models() -> list[dict[str, Any]]:
                 "benchmark": metrics.get("benchmark", {}),
                 "speed": metrics.get("speed", {}),
                 "shares_files_with": sorted({w.split("/")[0] for w in shared.values()}),
+                "card": next(
+                    (
+                        str(f / CARD_FILE)
+                        for f in (folder, PRETRAINED_DIR)
+                        if (f / CARD_FILE).is_file()
+                    ),
+                    None,
+                ),
             }
         )
     return rows
@@ -148,8 +158,12 @@ class GenreClassifier:
         training: dict[str, Any] | None = None,
         checks: CheckSettings | None = None,
         conformal: ConformalScores | None = None,
+        heldout: TrainingPredictions | None = None,
     ) -> GenreClassifier:
-        """Wrap a freshly fitted model (what ``train`` returns) without saving it first."""
+        """Wrap a freshly fitted model (what ``train`` returns) without saving it first.
+
+        ``heldout``: the training rows' hashes and held-out predictions (``heldout.py``).
+        """
         config, _ = model.to_state()
         info = ModelInfo(
             kind=model.kind,
@@ -160,6 +174,7 @@ class GenreClassifier:
             training=dict(training or {}),
             requires=list(model.requires),
             conformal=conformal,
+            heldout=heldout,
         )
         return cls(model, info, checks=checks)
 
@@ -174,6 +189,7 @@ class GenreClassifier:
             training=self.info.training,
             conformal=self.info.conformal,
             overwrite=overwrite,
+            heldout=self.info.heldout,
         )
         return self.path
 
@@ -195,6 +211,17 @@ class GenreClassifier:
     @property
     def metrics(self) -> dict[str, Any]:
         return dict(self.info.metrics)
+
+    @property
+    def card_path(self) -> Path | None:
+        """The model's MODEL_CARD.md: in its folder (``train`` writes one), else the one its
+        folder shares with its siblings (the bundled models'); None when there is none."""
+        if self.path is None:
+            return None
+        for folder in (Path(self.path), Path(self.path).parent):
+            if (folder / CARD_FILE).is_file():
+                return folder / CARD_FILE
+        return None
 
     def __repr__(self) -> str:
         return (
@@ -336,3 +363,22 @@ class GenreClassifier:
         Uses the model's own weights when it has them, else occlusion; see ``moviegenre.explain``.
         """
         return explain(self, text, top_k, **options)
+
+
+def export_model(
+    model: str | os.PathLike[str], directory: str | os.PathLike[str], *, overwrite: bool = False
+) -> Path:
+    """Write a self-contained copy of ``model`` (a bundled name or a model folder) to
+    ``directory`` and return its path (``moviegenre export NAME DIR``).
+
+    A plain copy of a bundled folder is incomplete: the bundled ``linear`` reads its weights
+    from the blend's folder (``SHARED_FILES``), so its copy would lack them. Here the model is
+    loaded (every file checked) and saved whole by ``GenreClassifier.save`` (modelio's staged
+    save), weights byte for byte; ``calibrate`` and ``evaluate --record-as`` accept the copy.
+    ``directory`` follows ``modelio.check_output_dir`` (new or empty; ``overwrite`` replaces a
+    model there).
+    """
+    from moviegenre.modelio import check_output_dir
+
+    check_output_dir(directory, overwrite=overwrite)
+    return GenreClassifier.load(model).save(directory, overwrite=overwrite)

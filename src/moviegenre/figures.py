@@ -177,7 +177,7 @@ def wordcloud_grid(
             ).generate_from_frequencies(weights)
             ax.imshow(cloud.to_array(), interpolation="bilinear")
         fig.suptitle(
-            "Characteristic words (size = mean TF-IDF weight)",
+            "Characteristic words (size = log-odds z-score against the other genres)",
             x=0.01,
             ha="left",
             fontweight="bold",

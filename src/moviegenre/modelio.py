@@ -30,8 +30,10 @@ import numpy as np
 
 from moviegenre._util import atomic_write, install_hint, missing_modules
 from moviegenre._version import __version__
+from moviegenre.card import CARD_FILE, GENERATED, model_card
 from moviegenre.conformal import ConformalScores
 from moviegenre.errors import ConfigError, MissingDependencyError, ModelFileError
+from moviegenre.heldout import HELDOUT_FILE, TrainingPredictions
 from moviegenre.models import MODEL_KINDS, GenreModel, model_class
 
 FORMAT_NAME = "moviegenre-model"
@@ -74,6 +76,9 @@ class ModelInfo:
     requires: list[str] = field(default_factory=list)
     #: Conformity scores for ``predict_set`` (optional "conformal" key of model.json).
     conformal: ConformalScores | None = None
+    #: Training rows' text hashes and held-out predictions (optional "heldout" key: the
+    #: checksum of heldout.safetensors); written beside model.json by ``save_model``.
+    heldout: TrainingPredictions | None = None
 
     def to_json(self) -> dict[str, Any]:
         meta = {
@@ -140,6 +145,7 @@ def save_model(
     training: Mapping[str, Any] | None = None,
     conformal: ConformalScores | None = None,
     overwrite: bool = False,
+    heldout: TrainingPredictions | None = None,
 ) -> Path:
     """Write ``model`` to ``directory`` and return the directory path.
 
@@ -152,7 +158,7 @@ def save_model(
     staging = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     staging.mkdir()
     try:
-        _write_model(model, staging, name, metrics, training, conformal)
+        _write_model(model, staging, name, metrics, training, conformal, heldout)
         _move_into_place(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -182,6 +188,7 @@ def _write_model(
     metrics: Mapping[str, Any] | None,
     training: Mapping[str, Any] | None,
     conformal: ConformalScores | None,
+    heldout: TrainingPredictions | None = None,
 ) -> None:
     from safetensors.numpy import save_file
 
@@ -221,8 +228,25 @@ def _write_model(
         with atomic_write(staging / name) as tmp:
             tmp.write_bytes(data)
         meta["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-    _write_json(staging / METADATA_FILE, meta)
+    if heldout is not None:
+        path = staging / HELDOUT_FILE
+        with atomic_write(path) as tmp:
+            save_file(heldout.to_arrays(), str(tmp), metadata={"format": f"{FORMAT_NAME}/heldout"})
+        meta["heldout"] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+        meta["heldout"].update(heldout.summary())
+    _write_metadata(staging, meta)
     model.write_extras(staging)
+
+
+def _write_metadata(folder: Path, meta: Mapping[str, Any]) -> None:
+    """Write model.json, then MODEL_CARD.md from it (``card.py``); a card that moviegenre did
+    not write (no ``card.GENERATED`` line) is a person's and is kept."""
+    _write_json(folder / METADATA_FILE, meta)
+    card = folder / CARD_FILE
+    if card.is_file() and GENERATED not in card.read_text(encoding="utf-8", errors="replace"):
+        return
+    with atomic_write(card) as tmp:
+        tmp.write_text(model_card(meta), encoding="utf-8")
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -313,6 +337,16 @@ def _files(value: Any) -> str | None:
     return None
 
 
+def _heldout(value: Any) -> str | None:
+    problem = _files({HELDOUT_FILE: value})
+    if problem:
+        return problem.replace(f"entry of {HELDOUT_FILE!r}", "it")
+    counts = [value.get(k) for k in ("trained_rows", "held_out_rows")]
+    if not all(type(n) is int and n >= 0 for n in counts):
+        return "needs 'trained_rows' and 'held_out_rows', whole numbers >= 0"
+    return None
+
+
 #: Top-level keys of model.json: (required, validator). Other keys are ignored, never used;
 #: ``format`` and ``format_version`` are checked first, by ``read_metadata`` itself.
 METADATA_FIELDS: dict[str, tuple[bool, Validator]] = {
@@ -326,6 +360,7 @@ METADATA_FIELDS: dict[str, tuple[bool, Validator]] = {
     "moviegenre_version": (False, _text(64)),
     "training": (False, _object),
     "metrics": (False, _object),
+    "heldout": (False, _heldout),
 }
 
 
@@ -449,7 +484,7 @@ def record_metrics(
     folder = Path(directory)
     meta = read_metadata(folder)
     meta.setdefault("metrics", {})[split] = dict(metrics)
-    _write_json(folder / METADATA_FILE, meta)
+    _write_metadata(folder, meta)
 
 
 def record_conformal(directory: str | os.PathLike[str], conformal: ConformalScores) -> None:
@@ -457,7 +492,7 @@ def record_conformal(directory: str | os.PathLike[str], conformal: ConformalScor
     folder = Path(directory)
     meta = read_metadata(folder)
     meta["conformal"] = conformal.to_json()
-    _write_json(folder / METADATA_FILE, meta)
+    _write_metadata(folder, meta)
 
 
 def _member_prefix(name: str) -> str:
@@ -625,4 +660,10 @@ def load_model(
     if "conformal" in meta:
         where = str(folder / METADATA_FILE)
         info.conformal = ConformalScores.from_json(meta["conformal"], len(info.genres), where)
+    if "heldout" in meta:
+        _verify_files(folder, {HELDOUT_FILE: meta["heldout"]}, {})
+        arrays = _read_arrays(folder / HELDOUT_FILE)
+        info.heldout = TrainingPredictions.from_arrays(
+            arrays, len(info.genres), str(folder / HELDOUT_FILE)
+        )
     return model, info

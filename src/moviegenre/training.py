@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,6 +25,7 @@ from moviegenre.classifier import GenreClassifier
 from moviegenre.conformal import TRAINING_SCORE, ConformalScores
 from moviegenre.data import Dataset, dataset_fingerprint
 from moviegenre.errors import ConfigError
+from moviegenre.heldout import TrainingPredictions
 from moviegenre.metrics import headline, score
 from moviegenre.models import MODEL_KINDS, model_class
 from moviegenre.models.base import check_params
@@ -47,6 +49,9 @@ class TrainSettings:
     name: str = "moviegenre"
     #: Where fine-tuning runs ("auto", "cpu", "cuda"); given to every member that has a device.
     device: str = "auto"
+    #: The command that trains this way, recorded in model.json and the model card; None
+    #: records the Python call (the CLI passes its own command line, every option spelled out).
+    command: str | None = None
 
 
 @dataclass
@@ -166,7 +171,7 @@ def train(
         final_params,
         training,
         start,
-        (chosen.proba, val_labels),
+        (chosen.proba, val_labels, val_idx),
     )
 
 
@@ -209,7 +214,7 @@ def _train_self_validating(
         best_params,
         held.protocol,
         start,
-        (held.proba, held_labels),
+        (held.proba, held_labels, held.index),
     )
 
 
@@ -222,17 +227,25 @@ def _result(
     params: dict[str, Any],
     how: dict[str, Any],
     start: float,
-    held_out: tuple[Any, list[str]] | None = None,
+    held_out: tuple[Any, list[str], Any] | None = None,
 ) -> TrainResult:
     """Wrap a fitted model with the metadata every trained model records.
 
-    ``held_out`` (probabilities of rows the scoring model did not train on, and their labels)
-    becomes the conformity scores that ``predict_set`` needs (``_conformal_scores``).
+    ``held_out`` (probabilities of rows the scoring model did not train on, their labels and
+    their row indices) becomes the conformity scores that ``predict_set`` needs
+    (``_conformal_scores``), and is kept with the model (``heldout.py``) so that a report on
+    the training file grades the model with these predictions, never with rows it trained on.
     """
     seconds = time.perf_counter() - start
+    counts = Counter(str(y) for y in dataset.labels or [])
+    files = [part.strip() for part in str(dataset.source).split(" + ")]
+    data = "from_records(texts, labels)" if files == ["<memory>"] else f"load_dataset({files!r})"
+    python = f"train({data}, {replace(settings, command=None)!r})"
     training = {
         "data": dataset.source,
         "rows": len(dataset),
+        "genre_counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "command": settings.command or python,
         "data_fingerprint": dataset_fingerprint(dataset.texts, list(dataset.labels or [])),
         "random_state": settings.random_state,
         "params": params,
@@ -248,11 +261,23 @@ def _result(
         training=training,
         checks=CheckSettings(),
         conformal=_conformal_scores(model, held_out),
+        heldout=_training_predictions(dataset, model, held_out),
     )
     return TrainResult(classifier, val_metrics, trials, params, seconds)
 
 
-def _conformal_scores(model: Any, held_out: tuple[Any, list[str]] | None) -> Any:
+def _training_predictions(
+    dataset: Dataset, model: Any, held_out: tuple[Any, list[str], Any] | None
+) -> TrainingPredictions | None:
+    if held_out is None or held_out[0] is None or not len(held_out[1]):
+        return None
+    proba, labels, index = held_out
+    if np.shape(proba) != (len(labels), len(model.classes_)):
+        return None  # columns not those of the final model: nothing honest to keep
+    return TrainingPredictions.from_training(dataset.texts, index, proba, labels, model.classes_)
+
+
+def _conformal_scores(model: Any, held_out: tuple[Any, list[str], Any] | None) -> Any:
     """Conformity scores from out-of-fold (or validation-split) predictions, for genre sets.
 
     They come from models that did not see those rows (fold models, or the best candidate

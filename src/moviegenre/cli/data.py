@@ -32,22 +32,36 @@ def audit(
         typer.Option(help="Write label_issues.csv, noise_by_genre.csv and audit.html here."),
     ] = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
+    planted: Annotated[
+        float,
+        typer.Option(
+            help="Share of labels to flip at random for the planted-noise check of the "
+            "ranking (a second out-of-fold fit); 0 skips it."
+        ),
+    ] = 0.05,
     random_state: RandomStateOpt = 0,
     text_col: TextCol = None,
     label_col: LabelCol = None,
     _model: Annotated[str | None, kind_not_model("audit")] = None,
 ) -> None:
-    """List rows whose given genre is probably wrong (confident learning), and noisy genres."""
+    """List rows whose given genre another genre explains better (confident learning)."""
     from moviegenre.audit import audit as run_audit
     from moviegenre.data import load_dataset
 
     if top < 0:
         raise ConfigError(f"--top must be >= 0, got {top}")
+    if not 0 <= planted < 1:
+        raise ConfigError(f"--planted must be at least 0 and below 1, got {planted}")
     dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
-    with err_console.status(f"out-of-fold {kind} predictions on {len(dataset)} rows..."):
-        result = run_audit(dataset, kind, folds=folds, random_state=random_state)
+    fits = "two out-of-fold fits (the audit, the planted-noise check)" if planted else "one"
+    with err_console.status(f"{kind} on {len(dataset)} rows, {fits}..."):
+        result = run_audit(
+            dataset, kind, folds=folds, random_state=random_state, planted_share=planted or None
+        )
     for table in audit_tables(result, kind, top):
         console.print(table)
+    if result.planted is not None:
+        console.print(result.planted.summary(), highlight=False)
     if out is not None:
         from moviegenre.report import write_audit_page
 

@@ -1,8 +1,9 @@
-"""Commands that make or measure a model: train, evaluate, calibrate, models."""
+"""Commands that make, measure or manage a model: train, evaluate, calibrate, models, export."""
 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,6 +66,12 @@ def train(
     check_output_dir(out, overwrite=overwrite)  # before the fit, which may take minutes
     params = parse_params(param or [])
     dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
+    command = ["moviegenre", "train", *(a for p in data for a in ("--data", str(p)))]
+    command += ["--out", str(out), "--kind", kind, "--val-fraction", str(val_fraction)]
+    command += ["--random-state", str(random_state), "--name", name, "--device", device]
+    command += [a for item in param or [] for a in ("--param", item)]
+    command += [a for opt, v in (("--text-col", text_col), ("--label-col", label_col)) if v
+                for a in (opt, str(v))]  # fmt: skip
     settings = TrainSettings(
         kind=kind,
         params=params,
@@ -72,6 +79,7 @@ def train(
         random_state=random_state,
         name=name,
         device=device,
+        command=shlex.join(command),
     )
     with library_progress(f"training {kind}", _print_scores) as show:
         result = train_model(dataset, settings, progress=show)
@@ -79,7 +87,12 @@ def train(
     title = validation_title(result.classifier.info.training, result.seconds)
     console.print(metrics_table(title, result.validation))
     console.print(f"best settings: {json.dumps(result.best_params)}")
-    console.print(f"model written to [bold]{path}[/bold]")
+    card = result.classifier.card_path
+    console.print(
+        f"model written to [bold]{escape(str(path))}[/bold]"
+        + (f" (model card: {escape(str(card))})" if card is not None else ""),
+        highlight=False,
+    )
 
 
 def _print_scores(bar: Any, message: str) -> None:
@@ -107,9 +120,11 @@ def writable_model_dir(classifier: Any, option: str) -> Path:
 
     path = classifier.path
     if path is None or path.resolve().is_relative_to(PRETRAINED_DIR.resolve()):
+        name = path.name if path is not None else "NAME"
         raise ConfigError(
             f"{option} writes into the model's model.json, and {classifier.name!r} is a bundled "
-            "model inside the installed package; copy its folder and pass --model COPY"
+            f"model inside the installed package; write your own copy with `moviegenre export "
+            f"{name} DIR` and pass --model DIR"
         )
     return path
 
@@ -173,6 +188,8 @@ def models(
         typer.echo(json.dumps(rows, indent=2))
     else:
         console.print(models_table(rows))
+        for card in sorted({row["card"] for row in rows if row["card"]}):
+            console.print(f"model card: {escape(card)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -200,4 +217,23 @@ def calibrate(
     console.print(
         f"stored {len(scores)} {method.upper()} conformity scores from {data} in "
         f"[bold]{folder / 'model.json'}[/bold]"
+    )
+
+
+@app.command()
+def export(
+    model: Annotated[str, typer.Argument(help="Bundled model name (linear, blend) or folder.")],
+    out: Annotated[Path, typer.Argument(help="New directory for the self-contained copy.")],
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace the model already in OUT (nothing else is replaced).")
+    ] = False,
+) -> None:
+    """Write a self-contained copy of a model (e.g. a bundled one) that you can calibrate."""
+    from moviegenre.classifier import export_model
+
+    path = export_model(model, out, overwrite=overwrite)
+    console.print(
+        f"wrote a self-contained copy of {escape(model)!r} to [bold]{escape(str(path))}[/bold] "
+        f"(calibrate or evaluate --record-as it with --model {escape(str(path))})",
+        highlight=False,
     )

@@ -83,10 +83,11 @@ def baselines_table(title: str, rows: list[dict[str, Any]]) -> Table:
 
 
 def audit_tables(result: Any, kind: str, top: int) -> tuple[Table, Table]:
-    """The flagged rows (the first ``top``) and the estimated noise per genre."""
-    title = f"{len(result.issues)} of {result.rows} labels look wrong ({kind})"
+    """The flagged rows (the first ``top``) and the flagged rows per given genre."""
+    title = f"{len(result.issues)} of {result.rows} rows: another genre explains the label better"
     columns = ("id", "title", "given", "suggested", "confidence", "description")
     issues = _table(title, columns, tuple(c for c in columns if c != "confidence"))
+    issues.caption = escape(result.headline()) + "."
     for issue in result.issues[:top]:
         issues.add_row(
             escape(issue.id),
@@ -96,9 +97,10 @@ def audit_tables(result: Any, kind: str, top: int) -> tuple[Table, Table]:
             f"{issue.confidence:.2f}",
             escape(issue.snippet[:70]),
         )
-    columns = ("genre", "rows", "flagged", "noise rate", "confused with")
-    noise = _table("Estimated label noise per genre", columns, ("genre", "confused with"))
+    columns = ("genre", "rows", "flagged", "share flagged", "suggested instead (flagged rows)")
+    noise = _table("Flagged rows per given genre", columns, ("genre", columns[-1]))
     for g in result.genres:
-        pairs = ", ".join(f"{name} ({n})" for name, n in g.confused_with)
-        noise.add_row(g.genre, str(g.rows), str(g.flagged), f"{g.noise_rate:.0%}", pairs)
+        noise.add_row(
+            g.genre, str(g.rows), str(g.flagged), f"{g.flagged_share:.0%}", g.suggested_text()
+        )
     return issues, noise
