@@ -312,20 +312,17 @@ def test_evaluate_confusion_png_uses_the_report_figure(tmp_path: Path, tiny_mode
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_full_report_on_the_shared_file_is_fast(tmp_path: Path, shared_data_dir: Path) -> None:
+def test_full_report_on_the_shared_file(tmp_path: Path, shared_data_dir: Path) -> None:
     needs_wordcloud()
-    import time
-
     from moviegenre.classifier import BUNDLED_MODEL_DIR
 
     if not (BUNDLED_MODEL_DIR / "model.json").is_file():
         pytest.skip("the bundled model is not there yet")
-    start = time.perf_counter()
+    # Its speed is a benchmark's business (no wall-clock assertions in tests: CI is busy).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = load_dataset(shared_data_dir / "train_data.txt")
     page = build_report(ds, tmp_path, GenreClassifier.load(BUNDLED_MODEL_DIR)).read_text()
-    assert time.perf_counter() - start < 60
     # the bundled models were trained on this file (model.json names it) and keep no held-out
     # predictions of its rows: the report says it cannot grade them here, and draws no grade
     assert pngs(tmp_path) >= DATA_FIGURES and not MODEL_FIGURES & pngs(tmp_path)
