@@ -499,7 +499,15 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as npz:
-                return {k: npz[k] for k in npz.files}
+                arrays = {k: npz[k] for k in npz.files}
+            for key, value in arrays.items():
+                # numpy returns a member without the .npy header (a pickle, text) as raw bytes
+                if not isinstance(value, np.ndarray):
+                    raise ModelFileError(
+                        f"{path}: member {_show(key)} is not a numeric array (no .npy header); "
+                        "refusing to load it"
+                    )
+            return arrays
         from safetensors.numpy import load_file
 
         return load_file(str(path))
