@@ -16,7 +16,15 @@ import pytest
 
 from moviegenre.baselines import BASELINES
 from moviegenre.cli import main
-from tests.conftest import TINY_GENRE_WORDS, all_exit_within, children_of
+from tests.conftest import (
+    TINY_GENRE_WORDS,
+    all_exit_within,
+    children_of,
+    hostile_genres,
+    hostile_name,
+    tiny_rows,
+)
+from tests.conftest import _write_imdb as write_imdb
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "moviegenre"
 SCARY = " ".join(TINY_GENRE_WORDS["horror"]) + " in the old house where the family lives now"
@@ -530,3 +538,55 @@ def test_seed_is_random_state(command, tiny_imdb_train, tmp_path, capsys):
 def test_range_errors_name_the_cli_option(argv, message, tiny_model_dir, capsys):
     code, _, err = run([*argv, "--model", str(tiny_model_dir)], capsys)
     assert code == 2 and message in err and "_" not in err.split(" must ")[0]
+
+
+# -- issue 19: strings from a model or data file are plain text ---------------------------------
+
+
+@pytest.fixture
+def wide_console(monkeypatch) -> None:
+    """A console wide enough that no table cell wraps, so a string is found whole."""
+    from moviegenre.cli import _base
+
+    monkeypatch.setattr(_base.console, "width", 400)
+
+
+@pytest.fixture
+def hostile_solution(tmp_path: Path) -> Path:
+    """Labelled rows whose genres are those of the hostile model (markup)."""
+    genres = hostile_genres("http://127.0.0.1:9")
+    rows = [(i, t, genres[g], d) for i, t, g, d in tiny_rows(20, seed=1)]
+    return write_imdb(tmp_path / "hostile_solution.txt", rows, labelled=True)
+
+
+def test_predict_prints_a_model_genres_as_text(hostile_model_dir, wide_console, capsys):
+    texts = [d for _, _, _, d in tiny_rows(5, seed=9)]
+    argv = ["predict", *texts, "--model", str(hostile_model_dir), "--top-k", "5"]
+    code, out, _ = run([*argv, "--coverage", "0.9"], capsys)
+    assert code == 0
+    for genre in hostile_genres("http://127.0.0.1:9").values():
+        assert f"  {genre}" in out
+    assert "coverage: ![w](http://127.0.0.1:9/genre.png)" in out
+
+
+def test_evaluate_and_audit_print_genres_and_names_as_text(
+    hostile_model_dir, hostile_solution, wide_console, capsys
+):
+    code, out, _ = run(
+        ["evaluate", "--model", str(hostile_model_dir), "--data", str(hostile_solution)], capsys
+    )
+    assert code == 0 and hostile_name("http://127.0.0.1:9") in " ".join(out.split())  # wrapped
+    assert all(f" {g} " in out for g in hostile_genres("http://127.0.0.1:9").values())
+    code, out, _ = run(["audit", "--data", str(hostile_solution), "--folds", "2"], capsys)
+    assert code == 0 and "[bold red]doc[/bold red] [w] " in out
+
+
+def test_models_prints_a_bundled_model_name_as_text(monkeypatch, wide_console, capsys):
+    from moviegenre import classifier
+
+    row = {"name": "[w] [red]x[/red]", "kind": "linear", "megabytes": 1.0, "default": True}
+    monkeypatch.setattr(
+        classifier, "bundled_models", lambda: [{**row, "benchmark": {}, "speed": {}}]
+    )
+    code, out, _ = run(["models"], capsys)
+    assert code == 0 and "[w] [red]x[/red] (default)" in out

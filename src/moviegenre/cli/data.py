@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from moviegenre.cli._base import (
     KindOpt,
@@ -44,7 +45,7 @@ def audit(
     if top < 0:
         raise ConfigError(f"--top must be >= 0, got {top}")
     dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
-    with err_console.status(f"out-of-fold {kind} predictions on {len(dataset)} rows..."):
+    with err_console.status(f"out-of-fold {escape(kind)} predictions on {len(dataset)} rows..."):
         result = run_audit(dataset, kind, folds=folds, random_state=random_state)
     for table in audit_tables(result, kind, top):
         console.print(table)
@@ -52,7 +53,7 @@ def audit(
         from moviegenre.report import write_audit_page
 
         for path in [*result.write(out), write_audit_page(result, out / "audit.html")]:
-            console.print(f"wrote {path}")
+            console.print(f"wrote {escape(str(path))}")
 
 
 @app.command()
@@ -116,4 +117,4 @@ def report(
             audited = run_audit(dataset)
     with library_progress(f"report on {len(dataset)} rows"):
         index = build_report(dataset, out, classifier, audit=audited)
-    console.print(f"report written to [bold]{index}[/bold]")
+    console.print(f"report written to [bold]{escape(str(index))}[/bold]")

@@ -78,13 +78,13 @@ def train(
     path = result.classifier.save(out, overwrite=overwrite)
     title = validation_title(result.classifier.info.training, result.seconds)
     console.print(metrics_table(title, result.validation))
-    console.print(f"best settings: {json.dumps(result.best_params)}")
-    console.print(f"model written to [bold]{path}[/bold]")
+    console.print(f"best settings: {escape(json.dumps(result.best_params))}")
+    console.print(f"model written to [bold]{escape(str(path))}[/bold]")
 
 
 def _print_scores(bar: Any, message: str) -> None:
     if ": validation" in message or ": held-out" in message:
-        bar.console.print(message)
+        bar.console.print(escape(message))
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
@@ -147,14 +147,14 @@ def evaluate(
             batch_size=batch_size,
             progress=lambda done, _total: bar.update(bar.task_ids[0], completed=done),
         )
-    title = escape(f"{classifier.name} ({classifier.kind}) on {data}")
+    title = f"{classifier.name} ({classifier.kind}) on {data}"  # tables escape titles
     console.print(metrics_table(title, metrics))
     console.print(per_class_table(metrics))
     for path in write_report(metrics, out) if out is not None else []:
-        console.print(f"wrote {path}")
+        console.print(f"wrote {escape(str(path))}")
     if record_as and record_dir is not None:
         record_metrics(record_dir, record_as, {"data": str(data), **headline(metrics)})
-        console.print(f"recorded as {record_as!r} in {record_dir / 'model.json'}")
+        console.print(escape(f"recorded as {record_as!r} in {record_dir / 'model.json'}"))
 
 
 @app.command()
@@ -198,6 +198,6 @@ def calibrate(
     scores = run_calibration(classifier, dataset, method=method, batch_size=batch_size)
     record_conformal(folder, scores)
     console.print(
-        f"stored {len(scores)} {method.upper()} conformity scores from {data} in "
-        f"[bold]{folder / 'model.json'}[/bold]"
+        f"stored {len(scores)} {escape(method.upper())} conformity scores from "
+        f"{escape(str(data))} in [bold]{escape(str(folder / 'model.json'))}[/bold]"
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from moviegenre.cli._base import (
     BatchSize,
@@ -77,15 +78,16 @@ def predict(
 
 def _print_result(text: str, result: Any, coverage: float | None) -> None:
     head = text if len(text) <= 70 else text[:67] + "..."
-    console.print(f"[bold]{head}[/bold]")
+    # texts, genres and messages are plain text: a genre "[w]" from a model file prints as itself
+    console.print(f"[bold]{escape(head)}[/bold]")
     if not result.ok:
-        console.print(f"  [red]refused:[/red] {result.error}")
+        console.print(f"  [red]refused:[/red] {escape(str(result.error))}")
         return
     for genre, prob in result.genres:
-        console.print(f"  {genre:<12} {prob:6.1%}")
+        console.print(f"  {escape(f'{genre:<12}')} {prob:6.1%}")
     if result.genre_set is not None:
         listed = ", ".join(g for g, _ in result.genre_set)
-        console.print(f"  set at {coverage:.0%} coverage: {listed}")
+        console.print(f"  set at {coverage:.0%} coverage: {escape(listed)}")
 
 
 def _utf8_argument(text: str, number: int) -> str:
@@ -163,11 +165,14 @@ def score(
             workers=workers,
         )
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: run the same command again to resume into {output}")
+        err_console.print(
+            f"interrupted: run the same command again to resume into {escape(str(output))}"
+        )
         raise
     resumed = f", {summary.resumed_rows} from an earlier run" if summary.resumed_rows else ""
     console.print(
-        f"scored {summary.rows} rows ({summary.errors} refused{resumed}) into [bold]{output}[/bold]"
+        f"scored {summary.rows} rows ({summary.errors} refused{resumed}) into "
+        f"[bold]{escape(str(output))}[/bold]"
     )
     if summary.errors and check:
         err_console.print(f"hint: rows {NO_CHECKS_HINT}", highlight=False)
