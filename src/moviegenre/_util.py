@@ -1,5 +1,6 @@
-"""Shared infrastructure: the one atomic file write, the one optional-dependency check,
-a port check for servers, children that die with us, safe CSV cells."""
+"""Shared infrastructure: the one atomic file write (and the one way a failed write is told),
+the one optional-dependency check, a port check for servers, children that die with us, safe
+CSV cells."""
 
 from __future__ import annotations
 
@@ -37,6 +38,32 @@ def atomic_write(path: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_write`; return ``path``."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+@contextmanager
+def writing(target: str | os.PathLike[str], option: str, then: str = "") -> Iterator[None]:
+    """Turn an OSError raised inside (a full disk, a read-only or vanished folder) into one
+    ConfigError line: the file, the reason and the option that chooses another place.
+
+    Wrap only the writing of ``target``, so a failure to read an input is never told as a
+    write. Writes that go through :func:`atomic_write` have already removed their temporary
+    file when this runs; ``then`` is appended to the remedy (e.g. how to resume).
+    """
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or target
+        raise ConfigError(
+            f"cannot write {where} ({exc.strerror or exc}); free space or choose a writable "
+            f"{option}{then}"
+        ) from None
 
 
 #: The optional extra (pyproject.toml) that installs each optional module, for the pip hint.

@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from moviegenre._util import die_with_parent
+from moviegenre._util import die_with_parent, writing
 from moviegenre.batch_io import PartStore, input_fingerprint, output_kind
 from moviegenre.batch_scoring import (
     BatchSettings,
@@ -237,11 +237,12 @@ def score_file(
         "model": model_fingerprint(classifier),
         "settings": {**asdict(settings), "output": out.name},
     }
-    try:
+    # an unwritable folder, a full disk: one line (the temporary files are gone already)
+    with writing(out, "--output", ", then rerun the same command to resume"):
         out.parent.mkdir(parents=True, exist_ok=True)
         store = PartStore.open(out, job, overwrite=overwrite)
         total = _estimate_rows(Path(input)) if show_progress else None
-        summary = _run(
+        return _run(
             classifier,
             itertools.chain([first], chunks),
             store,
@@ -251,13 +252,6 @@ def score_file(
             progress=_progress(total, show_progress),
             on_chunk=on_chunk,
         )
-    except OSError as exc:  # unwritable folder, full disk: the temporary files are gone already
-        where = exc.filename or out
-        raise ConfigError(
-            f"cannot write {where} ({exc.strerror or exc}); free space or choose a writable "
-            "--output, then rerun the same command to resume"
-        ) from None
-    return summary
 
 
 def _run(

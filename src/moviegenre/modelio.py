@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from moviegenre._util import atomic_write, install_hint, missing_modules
+from moviegenre._util import atomic_write, install_hint, missing_modules, write_text
 from moviegenre._version import __version__
 from moviegenre.conformal import ConformalScores
 from moviegenre.errors import ConfigError, MissingDependencyError, ModelFileError
@@ -183,7 +183,7 @@ def _write_model(
     training: Mapping[str, Any] | None,
     conformal: ConformalScores | None,
 ) -> None:
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     config, arrays = model.to_state()
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
@@ -197,10 +197,12 @@ def _write_model(
     written = {}
     for file_name, (kind, group) in groups.items():
         path = staging / file_name
+        # one metadata entry: safetensors writes several in no fixed order, and identical
+        # bytes are what lets bundled models share a file. Serialized here and written by
+        # Python, so a full disk is an OSError (safetensors' own writer raises SafetensorError)
+        data = save(group, metadata={"format": f"{FORMAT_NAME}/{kind}"})
         with atomic_write(path) as tmp:
-            # one metadata entry: safetensors writes several in no fixed order, and identical
-            # bytes are what lets bundled models share a file
-            save_file(group, str(tmp), metadata={"format": f"{FORMAT_NAME}/{kind}"})
+            tmp.write_bytes(data)
         written[file_name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
     info = ModelInfo(
         kind=model.kind,
@@ -226,8 +228,7 @@ def _write_model(
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 # -- model.json schema: one validator per known top-level key -------------------------------

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from moviegenre._util import writing
 from moviegenre.cli._base import (
     KindOpt,
     LabelCol,
@@ -52,7 +53,9 @@ def audit(
     if out is not None:
         from moviegenre.report import write_audit_page
 
-        for path in [*result.write(out), write_audit_page(result, out / "audit.html")]:
+        with writing(out, "--out"):
+            written = [*result.write(out), write_audit_page(result, out / "audit.html")]
+        for path in written:
             console.print(f"wrote {escape(str(path))}")
 
 
@@ -115,6 +118,6 @@ def report(
             raise ConfigError(f"{data} has no genre labels; --audit needs labelled rows")
         with err_console.status(f"auditing the labels of {len(dataset)} rows..."):
             audited = run_audit(dataset)
-    with library_progress(f"report on {len(dataset)} rows"):
+    with library_progress(f"report on {len(dataset)} rows"), writing(out, "--out"):
         index = build_report(dataset, out, classifier, audit=audited)
     console.print(f"report written to [bold]{escape(str(index))}[/bold]")

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from moviegenre._util import writing
 from moviegenre.cli._base import (
     BatchSize,
     KindOpt,
@@ -75,7 +76,8 @@ def train(
     )
     with library_progress(f"training {kind}", _print_scores) as show:
         result = train_model(dataset, settings, progress=show)
-    path = result.classifier.save(out, overwrite=overwrite)
+    with writing(out, "--out"):  # staged: a full disk leaves neither a half model nor a temp
+        path = result.classifier.save(out, overwrite=overwrite)
     title = validation_title(result.classifier.info.training, result.seconds)
     console.print(metrics_table(title, result.validation))
     console.print(f"best settings: {escape(json.dumps(result.best_params))}")
@@ -150,10 +152,14 @@ def evaluate(
     title = f"{classifier.name} ({classifier.kind}) on {data}"  # tables escape titles
     console.print(metrics_table(title, metrics))
     console.print(per_class_table(metrics))
-    for path in write_report(metrics, out) if out is not None else []:
-        console.print(f"wrote {escape(str(path))}")
+    if out is not None:
+        with writing(out, "--out"):
+            written = write_report(metrics, out)
+        for path in written:
+            console.print(f"wrote {escape(str(path))}")
     if record_as and record_dir is not None:
-        record_metrics(record_dir, record_as, {"data": str(data), **headline(metrics)})
+        with writing(record_dir / "model.json", "--model (a copy of the model)"):
+            record_metrics(record_dir, record_as, {"data": str(data), **headline(metrics)})
         console.print(escape(f"recorded as {record_as!r} in {record_dir / 'model.json'}"))
 
 
@@ -196,7 +202,8 @@ def calibrate(
     folder = writable_model_dir(classifier, "calibrate")
     dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
     scores = run_calibration(classifier, dataset, method=method, batch_size=batch_size)
-    record_conformal(folder, scores)
+    with writing(folder / "model.json", "--model (a copy of the model)"):
+        record_conformal(folder, scores)
     console.print(
         f"stored {len(scores)} {escape(method.upper())} conformity scores from "
         f"{escape(str(data))} in [bold]{escape(str(folder / 'model.json'))}[/bold]"
