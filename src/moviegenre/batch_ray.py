@@ -32,6 +32,7 @@ from moviegenre.batch_scoring import (
     score_rows,
 )
 from moviegenre.classifier import GenreClassifier
+from moviegenre.errors import ConfigError
 
 CHUNK_COL, ROW_COL = "batch_chunk", "batch_row"
 ACTOR_CPUS = 0.5
@@ -47,13 +48,25 @@ def import_ray() -> Any:
 
 
 def connect(ray: Any) -> None:
-    """Use the running Ray (already initialised, or RAY_ADDRESS), else start a local one."""
+    """Use the running Ray (already initialised, or RAY_ADDRESS), else start a local one.
+
+    A cluster that RAY_ADDRESS names but that cannot be reached is a ConfigError of its own
+    (Ray raises ConnectionError, an OSError, which must not read as a failed write).
+    """
     if ray.is_initialized():
         return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(log_to_driver=False)
-    else:
+    address = os.environ.get("RAY_ADDRESS")
+    if not address:
         ray.init(include_dashboard=False, log_to_driver=False)
+        return
+    try:
+        ray.init(log_to_driver=False)
+    except Exception as exc:  # ConnectionError, a timeout, a version mismatch: Ray's own types
+        raise ConfigError(
+            f"cannot connect to the Ray cluster at RAY_ADDRESS={address} ({exc}); start it "
+            "(ray start --head) or correct RAY_ADDRESS, or unset RAY_ADDRESS to run Ray on "
+            "this machine; the scored parts are kept, so rerun the same command to resume"
+        ) from None
 
 
 def model_files(classifier: GenreClassifier) -> dict[str, bytes]:
