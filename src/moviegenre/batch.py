@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from moviegenre._util import die_with_parent, writing
-from moviegenre.batch_io import PartStore, input_fingerprint, output_kind
+from moviegenre.batch_io import PartStore, input_fingerprint, output_kind, rows_digest
 from moviegenre.batch_scoring import (
     BatchSettings,
     ChunkSource,
@@ -144,10 +144,10 @@ def _run_local(
     so memory stays bounded by ``chunk_rows`` whatever the input size.
     """
     counts = {"chunks": 0, "errors": 0}
-    in_flight: deque[tuple[int, int, Any]] = deque()
+    in_flight: deque[tuple[int, int, str, Any]] = deque()
 
-    def finish(index: int, rows: int, result: tuple[pa.Table, int]) -> None:
-        store.write_part(index, result[0], result[1])
+    def finish(index: int, rows: int, digest: str, result: tuple[pa.Table, int]) -> None:
+        store.write_part(index, result[0], result[1], digest)
         counts["errors"] += result[1]
         on_rows(rows)
 
@@ -155,24 +155,26 @@ def _run_local(
     try:
         for index, chunk in enumerate(chunks):
             counts["chunks"] += 1
-            if store.is_done(index, chunk.ids):
+            digest = rows_digest(chunk)
+            if store.reuse(index, len(chunk), digest):
                 counts["errors"] += store.parts[index]["errors"]
                 on_rows(len(chunk))
             elif pool is None:
                 finish(
                     index,
                     len(chunk),
+                    digest,
                     score_rows(classifier, chunk.ids, chunk.texts, chunk.row_errors, settings),
                 )
             else:
                 job = pool.submit(_score_in_worker, chunk.ids, chunk.texts, chunk.row_errors)
-                in_flight.append((index, len(chunk), job))
+                in_flight.append((index, len(chunk), digest, job))
                 while len(in_flight) >= 2 * workers:
-                    i, rows, done = in_flight.popleft()
-                    finish(i, rows, done.result())
+                    i, rows, chunk_digest, done = in_flight.popleft()
+                    finish(i, rows, chunk_digest, done.result())
         while in_flight:
-            i, rows, done = in_flight.popleft()
-            finish(i, rows, done.result())
+            i, rows, chunk_digest, done = in_flight.popleft()
+            finish(i, rows, chunk_digest, done.result())
     except BaseException:
         if pool is not None:  # Ctrl-C, SIGTERM, an error: stop now, not after the chunks in flight
             _stop_workers(pool)
@@ -297,4 +299,5 @@ def _run(
     schema = output_schema(settings)
     store.finalize(n_chunks, summary.rows, schema.names, schema)
     summary.chunks = n_chunks
+    summary.resumed_rows = store.reused_rows  # the manifest's count was only an estimate
     return summary

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from moviegenre._util import require
-from moviegenre.batch_io import PartStore
+from moviegenre.batch_io import PartStore, rows_digest
 from moviegenre.batch_scoring import (
     BatchSettings,
     ChunkSource,
@@ -138,17 +138,19 @@ def run_ray(
         shutil.rmtree(folder, ignore_errors=True)
     staged.mkdir(parents=True)
     n_chunks = errors = 0
-    pending: dict[int, int] = {}
+    pending: dict[int, tuple[int, str]] = {}  # index -> (rows, rows_digest)
     for index, chunk in enumerate(chunks):
         n_chunks += 1
-        if store.is_done(index, chunk.ids):
+        digest = rows_digest(chunk)
+        if store.reuse(index, len(chunk), digest):
             errors += store.parts[index]["errors"]
             on_rows(len(chunk))
         elif len(chunk):
             _stage(chunk, index, staged / f"chunk-{index:06d}.parquet")
-            pending[index] = len(chunk)
+            pending[index] = (len(chunk), digest)
         else:
-            store.write_part(index, score_rows(classifier, [], [], None, settings)[0], 0)
+            empty = score_rows(classifier, [], [], None, settings)[0]
+            store.write_part(index, empty, 0, digest)
     if pending:
         connect(ray)
         files = ray.put(model_files(classifier))
@@ -171,14 +173,14 @@ def run_ray(
             num_cpus=ACTOR_CPUS,
         )
         dataset.write_parquet(str(scored), partition_cols=[CHUNK_COL])
-        for index, rows in pending.items():
+        for index, (rows, digest) in pending.items():
             table = _collect(scored / f"{CHUNK_COL}={index}", settings)
             if table.num_rows != rows:
                 raise RuntimeError(
                     f"ray returned {table.num_rows} rows for chunk {index}, not {rows}"
                 )
             n_bad = _count_errors(table)
-            store.write_part(index, table, n_bad)
+            store.write_part(index, table, n_bad, digest)
             errors += n_bad
             on_rows(rows)
     shutil.rmtree(staged, ignore_errors=True)
