@@ -274,6 +274,23 @@ def test_an_edited_manifest_count_is_checked_against_the_input(
     assert out.read_bytes() == (tmp_path / "fresh.csv").read_bytes()
 
 
+def test_a_temporary_file_of_a_killed_join_is_removed_by_the_next_run(tiny_classifier, tmp_path):
+    """Issue 19: SIGKILL while the parts were joined left ``out.csv.<hex>.tmp`` (atomic_write's
+    name) that the successful rerun never removed. Files of other shapes or outputs stay."""
+    data = write_csv(tmp_path / "in.csv", described(8))
+    settings = BatchSettings(chunk_rows=4)
+    out = tmp_path / "out.csv"
+    with pytest.raises(Stop):
+        score_file(tiny_classifier, data, out, settings, on_chunk=stop_after(2, 4))
+    stale = tmp_path / "out.csv.0123456789ab.tmp"  # what the killed join left
+    stale.write_text("id,genre\nm1,")
+    others = ["out.csv.notes.tmp", "out.csv.0123456789ab.tmp.bak", "in.csv.0123456789ab.tmp"]
+    for name in others:
+        (tmp_path / name).write_text("keep")
+    assert score_file(tiny_classifier, data, out, settings).resumed_rows == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.csv", "out.csv", *others])
+
+
 def test_a_finished_output_is_not_replaced_without_overwrite(
     tiny_classifier, tiny_imdb_test, tmp_path
 ):

@@ -4,9 +4,11 @@ CSV cells."""
 
 from __future__ import annotations
 
+import glob
 import importlib
 import importlib.util
 import os
+import re
 import signal
 import socket
 import sys
@@ -19,6 +21,9 @@ from typing import Any
 
 from moviegenre.errors import ConfigError, MissingDependencyError
 
+#: Hex digits in the name of :func:`atomic_write`'s temporary file, ``NAME.<hex>.tmp``.
+TEMP_HEX = 12
+
 
 @contextmanager
 def atomic_write(path: Path) -> Iterator[Path]:
@@ -29,7 +34,7 @@ def atomic_write(path: Path) -> Iterator[Path]:
     call gets its own temporary name, so two processes writing the same file (two servers
     exporting the backbone into one cache) never write into each other's temporary file.
     """
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:TEMP_HEX]}.tmp")
     try:
         yield tmp
         with tmp.open("rb+") as handle:
@@ -38,6 +43,23 @@ def atomic_write(path: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_write` left beside ``path`` when its
+    process was killed (SIGKILL, a power cut) before it could clean up; return them.
+
+    Only names of exactly that shape (``NAME.<12 hex>.tmp``) are touched. Call it after a
+    successful write of ``path``: a second process writing the same file at that moment would
+    lose its temporary file (and fail, never corrupt ``path``).
+    """
+    shape = re.compile(rf"{re.escape(path.name)}\.[0-9a-f]{{{TEMP_HEX}}}\.tmp")
+    stale = [
+        p for p in path.parent.glob(f"{glob.escape(path.name)}.*.tmp") if shape.fullmatch(p.name)
+    ]
+    for leftover in stale:
+        leftover.unlink(missing_ok=True)
+    return stale
 
 
 def write_text(path: Path, text: str) -> Path:

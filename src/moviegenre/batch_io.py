@@ -12,7 +12,8 @@ the size and mtime kept) re-scores the chunks it touched, so a resume never mixe
 other part (missing, truncated, emptied, replaced, copied over another) is scored again. When
 every chunk is done each part is checked once more, then they are concatenated into OUTPUT
 (atomically) and the parts folder is removed; a part that changed in between stops the join with
-an error instead of losing or repeating rows.
+an error instead of losing or repeating rows. A temporary ``OUTPUT.<hex>.tmp`` left by a join
+that was killed (SIGKILL) is removed by the next run that joins.
 
 CSV output is neutralised against spreadsheet formula injection (OWASP "CSV Injection"): a cell
 that starts with ``= + - @``, a tab or a carriage return gets a leading ``'``, so Excel, LibreOffice
@@ -33,7 +34,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from moviegenre._util import atomic_write, csv_cell
+from moviegenre._util import atomic_write, csv_cell, remove_stale_temporaries
 from moviegenre.errors import ConfigError
 
 MANIFEST = "manifest.json"
@@ -302,6 +303,7 @@ class PartStore:
                     for part in paths:
                         writer.write_table(pq.read_table(part).cast(schema))
         shutil.rmtree(self.dir, ignore_errors=True)
+        remove_stale_temporaries(self.output)  # of an earlier join killed by SIGKILL
 
 
 def _difference(old: Any, new: Any) -> str:
