@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -105,6 +106,29 @@ def _score_in_worker(ids: list[str], texts: list[str], errors: list | None) -> t
     return score_rows(_WORKER["classifier"], ids, texts, errors, _WORKER["settings"])
 
 
+#: The ``-W`` option the resource tracker starts with (see :func:`_start_resource_tracker`).
+_TRACKER_QUIET = "ignore::UserWarning:multiprocessing.resource_tracker"
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (unless it runs) without its leak warning.
+
+    The pool's queues hold named semaphores. After ``kill -9`` of this process the tracker
+    unlinks them, which is its job, and then warned "There appear to be 5 leaked semaphore
+    objects to clean up at shutdown" on the terminal of a command that is gone: expected after
+    a SIGKILL, and nothing anyone can act on. The tracker inherits ``sys.warnoptions`` as
+    ``-W`` options, so it starts with that one UserWarning ignored; it still cleans up, and
+    its errors still show.
+    """
+    from multiprocessing import resource_tracker
+
+    sys.warnoptions.append(_TRACKER_QUIET)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.warnoptions.remove(_TRACKER_QUIET)
+
+
 def _pool(classifier: GenreClassifier, store: PartStore, settings: BatchSettings, workers: int):
     """A process pool of ``workers`` scorers (spawned: no state shared with this process)."""
     import multiprocessing
@@ -115,6 +139,7 @@ def _pool(classifier: GenreClassifier, store: PartStore, settings: BatchSettings
         model_dir = GenreClassifier(classifier.model, classifier.info).save(
             store.dir / "model", overwrite=True
         )
+    _start_resource_tracker()
     return ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
