@@ -239,3 +239,6 @@ def test_a_hostile_model_genre_and_name_are_shown_as_plain_text(
     assert f"**Why {page.plain(genre)}?**" in shown
     assert genre not in shown  # never raw
     assert f"name: {hostile_name('http://127.0.0.1:9')}" in [t.value for t in at.text]
+    at.selectbox(key="coverage").select("95%")
+    predict(at, text)
+    assert any(f"coverage: {page.plain(genre)} (" in i.value for i in at.info)
