@@ -25,6 +25,7 @@ import hashlib
 import os
 import threading
 import uuid
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,6 +74,7 @@ class EmbeddingCache:
         self.directory = directory
         self._index: dict[bytes, np.ndarray] | None = None
         self._lock = threading.Lock()
+        self._warned = False  # a cache that cannot be written is said once
 
     def _load(self) -> dict[bytes, np.ndarray]:
         """The index of every shard, read once; built whole before other threads see it."""
@@ -101,18 +103,33 @@ class EmbeddingCache:
         return [index.get(k) for k in keys]
 
     def put(self, keys: Sequence[bytes], emb: np.ndarray) -> None:
+        """Store the rows of ``emb`` under ``keys``: in memory, and in a new shard on disk.
+
+        A cache that cannot be written (a full disk, a read-only folder) only costs speed:
+        one warning, and the rows stay in memory for this process.
+        """
         if not len(keys):
             return
-        from safetensors.numpy import save_file
+        from safetensors.numpy import save
 
         index = self._load()
-        self.directory.mkdir(parents=True, exist_ok=True)
         arrays = {
             "keys": np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1).copy(),
             "emb": np.ascontiguousarray(emb, dtype=np.float32),
         }
-        with atomic_write(self.directory / f"shard-{uuid.uuid4().hex}.safetensors") as tmp:
-            save_file(arrays, str(tmp))
+        data = save(arrays)  # written by Python: a full disk is an OSError, not SafetensorError
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with atomic_write(self.directory / f"shard-{uuid.uuid4().hex}.safetensors") as tmp:
+                tmp.write_bytes(data)
+        except OSError as exc:
+            if not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"cannot write the embedding cache {self.directory} "
+                    f"({exc.strerror or exc}); continuing without saving embeddings there",
+                    stacklevel=2,
+                )
         for key, row in zip(keys, arrays["emb"], strict=True):
             index[key] = row
 
