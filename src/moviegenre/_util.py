@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,6 +68,26 @@ def write_text(path: Path, text: str) -> Path:
     with atomic_write(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
+
+
+def write_cache(path: Path, data: bytes, what: str) -> bool:
+    """Write a cache file (its folder made) through :func:`atomic_write`; True if written.
+
+    A cache only saves time, so a failure (a full disk, a read-only folder) is a warning
+    naming ``what`` and the reason, and the caller goes on with the data it has in memory.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as tmp:
+            tmp.write_bytes(data)
+    except OSError as exc:
+        warnings.warn(
+            f"cannot write the {what} {path.parent} ({exc.strerror or exc}); continuing "
+            "without saving there",
+            stacklevel=3,
+        )
+        return False
+    return True
 
 
 @contextmanager

@@ -25,7 +25,6 @@ import hashlib
 import os
 import threading
 import uuid
-import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from moviegenre._util import atomic_write, require
+from moviegenre._util import require, write_cache
 from moviegenre.errors import ConfigError
 from moviegenre.models.backbone import (
     DEFAULT_BACKBONE,
@@ -74,7 +73,7 @@ class EmbeddingCache:
         self.directory = directory
         self._index: dict[bytes, np.ndarray] | None = None
         self._lock = threading.Lock()
-        self._warned = False  # a cache that cannot be written is said once
+        self._unwritable = False  # set by a failed write: the rows then stay in memory
 
     def _load(self) -> dict[bytes, np.ndarray]:
         """The index of every shard, read once; built whole before other threads see it."""
@@ -106,7 +105,7 @@ class EmbeddingCache:
         """Store the rows of ``emb`` under ``keys``: in memory, and in a new shard on disk.
 
         A cache that cannot be written (a full disk, a read-only folder) only costs speed:
-        one warning, and the rows stay in memory for this process.
+        one warning, and from then on the rows stay in memory for this process.
         """
         if not len(keys):
             return
@@ -117,19 +116,9 @@ class EmbeddingCache:
             "keys": np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1).copy(),
             "emb": np.ascontiguousarray(emb, dtype=np.float32),
         }
-        data = save(arrays)  # written by Python: a full disk is an OSError, not SafetensorError
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with atomic_write(self.directory / f"shard-{uuid.uuid4().hex}.safetensors") as tmp:
-                tmp.write_bytes(data)
-        except OSError as exc:
-            if not self._warned:
-                self._warned = True
-                warnings.warn(
-                    f"cannot write the embedding cache {self.directory} "
-                    f"({exc.strerror or exc}); continuing without saving embeddings there",
-                    stacklevel=2,
-                )
+        if not self._unwritable:
+            shard = self.directory / f"shard-{uuid.uuid4().hex}.safetensors"
+            self._unwritable = not write_cache(shard, save(arrays), "embedding cache")
         for key, row in zip(keys, arrays["emb"], strict=True):
             index[key] = row
 
