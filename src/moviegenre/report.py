@@ -225,11 +225,13 @@ def _img(path: Path, alt: str) -> str:
 
 
 def _markdown(text: str) -> str:
+    """A model card (a file beside an untrusted model) as HTML: raw HTML is shown as text and
+    images as links, so opening the report never makes the browser fetch anything."""
     try:
         from markdown_it import MarkdownIt
     except ImportError:
         return f"<pre>{_e(text)}</pre>"
-    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    return MarkdownIt("commonmark", {"html": False}).enable("table").disable("image").render(text)
 
 
 def _summary_rows(s: dict[str, Any]) -> list[list[Any]]:
