@@ -250,3 +250,50 @@ def all_exit_within(pids: list[int], seconds: float) -> bool:
         if not ready:
             return False
     return True
+
+
+# -- a hostile model: every string it carries is markup ---------------------------------------
+
+
+def hostile_genres(url: str) -> dict[str, str]:
+    """Tiny genre -> a genre name that is Markdown, HTML, Rich or Streamlit markup; the image
+    ones point at ``url`` (a sentinel server), so a page that renders them fetches it."""
+    return {
+        "comedy": f"![w]({url}/genre.png)",
+        "horror": f'<img src="{url}/tag.png">',
+        "documentary": "[bold red]doc[/bold red] [w]",
+        "western": ":red[west] **bold** $x^2$",
+        "sci-fi": "[link=https://example.com]sci[/link]",
+    }
+
+
+def hostile_name(url: str) -> str:
+    return f"**name** ![n]({url}/name.png) <b>html</b> [w] [red]rich[/red]"
+
+
+def hostile_metric(url: str) -> str:
+    return f"![m]({url}/metric.png) [w]"
+
+
+def save_hostile_model(folder: Path, url: str = "http://127.0.0.1:9") -> Path:
+    """The tiny linear model trained on labels that are markup, named with markup, with
+    metrics recorded under a markup key: a crafted model.json's strings, made honestly."""
+    from moviegenre.data import from_records
+    from moviegenre.modelio import record_metrics
+    from moviegenre.training import TrainSettings, train
+
+    genres = hostile_genres(url)
+    rows = tiny_rows(100, seed=5)
+    dataset = from_records(
+        [r[3] for r in rows], [genres[r[2]] for r in rows], ids=[r[0] for r in rows]
+    )
+    settings = TrainSettings(search={"C": [0.5]}, name=hostile_name(url))
+    path = train(dataset, settings).classifier.save(folder)
+    record_metrics(path, hostile_metric(url), {"accuracy": 0.5, "macro_f1": 0.25})
+    return path
+
+
+@pytest.fixture(scope="session")
+def hostile_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model whose genres, name and metric keys are markup (see :func:`save_hostile_model`)."""
+    return save_hostile_model(tmp_path_factory.mktemp("hostile") / "model")

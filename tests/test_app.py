@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import tiny_rows
+from conftest import hostile_genres, hostile_name, tiny_rows
 from streamlit.testing.v1 import AppTest
 
 from moviegenre import GenreClassifier
@@ -56,7 +56,7 @@ def test_prediction_is_shown_with_highlighted_words(at: AppTest) -> None:
     predict(at, text)
     assert not at.exception
     shown = markdown(at)
-    assert f"Most likely genre: **{genre}**" in shown
+    assert f"Most likely genre: **{page.plain(genre)}**" in shown
     assert "<mark" in shown
     assert any("Strongest clues (weights)" in c.value for c in at.caption)
 
@@ -205,3 +205,52 @@ def test_set_text_is_none_when_off_or_without_scores(classifier: GenreClassifier
     assert "first genre was right" not in shown  # nothing far below the top: nothing to explain
     bare = GenreClassifier(classifier.model, replace(classifier.info, conformal=None))
     assert page.set_text(bare, text, 0.9) is None
+
+
+# -- strings from the model file are plain text --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "![w](http://127.0.0.1:9/p.png)",
+        '<img src="http://127.0.0.1:9/t.png">',
+        ":red[west] **bold** $x^2$ `code` ~~s~~ _i_",
+        "[link](javascript:alert(1)) <http://127.0.0.1:9/> \\ \\*",
+        "# heading",
+    ],
+)
+def test_plain_escapes_every_markdown_character(text: str) -> None:
+    import re
+    import string
+
+    escaped = page.plain(text)
+    assert re.sub(r"\\(.)", r"\1", escaped) == text  # CommonMark shows the text itself
+    # every punctuation character is preceded by a backslash that is not itself escaped
+    chars = iter(escaped)
+    for c in chars:
+        if c == "\\":
+            assert next(chars) in string.punctuation
+        else:
+            assert c not in string.punctuation
+
+
+def test_a_hostile_model_genre_and_name_are_shown_as_plain_text(
+    hostile_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model whose genres are Markdown/HTML: the page escapes them in every Markdown element
+    (the real browser checks what a visitor sees: tests/test_browser.py)."""
+    monkeypatch.setenv("MOVIEGENRE_MODEL", str(hostile_model_dir))
+    at = AppTest.from_file(page.__file__, default_timeout=60).run()
+    _, _, tiny_genre, text = tiny_rows(1, seed=9)[0]
+    predict(at, text)
+    assert not at.exception
+    genre = hostile_genres("http://127.0.0.1:9")[tiny_genre]
+    shown = markdown(at)
+    assert f"Most likely genre: **{page.plain(genre)}**" in shown
+    assert f"**Why {page.plain(genre)}?**" in shown
+    assert genre not in shown  # never raw
+    assert f"name: {hostile_name('http://127.0.0.1:9')}" in [t.value for t in at.text]
+    at.selectbox(key="coverage").select("95%")
+    predict(at, text)
+    assert any(f"coverage: {page.plain(genre)} (" in i.value for i in at.info)

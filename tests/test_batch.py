@@ -227,6 +227,70 @@ def test_resume_refuses_a_different_input_model_or_settings(tiny_classifier, tmp
     assert summary.resumed_rows == 0 and pq.read_table(out).num_rows == 12
 
 
+def test_an_edit_past_the_first_mib_keeping_size_and_mtime_is_scored_again(
+    tiny_classifier, tmp_path
+):
+    """Issue 19: the input fingerprint reads the size, the mtime and the first MiB only. Two
+    texts swapped past the first MiB, mtime restored: the resumed parts were reused with their
+    old scores. Parts now hold the sha256 of the rows they were scored from."""
+    rows = described(5000)
+    data = write_csv(tmp_path / "in.csv", rows)
+    settings = BatchSettings(chunk_rows=1000, check=False)
+    out = tmp_path / "out.csv"
+    with pytest.raises(Stop):  # every part written, the join not yet
+        score_file(tiny_classifier, data, out, settings, on_chunk=stop_after(5, 1000))
+    before = data.stat()
+    (a_id, a), (b_id, b) = rows[-2], rows[-1]  # two genres in the last chunk
+    raw = data.read_bytes()
+    assert raw.index(a.encode()) > 1 << 20 and len(a) != len(b)
+    rows[-2], rows[-1] = [a_id, b], [b_id, a]
+    write_csv(data, rows)
+    os.utime(data, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert data.stat().st_size == before.st_size and data.read_bytes()[: 1 << 20] == raw[: 1 << 20]
+    summary = score_file(tiny_classifier, data, out, settings)
+    assert summary.resumed_rows == 4000 and summary.rows == 5000
+    score_file(tiny_classifier, data, tmp_path / "fresh.csv", settings)
+    assert out.read_bytes() == (tmp_path / "fresh.csv").read_bytes()
+
+
+@pytest.mark.parametrize(("field", "value"), [("rows", 3), ("rows", 5), ("rows_sha256", "0" * 64)])
+def test_an_edited_manifest_count_is_checked_against_the_input(
+    tiny_classifier, tmp_path, field, value
+):
+    """Issue 19: a part's row count edited in the manifest changed the summary ("7 from an
+    earlier run"); the count must be that of the input chunk, else the chunk is scored again."""
+    data = write_csv(tmp_path / "in.csv", described(12))
+    settings = BatchSettings(chunk_rows=4)
+    out = tmp_path / "out.csv"
+    with pytest.raises(Stop):
+        score_file(tiny_classifier, data, out, settings, on_chunk=stop_after(2, 4))
+    path = tmp_path / "out.csv.parts" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["parts"]["0"][field] = value
+    path.write_text(json.dumps(manifest))
+    summary = score_file(tiny_classifier, data, out, settings)
+    assert (summary.rows, summary.resumed_rows) == (12, 4)
+    score_file(tiny_classifier, data, tmp_path / "fresh.csv", settings)
+    assert out.read_bytes() == (tmp_path / "fresh.csv").read_bytes()
+
+
+def test_a_temporary_file_of_a_killed_join_is_removed_by_the_next_run(tiny_classifier, tmp_path):
+    """Issue 19: SIGKILL while the parts were joined left ``out.csv.<hex>.tmp`` (atomic_write's
+    name) that the successful rerun never removed. Files of other shapes or outputs stay."""
+    data = write_csv(tmp_path / "in.csv", described(8))
+    settings = BatchSettings(chunk_rows=4)
+    out = tmp_path / "out.csv"
+    with pytest.raises(Stop):
+        score_file(tiny_classifier, data, out, settings, on_chunk=stop_after(2, 4))
+    stale = tmp_path / "out.csv.0123456789ab.tmp"  # what the killed join left
+    stale.write_text("id,genre\nm1,")
+    others = ["out.csv.notes.tmp", "out.csv.0123456789ab.tmp.bak", "in.csv.0123456789ab.tmp"]
+    for name in others:
+        (tmp_path / name).write_text("keep")
+    assert score_file(tiny_classifier, data, out, settings).resumed_rows == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.csv", "out.csv", *others])
+
+
 def test_a_finished_output_is_not_replaced_without_overwrite(
     tiny_classifier, tiny_imdb_test, tmp_path
 ):
@@ -463,8 +527,13 @@ def test_a_full_disk_at_the_join_leaves_no_temporary_file(tiny_model_dir, tmp_pa
     data = write_csv(tmp_path / "in.csv", described(8))
     out = tmp_path / "out.csv"
 
-    def disk_full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    copy = shutil.copyfileobj
+
+    def disk_full(src, dst, *args, **kwargs):
+        # only the join into out.csv: the language identifier loads its model with it too
+        if Path(str(getattr(dst, "name", ""))).name.startswith("out.csv."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return copy(src, dst, *args, **kwargs)
 
     monkeypatch.setattr("moviegenre.batch_io.shutil.copyfileobj", disk_full)
     classifier = GenreClassifier.load(tiny_model_dir)
@@ -510,9 +579,11 @@ def test_worker_processes_die_with_the_command(tiny_model_dir, tmp_path, sig):
     finally:
         proc.kill()
     assert all_exit_within(children, 15), f"orphans left: {children_of(1)}"
+    err = (tmp_path / "out.csv.err").read_text()  # the tracker, a child, has written it all
     if sig == signal.SIGTERM:  # handled like Ctrl-C: a hint, no traceback
-        err = (tmp_path / "out.csv.err").read_text()
         assert "run the same command again to resume" in err and "Traceback" not in err
+    # issue 19: the tracker unlinks the semaphores SIGKILL left, without a warning
+    assert "leaked semaphore" not in err
 
 
 # -- the same rules in every input format --------------------------------------------------------

@@ -73,3 +73,26 @@ def test_ray_resumes_a_run_the_local_engine_started(local_ray, tiny_classifier, 
     summary = score_file(tiny_classifier, data, out, settings, engine="ray")
     assert summary.resumed_rows == 30 and summary.rows == 100
     assert out.read_bytes() == (tmp_path / "ref.csv").read_bytes()
+
+
+def test_an_unreachable_ray_cluster_is_a_connection_error_not_a_write_error(
+    tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    """RAY_ADDRESS names a cluster that does not answer: Ray raises ConnectionError (an
+    OSError), which was told as "cannot write out.csv ... free space"."""
+    from moviegenre.cli import main
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Failed to connect to Ray cluster at 10.255.255.1:6379")
+
+    monkeypatch.setenv("RAY_ADDRESS", "10.255.255.1:6379")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", unreachable)
+    data = input_file(tmp_path / "in.csv", 6)
+    argv = ["score", "-m", str(tiny_model_dir), "--input", str(data), "--engine", "ray"]
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--output", str(tmp_path / "out.csv")])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "cannot connect to the Ray cluster at RAY_ADDRESS=10.255.255.1:6379 (Failed" in err
+    assert "cannot write" not in err and "free space" not in err

@@ -13,12 +13,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import hostile_genres, hostile_name, save_hostile_model, tiny_rows
 
 from moviegenre.classifier import BUNDLED_MODEL_DIR, GenreClassifier
 from moviegenre.examples import EXAMPLES
@@ -69,12 +73,12 @@ def model_dir(tiny_model_dir: Path) -> Path:
     return BUNDLED_MODEL_DIR if (BUNDLED_MODEL_DIR / "model.json").exists() else tiny_model_dir
 
 
-@pytest.fixture(scope="module")
-def page_url(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def serving_page(model_dir: Path, home: Path) -> Iterator[str]:
+    """``moviegenre app --model MODEL_DIR`` on a free loopback port, stopped on exit."""
     port = free_port()
     command = [sys.executable, "-m", "moviegenre.cli", "app", "--port", str(port)]
     command += ["--host", "127.0.0.1", "--model", str(model_dir)]
-    home = tmp_path_factory.mktemp("streamlit_home")  # keeps ~/.streamlit untouched
     env = dict(os.environ, HOME=str(home), STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
     process = subprocess.Popen(
         command,
@@ -93,6 +97,13 @@ def page_url(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page_url(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # its own HOME keeps ~/.streamlit untouched
+    with serving_page(model_dir, tmp_path_factory.mktemp("streamlit_home")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -115,23 +126,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
 
 def test_type_predict_read_genre(page_url: str, browser, model_dir: Path) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(browser, 60)
-    browser.get(page_url)
-    box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "textarea")))
     text = EXAMPLES["Haunted lighthouse"]
-    box.send_keys(text)
-    box.send_keys(Keys.CONTROL, Keys.ENTER)  # Streamlit applies a text area on Ctrl+Enter
-    n_words = len(text.split())
-    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), f"{n_words} words"))
-    predict = browser.find_element(By.XPATH, "//button[.//p[normalize-space()='Predict']]")
-    predict.click()
-    heading = wait.until(
-        ec.visibility_of_element_located((By.XPATH, "//h3[contains(., 'Most likely genre')]"))
-    )
+    heading = type_and_predict(browser, page_url, text)
     genre = heading.find_element(By.TAG_NAME, "strong").text.strip()
     [[(expected, _)]] = GenreClassifier.load(model_dir).predict(text, top_k=1)
     assert genre == expected
@@ -144,3 +144,80 @@ def test_type_predict_read_genre(page_url: str, browser, model_dir: Path) -> Non
         assert browser.save_screenshot(str(shot))
         shutil.move(shot, target)
         assert target.stat().st_size > 10_000
+
+
+def type_and_predict(browser, url: str, text: str):
+    """Open the page, type ``text``, press Predict; the "Most likely genre" heading."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    browser.get(url)
+    box = wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "textarea")))
+    box.send_keys(text)
+    box.send_keys(Keys.CONTROL, Keys.ENTER)  # Streamlit applies a text area on Ctrl+Enter
+    n_words = len(text.split())
+    wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), f"{n_words} words"))
+    predict = browser.find_element(By.XPATH, "//button[.//p[normalize-space()='Predict']]")
+    predict.click()
+    return wait.until(
+        ec.visibility_of_element_located((By.XPATH, "//h3[contains(., 'Most likely genre')]"))
+    )
+
+
+# -- a hostile model: its strings are shown as text, never fetched or rendered -----------------
+
+
+class _Sentinel(BaseHTTPRequestHandler):
+    """Records every request: a page that renders a model's Markdown image would fetch one."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        self.seen.append(self.path)
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def sentinel_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sentinel)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_hostile_model_strings_are_plain_text_in_the_browser(
+    browser, sentinel_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A model whose genres, name and metric keys are Markdown images, HTML, Rich and
+    Streamlit markup: the visitor sees each literally and the browser fetches nothing (the
+    metric key sits in the side panel's table, which draws on a canvas; the sentinel would
+    see its image if it were rendered)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    model = save_hostile_model(tmp_path_factory.mktemp("hostile") / "model", sentinel_url)
+    _, _, tiny_genre, text = tiny_rows(1, seed=9)[0]
+    genre = hostile_genres(sentinel_url)[tiny_genre]
+    with serving_page(model, tmp_path_factory.mktemp("streamlit_home")) as url:
+        heading = type_and_predict(browser, url, text)
+        wait = WebDriverWait(browser, 60)
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "canvas, svg.marks")))
+        wait.until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), f"Why {genre}?"))
+        body = browser.find_element(By.TAG_NAME, "body").text
+        images = [i.get_attribute("src") or "" for i in browser.find_elements(By.TAG_NAME, "img")]
+    assert heading.find_element(By.TAG_NAME, "strong").text.strip() == genre
+    assert f"name: {hostile_name(sentinel_url)}" in body
+    assert not [src for src in images if src.startswith(sentinel_url)]
+    assert _Sentinel.seen == [], f"the page fetched {_Sentinel.seen} from a model's markup"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +118,7 @@ def test_bundled_model_top3_of_the_27():
     assert result[0][0] == "western"
 
 
-def test_bundled_models_load_by_name_and_are_listed(tmp_path, monkeypatch):
+def test_bundled_models_load_by_name_and_are_listed(tmp_path, monkeypatch, tiny_model_dir):
     from moviegenre.classifier import BUNDLED_MODELS, DEFAULT_MODEL, bundled_models
 
     rows = bundled_models()
@@ -126,11 +127,23 @@ def test_bundled_models_load_by_name_and_are_listed(tmp_path, monkeypatch):
     assert all(r["megabytes"] > 0 and r["kind"] for r in rows)
     for name in BUNDLED_MODELS:
         assert GenreClassifier.load(name).path == BUNDLED_MODEL_DIR.parent / name
-    # a folder of that name beside the user wins over the bundled model
+    # a model folder of that name beside the user wins over the bundled model ...
     monkeypatch.chdir(tmp_path)
-    (tmp_path / DEFAULT_MODEL).mkdir()
-    with pytest.raises(ModelFileError, match="no model.json"):
-        GenreClassifier.load(DEFAULT_MODEL)
+    shutil.copytree(tiny_model_dir, tmp_path / DEFAULT_MODEL)
+    assert GenreClassifier.load(DEFAULT_MODEL).name == "tiny-test-model"
+
+
+@pytest.mark.parametrize("name", ["blend", "linear"])
+def test_a_folder_that_is_not_a_model_does_not_hide_the_bundled_name(tmp_path, monkeypatch, name):
+    """``--model blend`` beside an unrelated folder called blend: the bundled model, and a
+    warning that says both exist and which one was loaded."""
+    from moviegenre.classifier import PRETRAINED_DIR
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).mkdir()
+    with pytest.warns(UserWarning, match=f"a folder '{name}' exists here but holds no model.json"):
+        loaded = GenreClassifier.load(name)
+    assert loaded.path == PRETRAINED_DIR / name
 
 
 def test_bundled_models_fit_in_60_megabytes_sharing_the_linear_weights():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -16,7 +17,15 @@ import pytest
 
 from moviegenre.baselines import BASELINES
 from moviegenre.cli import main
-from tests.conftest import TINY_GENRE_WORDS, all_exit_within, children_of
+from tests.conftest import (
+    TINY_GENRE_WORDS,
+    all_exit_within,
+    children_of,
+    hostile_genres,
+    hostile_name,
+    tiny_rows,
+)
+from tests.conftest import _write_imdb as write_imdb
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "moviegenre"
 SCARY = " ".join(TINY_GENRE_WORDS["horror"]) + " in the old house where the family lives now"
@@ -726,3 +735,165 @@ def test_json_output_parses(command, tiny_model_dir, tiny_imdb_train, capsys):
     argv = [a.format(model=tiny_model_dir, train=tiny_imdb_train) for a in JSON_RUNS[command]]
     code, out, _ = run([*argv, "--json"], capsys)
     assert code in (0, 1) and json.loads(out)
+
+
+# -- issue 19: strings from a model or data file are plain text ---------------------------------
+
+
+@pytest.fixture
+def wide_console(monkeypatch) -> None:
+    """A console wide enough that no table cell wraps, so a string is found whole."""
+    from moviegenre.cli import _base
+
+    monkeypatch.setattr(_base.console, "width", 400)
+
+
+@pytest.fixture
+def hostile_solution(tmp_path: Path) -> Path:
+    """Labelled rows whose genres are those of the hostile model (markup)."""
+    genres = hostile_genres("http://127.0.0.1:9")
+    rows = [(i, t, genres[g], d) for i, t, g, d in tiny_rows(20, seed=1)]
+    return write_imdb(tmp_path / "hostile_solution.txt", rows, labelled=True)
+
+
+def test_predict_prints_a_model_genres_as_text(hostile_model_dir, wide_console, capsys):
+    texts = [d for _, _, _, d in tiny_rows(5, seed=9)]
+    argv = ["predict", *texts, "--model", str(hostile_model_dir), "--top-k", "5"]
+    code, out, _ = run([*argv, "--coverage", "0.9"], capsys)
+    assert code == 0
+    for genre in hostile_genres("http://127.0.0.1:9").values():
+        assert f"  {genre}" in out
+    assert "coverage: ![w](http://127.0.0.1:9/genre.png)" in out
+
+
+def test_evaluate_and_audit_print_genres_and_names_as_text(
+    hostile_model_dir, hostile_solution, wide_console, capsys
+):
+    code, out, _ = run(
+        ["evaluate", "--model", str(hostile_model_dir), "--data", str(hostile_solution)], capsys
+    )
+    assert code == 0 and hostile_name("http://127.0.0.1:9") in " ".join(out.split())  # wrapped
+    assert all(f" {g} " in out for g in hostile_genres("http://127.0.0.1:9").values())
+    code, out, _ = run(["audit", "--data", str(hostile_solution), "--folds", "2"], capsys)
+    assert code == 0 and "[bold red]doc[/bold red] [w] " in out
+
+
+def test_models_prints_a_bundled_model_name_as_text(monkeypatch, wide_console, capsys):
+    from moviegenre import classifier
+
+    row = {"name": "[w] [red]x[/red]", "kind": "linear", "megabytes": 1.0, "default": True}
+    monkeypatch.setattr(
+        classifier, "bundled_models", lambda: [{**row, "benchmark": {}, "speed": {}}]
+    )
+    code, out, _ = run(["models"], capsys)
+    assert code == 0 and "[w] [red]x[/red] (default)" in out
+
+
+# -- issue 19: a full disk is one line, and leaves nothing half-written ------------------------
+
+
+def disk_full_on(monkeypatch, name: str) -> None:
+    """The disk fills up when a file called ``name`` is flushed (every write goes through
+    ``_util.atomic_write``, which fsyncs before it renames): ENOSPC, as a nearly full disk
+    reports it when the last blocks are allocated."""
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if Path(os.readlink(f"/proc/self/fd/{fd}")).name.startswith(f"{name}."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.mark.parametrize(
+    ("command", "full_at"),
+    [
+        ("train", "weights.safetensors"),
+        ("train", "model.json"),
+        ("evaluate --out", "metrics.json"),
+        ("evaluate --out", "confusion_matrix.png"),
+        ("evaluate --record-as", "model.json"),
+        ("calibrate", "model.json"),
+        ("audit --out", "audit.html"),
+        ("audit --out", "label_issues.csv"),
+        ("report", "index.html"),
+        ("report", "genre_distribution.png"),
+    ],
+)
+def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(
+    command,
+    full_at,
+    tiny_model_dir,
+    tiny_imdb_train,
+    tiny_imdb_solution,
+    tmp_path,
+    monkeypatch,
+    capsys,
+):
+    model = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    before = (model / "model.json").read_bytes()
+    out = tmp_path / "out"
+    argv = {
+        "train": ["train", "--data", str(tiny_imdb_train), "--param", "C=0.5", "--out", str(out)],
+        "evaluate --out": ["evaluate", "-m", str(model), "--data", str(tiny_imdb_solution)]
+        + ["--out", str(out)],
+        "evaluate --record-as": ["evaluate", "-m", str(model), "--data", str(tiny_imdb_solution)]
+        + ["--record-as", "test"],
+        "calibrate": ["calibrate", "-m", str(model), "--data", str(tiny_imdb_solution)],
+        "audit --out": ["audit", "--data", str(tiny_imdb_train), "--folds", "2", "--out", str(out)],
+        "report": ["report", "--data", str(tiny_imdb_train), "--out", str(out)],
+    }[command]
+    disk_full_on(monkeypatch, full_at)
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "Traceback" not in err and err.count("error:") == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: cannot write ") and "(No space left on device)" in last
+    assert "free space or choose a writable --" in last
+    assert [p.name for p in tmp_path.rglob("*") if p.name.endswith((".tmp", ".partial"))] == []
+    assert not out.exists() or not list(out.rglob(full_at))
+    assert (model / "model.json").read_bytes() == before
+    if command == "train":
+        assert not out.exists()
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A real 32 KiB tmpfs (a really full disk), where this process may mount one (root on
+    Linux); skipped elsewhere: the test above simulates ENOSPC everywhere."""
+    import subprocess
+
+    where = tmp_path / "small"
+    where.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(where)]
+    try:
+        mounted = subprocess.run(mount, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        mounted = False
+    if not mounted:
+        pytest.skip("cannot mount a tmpfs here (needs root on Linux)")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=True, timeout=30)
+
+
+def test_train_and_evaluate_on_a_really_full_disk(
+    small_tmpfs, tiny_model_dir, tiny_imdb_train, tiny_imdb_solution, capsys
+):
+    """The tiny model's weights (~42 KB) and confusion matrix (~37 KB) do not fit in 32 KiB:
+    safetensors' own writer raised a SafetensorError traceback here, and PIL an OSError one;
+    now one line each, and no partial file is left on the disk."""
+    argv = ["train", "--data", str(tiny_imdb_train), "--param", "C=0.5"]
+    code, _, err = run([*argv, "--out", str(small_tmpfs / "model")], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .endswith("(No space left on device); free space or choose a writable --out")
+    )
+    assert list(small_tmpfs.iterdir()) == []
+    argv = ["evaluate", "-m", str(tiny_model_dir), "--data", str(tiny_imdb_solution)]
+    code, _, err = run([*argv, "--out", str(small_tmpfs / "eval")], capsys)
+    assert code == 2 and "(No space left on device)" in err and "Traceback" not in err
+    assert not list((small_tmpfs / "eval").glob("*.png")) and not list(small_tmpfs.rglob("*.tmp"))

@@ -62,6 +62,27 @@ def test_embedding_cache_round_trip_across_instances(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_an_embedding_cache_that_cannot_be_written_warns_once_and_keeps_going(
+    tmp_path, monkeypatch
+):
+    """Issue 19: a full disk under the cache raised safetensors' SafetensorError (a traceback
+    in the middle of `train`); a cache only saves time, so it warns once and keeps the rows."""
+    import errno
+    import os
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    cache, keys = EmbeddingCache(tmp_path), [text_hash("a"), text_hash("b")]
+    with pytest.warns(UserWarning, match="cannot write the embedding cache .*No space left"):
+        cache.put(keys[:1], np.ones((1, 4), dtype=np.float32))
+    cache.put(keys[1:], np.zeros((1, 4), dtype=np.float32))  # said once: no second warning
+    got = cache.get(keys)
+    assert np.array_equal(got[0], np.ones(4)) and np.array_equal(got[1], np.zeros(4))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_text_encoder_reads_cache_instead_of_recomputing(cache_dir, monkeypatch):
     texts = ["A cowboy rides into town.", "Ghosts haunt an old house.", "A cowboy rides into town."]
     first = TextEncoder(max_seq_length=32, backend="torch", cache_dir=cache_dir).embed(texts)

@@ -81,20 +81,58 @@ def test_pickle_disguised_as_weights_is_refused_and_never_run(model_copy: Path, 
     assert not sentinel.exists()
 
 
-def test_npz_with_object_arrays_is_refused(model_copy: Path):
-    """An .npz weight file is read with allow_pickle=False: object arrays cannot load."""
-    path = model_copy / "extra.npz"
-    np.savez(path, evil=np.array([{"a": 1}], dtype=object))
+def _list_extra_npz(folder: Path, write) -> Path:
+    """Write ``extra.npz`` with ``write(path)`` and list it in model.json with its checksum."""
     import hashlib
 
-    meta = json.loads((model_copy / METADATA_FILE).read_text())
+    path = folder / "extra.npz"
+    write(path)
+    meta = json.loads((folder / METADATA_FILE).read_text())
     meta["files"]["extra.npz"] = {
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "bytes": path.stat().st_size,
     }
-    (model_copy / METADATA_FILE).write_text(json.dumps(meta))
+    (folder / METADATA_FILE).write_text(json.dumps(meta))
+    return path
+
+
+def test_npz_with_object_arrays_is_refused(model_copy: Path):
+    """An .npz weight file is read with allow_pickle=False: object arrays cannot load."""
+    _list_extra_npz(model_copy, lambda p: np.savez(p, evil=np.array([{"a": 1}], dtype=object)))
     with pytest.raises(ModelFileError, match="cannot read weights .*extra.npz"):
         load_model(model_copy)
+
+
+def _zip_member(name: str, data: bytes):
+    def write(path: Path) -> None:
+        import zipfile
+
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr(name, data)
+
+    return write
+
+
+@pytest.mark.parametrize(
+    ("member", "data"),
+    [
+        ("evil.npy", b"pickled"),  # replaced below by a real pickle of an exploit
+        ("evil", b"pickled"),
+        ("notes.txt", b"just some text"),
+    ],
+)
+def test_npz_member_that_is_not_an_array_is_one_error(
+    model_copy: Path, tmp_path: Path, member: str, data: bytes
+):
+    """numpy hands back raw bytes for a member without the .npy header (a pickle, text...):
+    one ModelFileError naming it, and nothing is unpickled."""
+    sentinel = tmp_path / SENTINEL
+    if data == b"pickled":
+        data = pickle.dumps(_Exploit(sentinel))
+    _list_extra_npz(model_copy, _zip_member(member, data))
+    with pytest.raises(ModelFileError, match=r"extra\.npz: member .* is not a numeric array"):
+        load_model(model_copy)
+    assert not sentinel.exists()
 
 
 def test_tampered_weights_are_refused(model_copy: Path):

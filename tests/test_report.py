@@ -327,3 +327,13 @@ def test_full_report_on_the_shared_file(tmp_path: Path, shared_data_dir: Path) -
     # predictions of its rows: the report says it cannot grade them here, and draws no grade
     assert pngs(tmp_path) >= DATA_FIGURES and not MODEL_FIGURES & pngs(tmp_path)
     assert "this report cannot grade it on this file" in page
+
+
+def test_a_model_card_never_makes_the_browser_fetch_anything() -> None:
+    """Issue 19: a card beside a crafted model is untrusted text; images become links."""
+    from moviegenre import report
+
+    card = "# Card\n\n![w](http://127.0.0.1:9/card.png) <img src=http://127.0.0.1:9/i.png>\n"
+    html = report._markdown(card + "\n[x](javascript:alert(1))\n")
+    assert "<img" not in html and 'href="http://127.0.0.1:9/card.png"' in html
+    assert "&lt;img" in html and 'href="javascript' not in html

@@ -56,6 +56,23 @@ def test_table_is_cached_on_disk(tmp_path, monkeypatch):
     assert np.array_equal(static.cached_table(spec, 16, 1e-4, str(tmp_path)), first)
 
 
+def test_a_table_cache_that_cannot_be_written_is_a_warning(tmp_path, monkeypatch):
+    """Issue 19: a full disk raised safetensors' SafetensorError; the table is still used."""
+    import errno
+    import os
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    table = np.ones((4, 2), dtype=np.float32)
+    monkeypatch.setattr(static, "distill_table", lambda *a, **k: table)
+    monkeypatch.setattr(os, "fsync", disk_full)
+    spec = backbone_spec("all-MiniLM-L6-v2")
+    with pytest.warns(UserWarning, match="cannot write the static embedding cache .*No space"):
+        assert static.cached_table(spec, 2, 1e-4, str(tmp_path)) is table
+    assert list((tmp_path / "static").iterdir()) == []
+
+
 def test_real_distillation_of_a_vocabulary_slice(monkeypatch):
     pytest.importorskip("torch")
     monkeypatch.undo()  # the real function, on the first 200 token ids only

@@ -1,15 +1,19 @@
-"""Shared infrastructure: the one atomic file write, the one optional-dependency check,
-a port check for servers, children that die with us, safe CSV cells, counted nouns."""
+"""Shared infrastructure: the one atomic file write (and the one way a failed write is told),
+the one optional-dependency check, a port check for servers, children that die with us, safe
+CSV cells, counted nouns."""
 
 from __future__ import annotations
 
+import glob
 import importlib
 import importlib.util
 import os
+import re
 import signal
 import socket
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +21,9 @@ from types import ModuleType
 from typing import Any
 
 from moviegenre.errors import ConfigError, MissingDependencyError
+
+#: Hex digits in the name of :func:`atomic_write`'s temporary file, ``NAME.<hex>.tmp``.
+TEMP_HEX = 12
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
@@ -33,7 +40,7 @@ def atomic_write(path: Path) -> Iterator[Path]:
     call gets its own temporary name, so two processes writing the same file (two servers
     exporting the backbone into one cache) never write into each other's temporary file.
     """
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:TEMP_HEX]}.tmp")
     try:
         yield tmp
         with tmp.open("rb+") as handle:
@@ -42,6 +49,69 @@ def atomic_write(path: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_write` left beside ``path`` when its
+    process was killed (SIGKILL, a power cut) before it could clean up; return them.
+
+    Only names of exactly that shape (``NAME.<12 hex>.tmp``) are touched. Call it after a
+    successful write of ``path``: a second process writing the same file at that moment would
+    lose its temporary file (and fail, never corrupt ``path``).
+    """
+    shape = re.compile(rf"{re.escape(path.name)}\.[0-9a-f]{{{TEMP_HEX}}}\.tmp")
+    stale = [
+        p for p in path.parent.glob(f"{glob.escape(path.name)}.*.tmp") if shape.fullmatch(p.name)
+    ]
+    for leftover in stale:
+        leftover.unlink(missing_ok=True)
+    return stale
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_write`; return ``path``."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_cache(path: Path, data: bytes, what: str) -> bool:
+    """Write a cache file (its folder made) through :func:`atomic_write`; True if written.
+
+    A cache only saves time, so a failure (a full disk, a read-only folder) is a warning
+    naming ``what`` and the reason, and the caller goes on with the data it has in memory.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as tmp:
+            tmp.write_bytes(data)
+    except OSError as exc:
+        warnings.warn(
+            f"cannot write the {what} {path.parent} ({exc.strerror or exc}); continuing "
+            "without saving there",
+            stacklevel=3,
+        )
+        return False
+    return True
+
+
+@contextmanager
+def writing(target: str | os.PathLike[str], option: str, then: str = "") -> Iterator[None]:
+    """Turn an OSError raised inside (a full disk, a read-only or vanished folder) into one
+    ConfigError line: the file, the reason and the option that chooses another place.
+
+    Wrap only the writing of ``target``, so a failure to read an input is never told as a
+    write. Writes that go through :func:`atomic_write` have already removed their temporary
+    file when this runs; ``then`` is appended to the remedy (e.g. how to resume).
+    """
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or target
+        raise ConfigError(
+            f"cannot write {where} ({exc.strerror or exc}); free space or choose a writable "
+            f"{option}{then}"
+        ) from None
 
 
 #: The optional extra (pyproject.toml) that installs each optional module, for the pip hint.

@@ -30,11 +30,10 @@ from moviegenre.checks import MIN_WORDS, TextCheck, check_text
 from moviegenre.classifier import GenreClassifier
 from moviegenre.errors import ConfigError, MovieGenreError
 from moviegenre.explain import Explanation
+from moviegenre.results import DECIMALS, predictions_payload
 from moviegenre.serve_batching import Admission, Backlog, MicroBatcher, Overloaded, WorkerPool
 from moviegenre.serve_connections import ConnectionTable, descriptor_cap, guarded_protocol
 from moviegenre.serve_metrics import Observe, ServerMetrics, log_config
-
-from moviegenre.results import DECIMALS, predictions_payload
 
 T = TypeVar("T")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import string
 from typing import Any
 
 import pandas as pd
@@ -26,6 +27,8 @@ TOP_K = 5
 HIGHLIGHT_FLOOR = 0.15
 #: Coverage choices for the genre set ("off" shows none).
 COVERAGES = {"off": None, "80%": 0.8, "90%": 0.9, "95%": 0.95}
+#: Every ASCII punctuation character, each backslash-escaped by :func:`plain`.
+_MARKDOWN_PUNCTUATION = str.maketrans({c: "\\" + c for c in string.punctuation})
 LANGUAGES = {"fr": "French", "de": "German", "es": "Spanish", "it": "Italian", "pt": "Portuguese"}
 
 
@@ -33,6 +36,17 @@ LANGUAGES = {"fr": "French", "de": "German", "es": "Spanish", "it": "Italian", "
 def load_classifier(path: str = "") -> GenreClassifier:
     """The model at ``path`` (empty: $MOVIEGENRE_MODEL, else the bundled one), once per process."""
     return GenreClassifier.load(path or None)
+
+
+def plain(text: str) -> str:
+    """``text`` as literal text inside ``st.markdown`` and the other Markdown elements.
+
+    Strings from a model file (genres, names, messages quoting it) and from the visitor are
+    never Markdown, HTML or Streamlit markup: every ASCII punctuation character is
+    backslash-escaped (CommonMark shows an escaped character as itself), so ``![w](URL)`` is
+    no image, ``<img>`` no tag, ``:red[x]`` no colour and ``$x$`` no formula.
+    """
+    return text.translate(_MARKDOWN_PUNCTUATION)
 
 
 def check_message(classifier: GenreClassifier, text: str) -> str | None:
@@ -118,14 +132,14 @@ def set_text(classifier: GenreClassifier, text: str, coverage: float | None) -> 
     if coverage is None or classifier.info.conformal is None:
         return None
     genres = classifier.predict_set([text], coverage, check=False)[0]
-    listed = ", ".join(f"{g} ({p:.0%})" for g, p in genres)
+    listed = ", ".join(f"{plain(g)} ({p:.0%})" for g, p in genres)
     sentence = (
         f"Genre set at {coverage:.0%} coverage ({len(genres)} of {len(classifier.genres)} "
         f"genres): {listed}. Over descriptions like the training data, {coverage:.0%} of such "
         "sets hold the true genre."
     )
     if holds_far_below([p for _, p in genres]):
-        sentence += " " + classifier.set_basis(coverage).describe(classifier.genres)
+        sentence += " " + plain(classifier.set_basis(coverage).describe(classifier.genres))
     return sentence
 
 
@@ -145,7 +159,7 @@ def _predict(classifier: GenreClassifier) -> None:
             coverage = COVERAGES.get(st.session_state.get("coverage", "off"))
             st.session_state.genre_set = set_text(classifier, text, coverage)
         except MovieGenreError as exc:  # e.g. a model that cannot score this text
-            st.session_state.problem = f"The model could not classify this text: {exc}"
+            st.session_state.problem = f"The model could not classify this text: {plain(str(exc))}"
 
 
 def _clear() -> None:
@@ -174,7 +188,7 @@ def _side_panel(classifier: GenreClassifier) -> None:
 
 def _results(result: Explanation) -> None:
     genre, probability = result.genres[0]
-    st.markdown(f"### Most likely genre: **{genre}** ({probability:.0%})")
+    st.markdown(f"### Most likely genre: **{plain(genre)}** ({probability:.0%})")
     st.bar_chart(
         chart_frame(result.genres),
         x="genre",
@@ -182,9 +196,9 @@ def _results(result: Explanation) -> None:
         horizontal=True,
         sort="-probability",
     )
-    st.markdown(f"**Why {genre}?** Words that pushed toward it are green, away from it red.")
+    st.markdown(f"**Why {plain(genre)}?** Words that pushed toward it are green, away from it red.")
     st.markdown(highlight_html(result), unsafe_allow_html=True)
-    top = ", ".join(w.word for w in result.top_words(8))
+    top = plain(", ".join(w.word for w in result.top_words(8)))
     st.caption(f"Strongest clues ({result.method}): {top or 'none'}")
 
 

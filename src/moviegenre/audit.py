@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from moviegenre._util import csv_cell
+from moviegenre._util import atomic_write, csv_cell
 from moviegenre.data import Dataset
 from moviegenre.errors import ConfigError
 from moviegenre.models import model_class
@@ -144,14 +144,14 @@ class AuditResult:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         issues = out / "label_issues.csv"
-        with issues.open("w", encoding="utf-8", newline="") as fh:
+        with atomic_write(issues) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
             fields = list(LabelIssue.__dataclass_fields__)
             writer = csv.writer(fh)
             writer.writerow(fields)
             # titles and descriptions are user data: no cell may run as a spreadsheet formula
             writer.writerows([csv_cell(v) for v in asdict(issue).values()] for issue in self.issues)
         noise = out / "noise_by_genre.csv"
-        with noise.open("w", encoding="utf-8", newline="") as fh:
+        with atomic_write(noise) as tmp, tmp.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["genre", "rows", "flagged", "flagged_share", "suggested"])
             for g in self.genres:

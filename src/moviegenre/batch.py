@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -21,8 +22,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from moviegenre._util import die_with_parent
-from moviegenre.batch_io import PartStore, input_fingerprint, output_kind
+from moviegenre._util import die_with_parent, writing
+from moviegenre.batch_io import PartStore, input_fingerprint, output_kind, rows_digest
 from moviegenre.batch_scoring import (
     BatchSettings,
     ChunkSource,
@@ -105,6 +106,29 @@ def _score_in_worker(ids: list[str], texts: list[str], errors: list | None) -> t
     return score_rows(_WORKER["classifier"], ids, texts, errors, _WORKER["settings"])
 
 
+#: The ``-W`` option the resource tracker starts with (see :func:`_start_resource_tracker`).
+_TRACKER_QUIET = "ignore::UserWarning:multiprocessing.resource_tracker"
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (unless it runs) without its leak warning.
+
+    The pool's queues hold named semaphores. After ``kill -9`` of this process the tracker
+    unlinks them, which is its job, and then warned "There appear to be 5 leaked semaphore
+    objects to clean up at shutdown" on the terminal of a command that is gone: expected after
+    a SIGKILL, and nothing anyone can act on. The tracker inherits ``sys.warnoptions`` as
+    ``-W`` options, so it starts with that one UserWarning ignored; it still cleans up, and
+    its errors still show.
+    """
+    from multiprocessing import resource_tracker
+
+    sys.warnoptions.append(_TRACKER_QUIET)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.warnoptions.remove(_TRACKER_QUIET)
+
+
 def _pool(classifier: GenreClassifier, store: PartStore, settings: BatchSettings, workers: int):
     """A process pool of ``workers`` scorers (spawned: no state shared with this process)."""
     import multiprocessing
@@ -115,6 +139,7 @@ def _pool(classifier: GenreClassifier, store: PartStore, settings: BatchSettings
         model_dir = GenreClassifier(classifier.model, classifier.info).save(
             store.dir / "model", overwrite=True
         )
+    _start_resource_tracker()
     return ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
@@ -144,10 +169,10 @@ def _run_local(
     so memory stays bounded by ``chunk_rows`` whatever the input size.
     """
     counts = {"chunks": 0, "errors": 0}
-    in_flight: deque[tuple[int, int, Any]] = deque()
+    in_flight: deque[tuple[int, int, str, Any]] = deque()
 
-    def finish(index: int, rows: int, result: tuple[pa.Table, int]) -> None:
-        store.write_part(index, result[0], result[1])
+    def finish(index: int, rows: int, digest: str, result: tuple[pa.Table, int]) -> None:
+        store.write_part(index, result[0], result[1], digest)
         counts["errors"] += result[1]
         on_rows(rows)
 
@@ -155,24 +180,26 @@ def _run_local(
     try:
         for index, chunk in enumerate(chunks):
             counts["chunks"] += 1
-            if store.is_done(index, chunk.ids):
+            digest = rows_digest(chunk)
+            if store.reuse(index, len(chunk), digest):
                 counts["errors"] += store.parts[index]["errors"]
                 on_rows(len(chunk))
             elif pool is None:
                 finish(
                     index,
                     len(chunk),
+                    digest,
                     score_rows(classifier, chunk.ids, chunk.texts, chunk.row_errors, settings),
                 )
             else:
                 job = pool.submit(_score_in_worker, chunk.ids, chunk.texts, chunk.row_errors)
-                in_flight.append((index, len(chunk), job))
+                in_flight.append((index, len(chunk), digest, job))
                 while len(in_flight) >= 2 * workers:
-                    i, rows, done = in_flight.popleft()
-                    finish(i, rows, done.result())
+                    i, rows, chunk_digest, done = in_flight.popleft()
+                    finish(i, rows, chunk_digest, done.result())
         while in_flight:
-            i, rows, done = in_flight.popleft()
-            finish(i, rows, done.result())
+            i, rows, chunk_digest, done = in_flight.popleft()
+            finish(i, rows, chunk_digest, done.result())
     except BaseException:
         if pool is not None:  # Ctrl-C, SIGTERM, an error: stop now, not after the chunks in flight
             _stop_workers(pool)
@@ -237,11 +264,12 @@ def score_file(
         "model": model_fingerprint(classifier),
         "settings": {**asdict(settings), "output": out.name},
     }
-    try:
+    # an unwritable folder, a full disk: one line (the temporary files are gone already)
+    with writing(out, "--output", ", then rerun the same command to resume"):
         out.parent.mkdir(parents=True, exist_ok=True)
         store = PartStore.open(out, job, overwrite=overwrite)
         total = _estimate_rows(Path(input)) if show_progress else None
-        summary = _run(
+        return _run(
             classifier,
             itertools.chain([first], chunks),
             store,
@@ -251,13 +279,6 @@ def score_file(
             progress=_progress(total, show_progress),
             on_chunk=on_chunk,
         )
-    except OSError as exc:  # unwritable folder, full disk: the temporary files are gone already
-        where = exc.filename or out
-        raise ConfigError(
-            f"cannot write {where} ({exc.strerror or exc}); free space or choose a writable "
-            "--output, then rerun the same command to resume"
-        ) from None
-    return summary
 
 
 def _run(
@@ -303,4 +324,5 @@ def _run(
     schema = output_schema(settings)
     store.finalize(n_chunks, summary.rows, schema.names, schema)
     summary.chunks = n_chunks
+    summary.resumed_rows = store.reused_rows  # the manifest's count was only an estimate
     return summary

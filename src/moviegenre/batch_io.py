@@ -3,13 +3,17 @@
 A run writes ``OUTPUT.parts/part-NNNNNN.{csv,parquet}`` (one per input chunk, each written
 atomically, see :func:`moviegenre._util.atomic_write`) and ``OUTPUT.parts/manifest.json``,
 rewritten the same way after every part. The manifest pins the input (path, size, mtime, sha256
-of the first MiB), the model (sha256 of its weights) and the settings, so a rerun resumes only
-the same job, and it records each part's row count, first and last id, the sha256 of its ids
-and of its file. A rerun keeps a part only if its file still has that sha256 and its ids are
-those of the same input chunk; any other part (missing, truncated, emptied, replaced, copied
-over another) is scored again. When every chunk is done each part is checked once more, then
-they are concatenated into OUTPUT (atomically) and the parts folder is removed; a part that
-changed in between stops the join with an error instead of losing or repeating rows.
+of the first MiB: a cheap check that it is the same job), the model (sha256 of its weights) and
+the settings, so a rerun resumes only the same job, and it records each part's row count, first
+and last id, the sha256 of the rows it was scored from (ids, texts and input errors, as read)
+and of its file. A rerun keeps a part only if its file still has that sha256 and the same input
+chunk, read again, has the same rows: an edit anywhere in the input (past the first MiB, with
+the size and mtime kept) re-scores the chunks it touched, so a resume never mixes inputs. Any
+other part (missing, truncated, emptied, replaced, copied over another) is scored again. When
+every chunk is done each part is checked once more, then they are concatenated into OUTPUT
+(atomically) and the parts folder is removed; a part that changed in between stops the join with
+an error instead of losing or repeating rows. A temporary ``OUTPUT.<hex>.tmp`` left by a join
+that was killed (SIGKILL) is removed by the next run that joins.
 
 CSV output is neutralised against spreadsheet formula injection (OWASP "CSV Injection"): a cell
 that starts with ``= + - @``, a tab or a carriage return gets a leading ``'``, so Excel, LibreOffice
@@ -25,17 +29,16 @@ import json
 import os
 import shutil
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from moviegenre._util import atomic_write, csv_cell
+from moviegenre._util import atomic_write, csv_cell, remove_stale_temporaries
 from moviegenre.errors import ConfigError
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3  # 3: parts hold the sha256 of their rows, not only of their ids
 HEAD_BYTES = 1 << 20
 OUTPUT_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 #: First characters that make a spreadsheet read a CSV cell as a formula (OWASP).
@@ -45,7 +48,7 @@ PART_FIELDS = {
     "errors": int,
     "first_id": (str, type(None)),
     "last_id": (str, type(None)),
-    "ids_sha256": str,
+    "rows_sha256": str,
     "sha256": str,
     "bytes": int,
 }
@@ -75,12 +78,21 @@ def input_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return {"path": str(p), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "head": head}
 
 
-def ids_digest(ids: Sequence[str]) -> str:
-    """sha256 of a chunk's ids in order (length-prefixed, so no two lists share a digest)."""
+def rows_digest(chunk: Any) -> str:
+    """sha256 of a chunk's rows as read: each row's id, text and input error, in order.
+
+    Each value is length-prefixed (None has its own marker), so no two chunks share a digest.
+    ``chunk`` is a :class:`moviegenre.data.Dataset` (``ids``, ``texts``, ``row_errors``).
+    """
     digest = hashlib.sha256()
-    for rid in ids:
-        raw = str(rid).encode("utf-8", "surrogatepass")
-        digest.update(len(raw).to_bytes(8, "little") + raw)
+    errors = chunk.row_errors or [None] * len(chunk.ids)
+    for row in zip(chunk.ids, chunk.texts, errors, strict=True):
+        for value in row:
+            if value is None:
+                digest.update(b"\xff" * 8)
+                continue
+            raw = str(value).encode("utf-8", "surrogatepass")
+            digest.update(len(raw).to_bytes(8, "little") + raw)
     return digest.hexdigest()
 
 
@@ -130,6 +142,8 @@ class PartStore:
         self.dir = output.with_name(output.name + ".parts")
         self.job = job
         self.parts: dict[int, dict[str, Any]] = {}
+        #: Rows of earlier parts that :meth:`reuse` accepted in this run.
+        self.reused_rows = 0
 
     # -- opening --------------------------------------------------------------------------
 
@@ -201,19 +215,28 @@ class PartStore:
     def part_name(self, index: int) -> str:
         return f"part-{index:06d}.{self.kind}"
 
-    def is_done(self, index: int, ids: Sequence[str]) -> bool:
-        """Whether part ``index`` was written, intact, for exactly these input ids."""
+    def reuse(self, index: int, rows: int, digest: str) -> bool:
+        """Whether part ``index`` was written, intact, from exactly these input rows (``rows``
+        of them, :func:`rows_digest` ``digest``); if so it counts in :attr:`reused_rows`.
+
+        The row count is the input chunk's, never the manifest's alone: an entry whose count
+        was edited no longer matches, and its chunk is scored again.
+        """
         info = self.parts.get(index)
-        if info is None or info["rows"] != len(ids):
+        if info is None or info["rows"] != rows or info["rows_sha256"] != digest:
             return False
-        return info["ids_sha256"] == ids_digest(ids)
+        self.reused_rows += rows
+        return True
 
     @property
     def done_rows(self) -> int:
+        """Rows of the parts the manifest lists as intact (before any is checked against
+        its input chunk: :meth:`reuse`)."""
         return sum(info["rows"] for info in self.parts.values())
 
-    def write_part(self, index: int, table: pa.Table, errors: int) -> None:
-        """Write one chunk's rows atomically, then record it (ids, sha256) in the manifest."""
+    def write_part(self, index: int, table: pa.Table, errors: int, digest: str) -> None:
+        """Write one chunk's scored rows atomically, then record it in the manifest with the
+        :func:`rows_digest` of the input rows it was scored from."""
         path = self.dir / self.part_name(index)
         with atomic_write(path) as tmp:
             write_table(table, tmp, self.kind, header=False)
@@ -223,7 +246,7 @@ class PartStore:
             "errors": errors,
             "first_id": ids[0] if ids else None,
             "last_id": ids[-1] if ids else None,
-            "ids_sha256": ids_digest(ids),
+            "rows_sha256": digest,
             "sha256": file_digest(path),
             "bytes": path.stat().st_size,
         }
@@ -240,7 +263,7 @@ class PartStore:
     def _verified(self, n_chunks: int, rows: int) -> list[Path]:
         """Parts 0..n-1, each still as written; every input row is in exactly one of them.
 
-        Each part was accepted for exactly its input chunk's ids (``is_done`` or a fresh
+        Each part was accepted for exactly its input chunk's rows (``reuse`` or a fresh
         write), so intact parts 0..n-1 whose counts add up to the rows read hold every row
         once. A part that changed since is dropped from the manifest so a rerun re-scores it.
         """
@@ -284,6 +307,7 @@ class PartStore:
                     for part in paths:
                         writer.write_table(pq.read_table(part).cast(schema))
         shutil.rmtree(self.dir, ignore_errors=True)
+        remove_stale_temporaries(self.output)  # of an earlier join killed by SIGKILL
 
 
 def _difference(old: Any, new: Any) -> str:

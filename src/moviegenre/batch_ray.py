@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from moviegenre._util import require
-from moviegenre.batch_io import PartStore
+from moviegenre.batch_io import PartStore, rows_digest
 from moviegenre.batch_scoring import (
     BatchSettings,
     ChunkSource,
@@ -32,6 +32,7 @@ from moviegenre.batch_scoring import (
     score_rows,
 )
 from moviegenre.classifier import GenreClassifier
+from moviegenre.errors import ConfigError
 
 CHUNK_COL, ROW_COL = "batch_chunk", "batch_row"
 ACTOR_CPUS = 0.5
@@ -47,13 +48,25 @@ def import_ray() -> Any:
 
 
 def connect(ray: Any) -> None:
-    """Use the running Ray (already initialised, or RAY_ADDRESS), else start a local one."""
+    """Use the running Ray (already initialised, or RAY_ADDRESS), else start a local one.
+
+    A cluster that RAY_ADDRESS names but that cannot be reached is a ConfigError of its own
+    (Ray raises ConnectionError, an OSError, which must not read as a failed write).
+    """
     if ray.is_initialized():
         return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(log_to_driver=False)
-    else:
+    address = os.environ.get("RAY_ADDRESS")
+    if not address:
         ray.init(include_dashboard=False, log_to_driver=False)
+        return
+    try:
+        ray.init(log_to_driver=False)
+    except Exception as exc:  # ConnectionError, a timeout, a version mismatch: Ray's own types
+        raise ConfigError(
+            f"cannot connect to the Ray cluster at RAY_ADDRESS={address} ({exc}); start it "
+            "(ray start --head) or correct RAY_ADDRESS, or unset RAY_ADDRESS to run Ray on "
+            "this machine; the scored parts are kept, so rerun the same command to resume"
+        ) from None
 
 
 def model_files(classifier: GenreClassifier) -> dict[str, bytes]:
@@ -125,17 +138,19 @@ def run_ray(
         shutil.rmtree(folder, ignore_errors=True)
     staged.mkdir(parents=True)
     n_chunks = errors = 0
-    pending: dict[int, int] = {}
+    pending: dict[int, tuple[int, str]] = {}  # index -> (rows, rows_digest)
     for index, chunk in enumerate(chunks):
         n_chunks += 1
-        if store.is_done(index, chunk.ids):
+        digest = rows_digest(chunk)
+        if store.reuse(index, len(chunk), digest):
             errors += store.parts[index]["errors"]
             on_rows(len(chunk))
         elif len(chunk):
             _stage(chunk, index, staged / f"chunk-{index:06d}.parquet")
-            pending[index] = len(chunk)
+            pending[index] = (len(chunk), digest)
         else:
-            store.write_part(index, score_rows(classifier, [], [], None, settings)[0], 0)
+            empty = score_rows(classifier, [], [], None, settings)[0]
+            store.write_part(index, empty, 0, digest)
     if pending:
         connect(ray)
         files = ray.put(model_files(classifier))
@@ -158,14 +173,14 @@ def run_ray(
             num_cpus=ACTOR_CPUS,
         )
         dataset.write_parquet(str(scored), partition_cols=[CHUNK_COL])
-        for index, rows in pending.items():
+        for index, (rows, digest) in pending.items():
             table = _collect(scored / f"{CHUNK_COL}={index}", settings)
             if table.num_rows != rows:
                 raise RuntimeError(
                     f"ray returned {table.num_rows} rows for chunk {index}, not {rows}"
                 )
             n_bad = _count_errors(table)
-            store.write_part(index, table, n_bad)
+            store.write_part(index, table, n_bad, digest)
             errors += n_bad
             on_rows(rows)
     shutil.rmtree(staged, ignore_errors=True)

@@ -9,6 +9,7 @@ bad content; each result carries either genres or the reason it was refused.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from moviegenre.conformal import HOW_TO_ADD, ConformalScores, SetBasis, check_co
 from moviegenre.errors import ConfigError
 from moviegenre.explain import Explanation, explain
 from moviegenre.heldout import TrainingPredictions
-from moviegenre.modelio import ModelInfo, load_model, save_model
+from moviegenre.modelio import METADATA_FILE, ModelInfo, load_model, save_model
 from moviegenre.models import GenreModel
 from moviegenre.results import GenreScores, Prediction, top_k_of
 
@@ -54,10 +55,20 @@ def _batches(n: int, batch_size: int) -> Iterator[slice]:
 
 
 def bundled_path(path: str | os.PathLike[str]) -> Path:
-    """``path`` itself, or the folder of the bundled model of that name when no such path
-    exists."""
+    """``path`` itself, or the folder of the bundled model of that name when ``path`` is not a
+    model folder (it does not exist, or it has no model.json: a folder that happens to be
+    called ``blend`` does not hide the bundled model; a warning says both exist)."""
     folder = Path(path)
-    if not folder.exists() and str(path) in BUNDLED_MODELS:
+    if str(path) not in BUNDLED_MODELS:
+        return folder
+    if not folder.exists():
+        return PRETRAINED_DIR / str(path)
+    if not (folder / METADATA_FILE).is_file():
+        warnings.warn(
+            f"a folder {str(path)!r} exists here but holds no {METADATA_FILE}, so the bundled "
+            f"model {str(path)!r} was loaded; pass a model folder's path to load another",
+            stacklevel=3,
+        )
         return PRETRAINED_DIR / str(path)
     return folder
 
@@ -140,7 +151,8 @@ class GenreClassifier:
         """Load a model directory, or a bundled model by name (``"linear"``).
 
         ``None`` means $MOVIEGENRE_MODEL, else the default bundled model. A name that is also
-        an existing folder loads the folder (write ``./linear`` to be explicit).
+        an existing model folder loads the folder; a folder of that name without model.json
+        loads the bundled model, with a warning.
         """
         if path is None:
             path = os.environ.get(MODEL_ENV) or BUNDLED_MODEL_DIR

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from moviegenre._util import write_text
 from moviegenre.classifier import GenreClassifier
 from moviegenre.conformal import ConformalScores
 from moviegenre.data import Dataset, dataset_fingerprint
@@ -57,8 +58,7 @@ def write_report(metrics: dict[str, Any], directory: str | os.PathLike[str]) -> 
     """Write ``metrics.json`` and ``confusion_matrix.png`` into ``directory``."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    json_path = out / "metrics.json"
-    json_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    json_path = write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     from moviegenre.figures import confusion
 
     return [json_path, confusion(metrics, out / "confusion_matrix.png")]

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from moviegenre._util import plural
+from moviegenre._util import atomic_write, plural
 
 #: The one accent colour (bars, histograms), a muted second one, and the text grey.
 ACCENT = "#3b6ea8"
@@ -66,7 +66,9 @@ def _subplots(*grid: int, figsize: tuple[float, float], **options: Any) -> tuple
 def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=DPI)  # a bare Figure picks the Agg canvas for PNG by itself
+    with atomic_write(out) as tmp:  # a full disk leaves no half-written image
+        # a bare Figure picks the Agg canvas for PNG by itself
+        fig.savefig(tmp, dpi=DPI, format=out.suffix.lstrip(".").lower() or "png")
     return out
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from moviegenre._util import atomic_write, install_hint, missing_modules
+from moviegenre._util import atomic_write, install_hint, missing_modules, write_text
 from moviegenre._version import __version__
 from moviegenre.card import CARD_FILE, GENERATED, model_card
 from moviegenre.conformal import ConformalScores
@@ -190,7 +190,7 @@ def _write_model(
     conformal: ConformalScores | None,
     heldout: TrainingPredictions | None = None,
 ) -> None:
-    from safetensors.numpy import save_file
+    from safetensors.numpy import save
 
     config, arrays = model.to_state()
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
@@ -204,10 +204,12 @@ def _write_model(
     written = {}
     for file_name, (kind, group) in groups.items():
         path = staging / file_name
+        # one metadata entry: safetensors writes several in no fixed order, and identical
+        # bytes are what lets bundled models share a file. Serialized here and written by
+        # Python, so a full disk is an OSError (safetensors' own writer raises SafetensorError)
+        data = save(group, metadata={"format": f"{FORMAT_NAME}/{kind}"})
         with atomic_write(path) as tmp:
-            # one metadata entry: safetensors writes several in no fixed order, and identical
-            # bytes are what lets bundled models share a file
-            save_file(group, str(tmp), metadata={"format": f"{FORMAT_NAME}/{kind}"})
+            tmp.write_bytes(data)
         written[file_name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
     info = ModelInfo(
         kind=model.kind,
@@ -230,8 +232,9 @@ def _write_model(
         meta["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
     if heldout is not None:
         path = staging / HELDOUT_FILE
+        data = save(heldout.to_arrays(), metadata={"format": f"{FORMAT_NAME}/heldout"})
         with atomic_write(path) as tmp:
-            save_file(heldout.to_arrays(), str(tmp), metadata={"format": f"{FORMAT_NAME}/heldout"})
+            tmp.write_bytes(data)
         meta["heldout"] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
         meta["heldout"].update(heldout.summary())
     _write_metadata(staging, meta)
@@ -250,8 +253,7 @@ def _write_metadata(folder: Path, meta: Mapping[str, Any]) -> None:
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
-    with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 # -- model.json schema: one validator per known top-level key -------------------------------
@@ -534,7 +536,15 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as npz:
-                return {k: npz[k] for k in npz.files}
+                arrays = {k: npz[k] for k in npz.files}
+            for key, value in arrays.items():
+                # numpy returns a member without the .npy header (a pickle, text) as raw bytes
+                if not isinstance(value, np.ndarray):
+                    raise ModelFileError(
+                        f"{path}: member {_show(key)} is not a numeric array (no .npy header); "
+                        "refusing to load it"
+                    )
+            return arrays
         from safetensors.numpy import load_file
 
         return load_file(str(path))

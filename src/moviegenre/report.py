@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from moviegenre import figures
+from moviegenre._util import write_text
 from moviegenre.audit import AuditResult
 from moviegenre.checks import CheckSettings, check_text
 from moviegenre.classifier import GenreClassifier
@@ -225,11 +226,13 @@ def _img(path: Path, alt: str) -> str:
 
 
 def _markdown(text: str) -> str:
+    """A model card (a file beside an untrusted model) as HTML: raw HTML is shown as text and
+    images as links, so opening the report never makes the browser fetch anything."""
     try:
         from markdown_it import MarkdownIt
     except ImportError:
         return f"<pre>{_e(text)}</pre>"
-    return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    return MarkdownIt("commonmark", {"html": False}).enable("table").disable("image").render(text)
 
 
 def _summary_rows(s: dict[str, Any]) -> list[list[Any]]:
@@ -453,8 +456,7 @@ def write_audit_page(result: AuditResult, path: str | os.PathLike[str]) -> Path:
         f"{_e(Path(result.source).name)}</title><style>{_CSS}</style></head><body><main>"
         f"{audit_section(result)}</main></body></html>\n"
     )
-    out.write_text(page, encoding="utf-8")
-    return out
+    return write_text(out, page)
 
 
 def build_report(
@@ -487,7 +489,7 @@ def build_report(
     if audit is not None:
         parts.append(audit_section(audit))
     seconds = time.perf_counter() - start
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     page = (
         f"<!doctype html><html lang=en><head><meta charset=utf-8><title>moviegenre report: "
         f"{_e(Path(dataset.source).name)}</title><style>{_CSS}</style></head><body><main>"
@@ -495,9 +497,7 @@ def build_report(
         f'<p class="meta">{_e(dataset.source)} &middot; built in {seconds:.1f} s by '
         f"moviegenre report</p>{''.join(parts)}</main></body></html>\n"
     )
-    index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
-    return index
+    return write_text(out / "index.html", page)
 
 
 __all__ = [

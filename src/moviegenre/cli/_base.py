@@ -99,7 +99,7 @@ def progress_bar(description: str, total: int | None = None) -> Any:
     from moviegenre.progress import progress_bar as make_bar
 
     bar = make_bar(console=err_console, transient=True)
-    bar.add_task(description, total=total, rate="")
+    bar.add_task(escape(description), total=total, rate="")
     return bar
 
 
@@ -118,7 +118,7 @@ def library_progress(
         task = bar.task_ids[0]
 
         def update(message: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, description=message[:60])
+            bar.update(task, completed=done, total=total, description=escape(message[:60]))
             if show is not None:
                 show(bar, message)
 

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
+from moviegenre._util import writing
 from moviegenre.cli._base import (
     KindOpt,
     LabelCol,
@@ -54,7 +56,7 @@ def audit(
         raise ConfigError(f"--planted must be at least 0 and below 1, got {planted}")
     dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
     fits = "two out-of-fold fits (the audit, the planted-noise check)" if planted else "one"
-    with err_console.status(f"{kind} on {len(dataset)} rows, {fits}..."):
+    with err_console.status(f"{escape(kind)} on {len(dataset)} rows, {fits}..."):
         result = run_audit(
             dataset, kind, folds=folds, random_state=random_state, planted_share=planted or None
         )
@@ -65,8 +67,10 @@ def audit(
     if out is not None:
         from moviegenre.report import write_audit_page
 
-        for path in [*result.write(out), write_audit_page(result, out / "audit.html")]:
-            console.print(f"wrote {path}")
+        with writing(out, "--out"):
+            written = [*result.write(out), write_audit_page(result, out / "audit.html")]
+        for path in written:
+            console.print(f"wrote {escape(str(path))}")
 
 
 @app.command()
@@ -128,6 +132,6 @@ def report(
             raise ConfigError(f"{data} has no genre labels; --audit needs labelled rows")
         with err_console.status(f"auditing the labels of {len(dataset)} rows..."):
             audited = run_audit(dataset)
-    with library_progress(f"report on {len(dataset)} rows"):
+    with library_progress(f"report on {len(dataset)} rows"), writing(out, "--out"):
         index = build_report(dataset, out, classifier, audit=audited)
-    console.print(f"report written to [bold]{index}[/bold]")
+    console.print(f"report written to [bold]{escape(str(index))}[/bold]")

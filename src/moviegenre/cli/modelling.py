@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from moviegenre._util import writing
 from moviegenre.cli._base import (
     BatchSize,
     KindOpt,
@@ -83,10 +84,11 @@ def train(
     )
     with library_progress(f"training {kind}", _print_scores) as show:
         result = train_model(dataset, settings, progress=show)
-    path = result.classifier.save(out, overwrite=overwrite)
+    with writing(out, "--out"):  # staged: a full disk leaves neither a half model nor a temp
+        path = result.classifier.save(out, overwrite=overwrite)
     title = validation_title(result.classifier.info.training, result.seconds)
     console.print(metrics_table(title, result.validation))
-    console.print(f"best settings: {json.dumps(result.best_params)}")
+    console.print(f"best settings: {escape(json.dumps(result.best_params))}")
     card = result.classifier.card_path
     console.print(
         f"model written to [bold]{escape(str(path))}[/bold]"
@@ -97,7 +99,7 @@ def train(
 
 def _print_scores(bar: Any, message: str) -> None:
     if ": validation" in message or ": held-out" in message:
-        bar.console.print(message)
+        bar.console.print(escape(message))
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
@@ -162,14 +164,18 @@ def evaluate(
             batch_size=batch_size,
             progress=lambda done, _total: bar.update(bar.task_ids[0], completed=done),
         )
-    title = escape(f"{classifier.name} ({classifier.kind}) on {data}")
+    title = f"{classifier.name} ({classifier.kind}) on {data}"  # tables escape titles
     console.print(metrics_table(title, metrics))
     console.print(per_class_table(metrics))
-    for path in write_report(metrics, out) if out is not None else []:
-        console.print(f"wrote {path}")
+    if out is not None:
+        with writing(out, "--out"):
+            written = write_report(metrics, out)
+        for path in written:
+            console.print(f"wrote {escape(str(path))}")
     if record_as and record_dir is not None:
-        record_metrics(record_dir, record_as, {"data": str(data), **headline(metrics)})
-        console.print(f"recorded as {record_as!r} in {record_dir / 'model.json'}")
+        with writing(record_dir / "model.json", "--model (a copy of the model)"):
+            record_metrics(record_dir, record_as, {"data": str(data), **headline(metrics)})
+        console.print(escape(f"recorded as {record_as!r} in {record_dir / 'model.json'}"))
 
 
 @app.command()
@@ -213,10 +219,11 @@ def calibrate(
     folder = writable_model_dir(classifier, "calibrate")
     dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
     scores = run_calibration(classifier, dataset, method=method, batch_size=batch_size)
-    record_conformal(folder, scores)
+    with writing(folder / "model.json", "--model (a copy of the model)"):
+        record_conformal(folder, scores)
     console.print(
-        f"stored {len(scores)} {method.upper()} conformity scores from {data} in "
-        f"[bold]{folder / 'model.json'}[/bold]"
+        f"stored {len(scores)} {escape(method.upper())} conformity scores from "
+        f"{escape(str(data))} in [bold]{escape(str(folder / 'model.json'))}[/bold]"
     )
 
 

@@ -92,16 +92,17 @@ def predict(
 
 def _print_result(text: str, result: Any, n_genres: int) -> None:
     head = text if len(text) <= 70 else text[:67] + "..."
-    console.print(f"[bold]{head}[/bold]")
+    # texts, genres and messages are plain text: a genre "[w]" from a model file prints as itself
+    console.print(f"[bold]{escape(head)}[/bold]")
     if not result.ok:
-        console.print(f"  [red]refused:[/red] {result.error}")
+        console.print(f"  [red]refused:[/red] {escape(str(result.error))}")
         return
     for genre, prob in result.genres:
-        console.print(f"  {genre:<12} {prob:6.1%}")
+        console.print(f"  {escape(f'{genre:<12}')} {prob:6.1%}")
     if result.genre_set is not None:
         listed = ", ".join(g for g, _ in result.genre_set)
         size = f"{len(result.genre_set)} of {n_genres} genres"
-        console.print(f"  set at {result.coverage:.0%} coverage ({size}): {listed}")
+        console.print(f"  set at {result.coverage:.0%} coverage ({size}): {escape(listed)}")
 
 
 def _print_set_basis(classifier: Any, results: list[Any]) -> None:
@@ -207,7 +208,9 @@ def score(
             workers=workers,
         )
     except KeyboardInterrupt:
-        err_console.print(f"interrupted: run the same command again to resume into {output}")
+        err_console.print(
+            f"interrupted: run the same command again to resume into {escape(str(output))}"
+        )
         raise
     resumed = f", {summary.resumed_rows:,} from an earlier run" if summary.resumed_rows else ""
     console.print(

@@ -1,4 +1,9 @@
-"""Rich tables of the library's results (metrics, bundled models, audits, baselines)."""
+"""Rich tables of the library's results (metrics, bundled models, audits, baselines).
+
+Every title and cell goes through Rich's ``escape``: genre names, model names and ids come
+from model and data files, and ``[w]`` or ``[red]...`` in one must print as itself, never
+as markup that restyles or hides the table.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,22 @@ from rich.table import Table
 
 
 def _table(title: str, columns: tuple[str, ...], left: tuple[str, ...]) -> Table:
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for column in columns:
         table.add_column(column, justify="left" if column in left else "right")
     return table
 
 
+def _row(table: Table, *cells: str) -> None:
+    """Add one row of plain-text cells (escaped: see the module docstring)."""
+    table.add_row(*(escape(str(cell)) for cell in cells))
+
+
 def metrics_table(title: str, metrics: dict) -> Table:
     columns = ("rows", "accuracy", "macro-F1", "weighted-F1", "top-3 accuracy")
     table = _table(title, columns, ())
-    table.add_row(
+    _row(
+        table,
         str(metrics["rows"]),
         f"{metrics['accuracy']:.3f}",
         f"{metrics['macro_f1']:.3f}",
@@ -32,7 +43,8 @@ def per_class_table(metrics: dict) -> Table:
     table = _table("Per genre", ("genre", "precision", "recall", "F1", "support"), ("genre",))
     for genre, row in metrics["per_class"].items():
         if row["support"] or row["precision"]:
-            table.add_row(
+            _row(
+                table,
                 genre,
                 f"{row['precision']:.3f}",
                 f"{row['recall']:.3f}",
@@ -57,7 +69,8 @@ def models_table(rows: list[dict[str, Any]]) -> Table:
     table = _table("Bundled models (load by name: --model NAME)", columns, ("name", "kind"))
     for row in rows:
         bench, speed = row["benchmark"], row["speed"]
-        table.add_row(
+        _row(
+            table,
             row["name"] + (" (default)" if row["default"] else ""),
             row["kind"],
             f"{row['megabytes']:.1f}",
@@ -72,7 +85,8 @@ def models_table(rows: list[dict[str, Any]]) -> Table:
 def baselines_table(title: str, rows: list[dict[str, Any]]) -> Table:
     table = _table(title, ("model", "accuracy", "macro-F1", "top-3", "train s"), ("model",))
     for row in rows:
-        table.add_row(
+        _row(
+            table,
             row["model"],
             f"{row['accuracy']:.3f}",
             f"{row['macro_f1']:.3f}",
@@ -89,18 +103,24 @@ def audit_tables(result: Any, kind: str, top: int) -> tuple[Table, Table]:
     issues = _table(title, columns, tuple(c for c in columns if c != "confidence"))
     issues.caption = escape(result.headline()) + "."
     for issue in result.issues[:top]:
-        issues.add_row(
-            escape(issue.id),
-            escape(issue.title or ""),
+        _row(
+            issues,
+            issue.id,
+            issue.title or "",
             issue.given,
             issue.suggested,
             f"{issue.confidence:.2f}",
-            escape(issue.snippet[:70]),
+            issue.snippet[:70],
         )
     columns = ("genre", "rows", "flagged", "share flagged", "suggested instead (flagged rows)")
     noise = _table("Flagged rows per given genre", columns, ("genre", columns[-1]))
     for g in result.genres:
-        noise.add_row(
-            g.genre, str(g.rows), str(g.flagged), f"{g.flagged_share:.0%}", g.suggested_text()
+        _row(
+            noise,
+            g.genre,
+            str(g.rows),
+            str(g.flagged),
+            f"{g.flagged_share:.0%}",
+            g.suggested_text(),
         )
     return issues, noise

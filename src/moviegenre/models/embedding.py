@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from moviegenre._util import atomic_write, require
+from moviegenre._util import require, write_cache
 from moviegenre.errors import ConfigError
 from moviegenre.models.backbone import (
     DEFAULT_BACKBONE,
@@ -73,6 +73,7 @@ class EmbeddingCache:
         self.directory = directory
         self._index: dict[bytes, np.ndarray] | None = None
         self._lock = threading.Lock()
+        self._unwritable = False  # set by a failed write: the rows then stay in memory
 
     def _load(self) -> dict[bytes, np.ndarray]:
         """The index of every shard, read once; built whole before other threads see it."""
@@ -101,18 +102,23 @@ class EmbeddingCache:
         return [index.get(k) for k in keys]
 
     def put(self, keys: Sequence[bytes], emb: np.ndarray) -> None:
+        """Store the rows of ``emb`` under ``keys``: in memory, and in a new shard on disk.
+
+        A cache that cannot be written (a full disk, a read-only folder) only costs speed:
+        one warning, and from then on the rows stay in memory for this process.
+        """
         if not len(keys):
             return
-        from safetensors.numpy import save_file
+        from safetensors.numpy import save
 
         index = self._load()
-        self.directory.mkdir(parents=True, exist_ok=True)
         arrays = {
             "keys": np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), -1).copy(),
             "emb": np.ascontiguousarray(emb, dtype=np.float32),
         }
-        with atomic_write(self.directory / f"shard-{uuid.uuid4().hex}.safetensors") as tmp:
-            save_file(arrays, str(tmp))
+        if not self._unwritable:
+            shard = self.directory / f"shard-{uuid.uuid4().hex}.safetensors"
+            self._unwritable = not write_cache(shard, save(arrays), "embedding cache")
         for key, row in zip(keys, arrays["emb"], strict=True):
             index[key] = row
 

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 
-from moviegenre._util import atomic_write, require
+from moviegenre._util import require, write_cache
 from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.models.backbone import DEFAULT_BACKBONE, BackboneSpec, backbone_spec
 from moviegenre.models.base import (
@@ -82,16 +82,14 @@ def cached_table(
     spec: BackboneSpec, pca_dims: int, sif: float, cache_dir: str | None = None
 ) -> np.ndarray:
     """:func:`distill_table`, computed once and kept in the cache directory."""
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file, save
 
     folder = cache_root(cache_dir) / "static"
     path = folder / f"{spec.name}-{spec.version()}-d{pca_dims}-sif{sif:g}.safetensors"
     if path.exists():
         return load_file(str(path))["table"]
     table = distill_table(spec, pca_dims, sif)
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as tmp:
-        save_file({"table": table}, str(tmp))
+    write_cache(path, save({"table": table}), "static embedding cache")
     return table
 
 
