@@ -47,7 +47,7 @@ from moviegenre.results import GenreScores, top_k_of
 WORD = re.compile(r"(?u)\b\w\w+\b")
 #: Two-sided confidence of the noise band around each sampled weight.
 CONFIDENCE = 0.95
-#: Probabilities are clipped to [_TINY, 1 - _TINY] before taking log-odds.
+#: p and 1 - p are clipped below at this before taking log-odds.
 _TINY = 1e-12
 METHODS = ("auto", "weights", "banzhaf")
 
@@ -231,11 +231,11 @@ def _by_banzhaf(
     values = log_odds(proba, class_index)[inverse.reshape(-1)]
     design = np.column_stack([np.ones(len(kept)), kept.astype(np.float64)])
     coef, *_ = np.linalg.lstsq(design, values, rcond=None)
+    # ordinary least-squares standard errors; residual_dof >= extra - 1 >= 7 by SampleSettings
     residual_dof = len(kept) - np.linalg.matrix_rank(design)
-    sigma2 = float(np.sum((values - design @ coef) ** 2)) / max(residual_dof, 1)
+    sigma2 = float(np.sum((values - design @ coef) ** 2)) / residual_dof
     errors = np.sqrt(sigma2 * np.diag(np.linalg.pinv(design.T @ design)))[1:]
-    quantile = float(student_t.ppf(0.5 + CONFIDENCE / 2, max(residual_dof, 1)))
-    band = quantile * errors if residual_dof > 0 else np.full(m, np.inf)
+    band = float(student_t.ppf(0.5 + CONFIDENCE / 2, residual_dof)) * errors
     weights, noise = [0.0] * len(spans), [0.0] * len(spans)
     for window, value, width in zip(windows, coef[1:], band, strict=True):
         for i in window:
