@@ -81,6 +81,8 @@ def test_explain(client: TestClient) -> None:
     assert body["genre"] == genre and len(body["genres"]) == 1
     assert body["method"] == "weights"
     assert all(text[w["start"] : w["end"]] == w["word"] for w in body["words"])
+    # exact weights: no noise band, every non-zero weight is significant
+    assert all(w["noise"] == 0 and w["significant"] == (w["weight"] != 0) for w in body["words"])
 
 
 @pytest.mark.parametrize(("text", "code"), [("too short", "too_short"), (FRENCH, "not_english")])

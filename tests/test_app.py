@@ -124,6 +124,18 @@ def test_highlight_escapes_html_and_marks_both_signs() -> None:
     assert "fields</div>" in out
 
 
+def test_highlight_leaves_words_inside_their_noise_plain() -> None:
+    text = "ghost and sunny fields"
+    words = [
+        WordWeight("ghost", 0, 5, 0.9, noise=0.2),
+        WordWeight("and", 6, 9, 0.8, noise=1.0),  # large but inside its band: neutral
+        WordWeight("sunny", 10, 15, -0.5, noise=0.6),
+    ]
+    out = page.highlight_html(Explanation(text, [("horror", 0.9)], words))
+    assert out.count("<mark") == 1 and ">ghost</mark>" in out
+    assert "rgba(200,40,40" not in out and 'title="+0.900 +/- 0.200"' in out
+
+
 def test_highlight_without_weights_is_plain_text() -> None:
     out = page.highlight_html(Explanation("plain text", [("drama", 1.0)], []))
     assert "<mark" not in out and "plain text" in out

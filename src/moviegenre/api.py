@@ -113,13 +113,20 @@ class WordOut(BaseModel):
     word: str
     start: int = Field(description="Character offset of the word in the submitted text.")
     end: int
-    weight: Rounded = Field(description="Signed push toward the top genre (6 decimals).")
+    weight: Rounded = Field(
+        description="Signed push toward the top genre (6 decimals): exact tf-idf x weight for "
+        "'weights', log-odds for 'banzhaf'."
+    )
+    noise: Rounded = Field(description="Half-width of the weight's 95% noise band (0: exact).")
+    significant: bool = Field(
+        description="False when the weight lies inside its noise band: show it as neutral."
+    )
 
 
 class ExplainResponse(BaseModel):
     genre: str
     genres: list[GenreScore]
-    method: str = Field(description="'weights' (the model's own) or 'occlusion'.")
+    method: str = Field(description="'weights' (the model's own) or 'banzhaf' (sampled).")
     truncated: bool
     words: list[WordOut]
 

@@ -23,7 +23,8 @@ from moviegenre.examples import EXAMPLES
 from moviegenre.explain import Explanation
 
 TOP_K = 5
-#: Words whose |weight| is under this share of the largest one are left unmarked.
+#: Words whose |weight| is under this share of the largest one are left unmarked, and so are
+#: words whose weight lies inside its noise band (``WordWeight.significant`` is False).
 HIGHLIGHT_FLOOR = 0.15
 #: Coverage choices for the genre set ("off" shows none).
 COVERAGES = {"off": None, "80%": 0.8, "90%": 0.9, "95%": 0.95}
@@ -77,11 +78,13 @@ def chart_frame(genres: GenreScores) -> pd.DataFrame:
 
 
 def highlight_html(explanation: Explanation, floor: float = HIGHLIGHT_FLOOR) -> str:
-    """The original text as HTML: green words pushed toward the genre, red ones away from it."""
+    """The original text as HTML: green words pushed toward the genre, red ones away from it;
+    words inside their noise band stay uncoloured, however large their weight."""
     text = explanation.text
-    peak = max((abs(w.weight) for w in explanation.words), default=0.0)
+    shown = [w for w in explanation.words if w.significant]
+    peak = max((abs(w.weight) for w in shown), default=0.0)
     parts, cursor = [], 0
-    for word in explanation.words:
+    for word in shown:
         share = abs(word.weight) / peak if peak else 0.0
         if share < floor:
             continue
@@ -89,7 +92,8 @@ def highlight_html(explanation: Explanation, floor: float = HIGHLIGHT_FLOOR) -> 
         parts.append(html.escape(text[cursor : word.start]))
         parts.append(
             f'<mark style="background: rgba({colour},{0.15 + 0.6 * share:.2f}); '
-            f'padding: 0 2px; border-radius: 3px" title="{word.weight:+.3f}">'
+            f'padding: 0 2px; border-radius: 3px" '
+            f'title="{word.weight:+.3f} +/- {word.noise:.3f}">'
             f"{html.escape(text[word.start : word.end])}</mark>"
         )
         cursor = word.end
@@ -196,7 +200,10 @@ def _results(result: Explanation) -> None:
         horizontal=True,
         sort="-probability",
     )
-    st.markdown(f"**Why {plain(genre)}?** Words that pushed toward it are green, away from it red.")
+    st.markdown(
+        f"**Why {plain(genre)}?** Words that pushed toward it are green, away from it red; "
+        "words whose push is within the explanation's noise are left plain."
+    )
     st.markdown(highlight_html(result), unsafe_allow_html=True)
     top = plain(", ".join(w.word for w in result.top_words(8)))
     st.caption(f"Strongest clues ({result.method}): {top or 'none'}")

@@ -372,7 +372,8 @@ class GenreClassifier:
     def explain(self, text: str, top_k: int = 3, **options: Any) -> Explanation:
         """Top genres of ``text`` plus each word's signed weight toward the first (an Explanation).
 
-        Uses the model's own weights when it has them, else occlusion; see ``moviegenre.explain``.
+        Uses the model's own weights when it has them, else sampled Banzhaf values with a noise
+        band per word (``samples``: SampleSettings); see ``moviegenre.explain``.
         """
         return explain(self, text, top_k, **options)
 
