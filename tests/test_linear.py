@@ -252,10 +252,22 @@ def test_tokens_of_are_the_regex_tokens():
 
 
 def test_batch_transform_equals_sklearns_on_tricky_texts(data, fitted):
-    """Texts of every sort, in one batch and one at a time, give TfidfVectorizer's rows."""
+    """Texts of every sort give TfidfVectorizer's rows: alone (strings looked up), in a large
+    batch (words numbered), and alone again once the words are numbered."""
+    from moviegenre.models.linear import SMALL_BATCH
+
     loaded = LinearGenreModel.from_state(*fitted.to_state())
     texts = [*TRICKY, *data[0][:10], "ENDOFTEXT " + data[0][0], data[0][1].upper()]
+    texts = (texts * (SMALL_BATCH // len(texts) + 1))[: SMALL_BATCH + 1]
     sklearns = loaded._vectorizer_.transform(texts).toarray()
+
+    def alone():
+        for i, text in enumerate(texts):
+            row = loaded.transform([text]).toarray()[0]
+            np.testing.assert_allclose(row, sklearns[i], rtol=0, atol=1e-7)
+
+    alone()
+    assert not loaded._index()._numbered
     np.testing.assert_allclose(loaded.transform(texts).toarray(), sklearns, rtol=0, atol=1e-7)
-    for i, text in enumerate(texts):
-        np.testing.assert_allclose(loaded.transform([text]).toarray()[0], sklearns[i], atol=1e-7)
+    assert loaded._index()._numbered
+    alone()

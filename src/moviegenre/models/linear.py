@@ -24,6 +24,7 @@ numbers as the fitted ``TfidfVectorizer`` (tests/test_linear.py compares them).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from itertools import repeat
 from typing import TYPE_CHECKING, Any
@@ -116,6 +117,9 @@ def tokens_of(texts: Sequence[str], separator: str) -> list[str]:
     return f" {separator} ".join([text.lower().translate(table) for text in texts]).split()
 
 
+#: Batches smaller than this, before any larger one, look their features up as strings.
+SMALL_BATCH = 64
+
 #: Put between the texts of a batch, so that one ``split`` reads them all: capitals, which no
 #: lower-cased text holds.
 _SEPARATOR = "ENDOFTEXT"
@@ -141,6 +145,12 @@ class FeatureIndex:
         self.n_features = len(vocabulary)
         self.bigrams = bigrams
         self.prefix_chars = prefix_chars
+        self._numbered = False
+        self._lock = threading.Lock()
+
+    def _number_words(self) -> None:
+        """Number the known words (built on the first batch of SMALL_BATCH texts or more:
+        ~0.3 s for 300k features, which a one-text cold start does without)."""
         # every known word gets a number; its word column and bigram-half code by number
         self.words: dict[str, int] = {}
         word_numbers: list[int] = []
@@ -150,7 +160,7 @@ class FeatureIndex:
         for feature, column in self.columns.items():
             first, space, second = feature.partition(" ")
             if space:
-                if bigrams and len(first) > 1 and len(second) > 1:  # tokens have 2+
+                if self.bigrams and len(first) > 1 and len(second) > 1:  # tokens have 2+
                     firsts.append(number(first, len(self.words)))
                     seconds.append(number(second, len(self.words)))
                     pair_columns.append(column)
@@ -174,6 +184,7 @@ class FeatureIndex:
         order = np.argsort(keys, kind="stable")
         self.pair_keys = keys[order]
         self.pair_columns = np.asarray(pair_columns, dtype=np.int64)[order]
+        self._numbered = True
 
     def _stems(self, words: list[str]) -> np.ndarray:
         """The stem column of each word (-1: none, or stems are off)."""
@@ -199,10 +210,46 @@ class FeatureIndex:
             columns[candidates[order[hit]]] = self.pair_columns[at[hit]]
         return columns
 
+    def _string_rows(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, columns) of each feature occurrence, by looking TextFeatures' strings up:
+        the way for a few texts before the words are numbered."""
+        analyzer = TextFeatures(self.bigrams, self.prefix_chars)
+        lookup = self.columns.get
+        rows: list[int] = []
+        columns: list[int] = []
+        for row, text in enumerate(texts):
+            found = [c for c in map(lookup, analyzer(text), repeat(-1)) if c >= 0]
+            columns += found
+            rows += [row] * len(found)
+        return np.asarray(rows, dtype=np.int64), np.asarray(columns, dtype=np.int64)
+
     def transform(self, texts: Sequence[str], idf: np.ndarray) -> sparse.csr_matrix:
         from scipy import sparse
 
-        n_texts, n_words = len(texts), self.n_words
+        if self._numbered or len(texts) >= SMALL_BATCH:
+            if not self._numbered:
+                with self._lock:
+                    if not self._numbered:
+                        self._number_words()
+            feature_rows, columns = self._numbered_rows(texts)
+        else:
+            feature_rows, columns = self._string_rows(texts)
+        n_texts = len(texts)
+        counts = sparse.coo_matrix(
+            (np.ones(len(columns), dtype=np.float32), (feature_rows, columns)),
+            shape=(n_texts, self.n_features),
+        ).tocsr()
+        counts.sum_duplicates()
+        data = (1 + np.log(counts.data)) * idf[counts.indices]
+        row_of = np.repeat(np.arange(n_texts), np.diff(counts.indptr))
+        norms = np.sqrt(np.bincount(row_of, (data * data).astype(np.float64), n_texts))
+        norms[norms == 0] = 1.0
+        counts.data = (data / norms[row_of]).astype(np.float32)
+        return counts
+
+    def _numbered_rows(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, columns) of each feature occurrence, from word numbers (see the class)."""
+        n_words = self.n_words
         tokens = tokens_of(texts, _SEPARATOR)
         numbers = np.fromiter(map(self.words.get, tokens, repeat(-1)), np.int64, len(tokens))
         rows = np.cumsum(numbers == n_words)
@@ -222,17 +269,7 @@ class FeatureIndex:
             part_rows.append(rows[:-1])
         columns, feature_rows = np.concatenate(parts), np.concatenate(part_rows)
         known = columns >= 0
-        counts = sparse.coo_matrix(
-            (np.ones(int(known.sum()), dtype=np.float32), (feature_rows[known], columns[known])),
-            shape=(n_texts, self.n_features),
-        ).tocsr()
-        counts.sum_duplicates()
-        data = (1 + np.log(counts.data)) * idf[counts.indices]
-        row_of = np.repeat(np.arange(n_texts), np.diff(counts.indptr))
-        norms = np.sqrt(np.bincount(row_of, (data * data).astype(np.float64), n_texts))
-        norms[norms == 0] = 1.0
-        counts.data = (data / norms[row_of]).astype(np.float32)
-        return counts
+        return feature_rows[known], columns[known]
 
 
 class LinearGenreModel(GenreModel):
