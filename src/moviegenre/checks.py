@@ -105,7 +105,7 @@ def _language_verdict(
     if english < settings.english_min_prob:
         problem = f"the text does not look like English (detected {language!r}, p={prob:.2f})"
         return TextCheck(check.text, problem, "not_english", check.truncated, language)
-    return replace(check, language=language)
+    return TextCheck(check.text, None, None, check.truncated, language)
 
 
 def check_text(text: Any, settings: CheckSettings = CheckSettings()) -> TextCheck:
@@ -150,7 +150,8 @@ def check_texts(texts: Sequence[Any], settings: CheckSettings = CheckSettings())
     their language identified in one batch."""
     if not settings.require_english:
         return [check_text(t, settings) for t in texts]
-    checks = [check_text(t, replace(settings, require_english=False)) for t in texts]
+    other_rules = replace(settings, require_english=False)
+    checks = [check_text(t, other_rules) for t in texts]
     judged = [i for i, c in enumerate(checks) if c.ok]
     detected = detect_languages([checks[i].text for i in judged], settings.english_min_prob)
     for i, verdict in zip(judged, detected, strict=True):

@@ -11,9 +11,9 @@ refusal.
 
 py3langid ships its model xz-compressed: 4.6 MB that take 0.7 s to unpack at every start, more
 than the rest of a one-text ``predict``. The unpacked arrays are kept in the cache folder
-(``$MOVIEGENRE_CACHE_DIR``, else ``~/.cache/moviegenre``) as one uncompressed ``.npz`` named
-by the hash of py3langid's file (read with ``allow_pickle=False``; a missing, unreadable or
-odd cache is rebuilt, and an unwritable folder only costs the unpacking).
+(``$MOVIEGENRE_CACHE_DIR``, else ``~/.cache/moviegenre``) as one file of ``.npy`` records
+named by the hash of py3langid's file (read with ``allow_pickle=False``; a missing,
+unreadable or odd cache is rebuilt, and an unwritable folder only costs the unpacking).
 """
 
 from __future__ import annotations
@@ -69,14 +69,21 @@ def _read(source: Any) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def _read_cache(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of the cache file: ``.npy`` records one after another, in _ARRAYS order (no
+    zip, so no CRC over 68 MB at every start)."""
+    with path.open("rb") as handle:
+        return {name: np.load(handle, allow_pickle=False) for name in _ARRAYS}
+
+
 def load_arrays(cache_dir: Path | None = None) -> dict[str, np.ndarray]:
     """py3langid's model arrays, from the cache when it holds them, else unpacked (and
     cached)."""
     packed = _model_file().read_bytes()
-    name = f"py3langid-{hashlib.blake2b(packed, digest_size=12).hexdigest()}.npz"
+    name = f"py3langid-{hashlib.blake2b(packed, digest_size=12).hexdigest()}.npy"
     cached = cache_root(cache_dir) / "langid" / name
     try:
-        arrays = _read(cached)
+        arrays = _read_cache(cached)
         if _valid(arrays):
             return arrays
     except (OSError, ValueError, EOFError):
@@ -87,7 +94,8 @@ def load_arrays(cache_dir: Path | None = None) -> dict[str, np.ndarray]:
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(cached) as tmp, tmp.open("wb") as handle:
-            np.savez(handle, **arrays)
+            for key in _ARRAYS:
+                np.save(handle, arrays[key], allow_pickle=False)
     except OSError:
         pass  # a read-only home: unpack at each start, as py3langid does
     return arrays
@@ -130,9 +138,8 @@ class LanguageIdentifier:
             text = text.lower()
         return unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
 
-    def _counts(self, encoded: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each text's automaton features and their counts, in the order py3langid's Counter
-        holds them (where each was first visited): (features, counts, text bounds)."""
+    def _visits(self, encoded: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """(text, feature) of every feature the automaton emits, in visiting order."""
         width = max(1, max(map(len, encoded)))
         padded = b"".join(e.ljust(width, b"\0") for e in encoded)
         letters = np.frombuffer(padded, dtype=np.uint8).reshape(len(encoded), width).T.copy()
@@ -145,14 +152,15 @@ class LanguageIdentifier:
         visited = visited.T
         lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
         text, position = np.nonzero((visited >= 0) & (np.arange(width) < lengths[:, None]))
-        feature = visited[text, position]
-        # one (text, feature) key per visit; its first visit and count, in visiting order
-        keys = text * len(out_feat) + feature
-        unique, first, counts = np.unique(keys, return_index=True, return_counts=True)
-        order = np.argsort(first, kind="stable")  # first visits: by text, then by position
-        unique, counts = unique[order], counts[order]
-        bounds = np.searchsorted(unique // len(out_feat), np.arange(len(encoded) + 1))
-        return (unique % len(out_feat)).astype(np.intp), counts.astype(np.float32), bounds
+        return text, visited[text, position]
+
+    @staticmethod
+    def _in_counter_order(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One text's distinct features and counts in the order py3langid's Counter holds
+        them (where each was first visited)."""
+        ids, first, counts = np.unique(features, return_index=True, return_counts=True)
+        order = np.argsort(first, kind="stable")
+        return ids[order].astype(np.intp), counts[order].astype(np.float32)
 
     def _normalised(self, scores: np.ndarray, encoded: Sequence[bytes]) -> np.ndarray:
         """py3langid's ``_decide`` after the product, row by row: temperature sqrt(bytes),
@@ -177,26 +185,28 @@ class LanguageIdentifier:
         """
         from scipy import sparse
 
-        features, counts, bounds = self._counts(encoded)
+        text, feature = self._visits(encoded)
         n_texts = len(encoded)
+        bounds = np.searchsorted(text, np.arange(n_texts + 1))
         scores = np.zeros((n_texts, len(self.classes)), dtype=np.float32)
-        has_features = np.diff(bounds) > 0
         if sure_english <= 1 and self.english >= 0:
-            product = sparse.csr_matrix(
-                (np.log1p(counts), features, bounds), shape=(n_texts, len(self.ptc))
-            )
-            scores = np.asarray(product @ self.ptc + self.pc, dtype=np.float32)
-            scores[~has_features] = 0.0
+            counts = sparse.coo_matrix(
+                (np.ones(len(text), dtype=np.float32), (text, feature)),
+                shape=(n_texts, len(self.ptc)),
+            ).tocsr()  # duplicates summed: counts in float32, exact
+            counts.data = np.log1p(counts.data)
+            scores = np.asarray(counts @ self.ptc + self.pc, dtype=np.float32)
+            scores[np.diff(bounds) == 0] = 0.0
             scores = self._normalised(scores, encoded)
             exact = np.flatnonzero(scores[:, self.english] < sure_english)
         else:
             exact = np.arange(n_texts)
         if len(exact):
             again = np.zeros((len(exact), len(self.classes)), dtype=np.float32)
-            for row, text in enumerate(exact.tolist()):
-                a, b = bounds[text], bounds[text + 1]
-                if b > a:
-                    again[row] = np.log1p(counts[a:b]) @ self.ptc[features[a:b]] + self.pc
+            for row, i in enumerate(exact.tolist()):
+                if bounds[i + 1] > bounds[i]:
+                    idx, n = self._in_counter_order(feature[bounds[i] : bounds[i + 1]])
+                    again[row] = np.log1p(n) @ self.ptc[idx] + self.pc
             scores[exact] = self._normalised(again, [encoded[i] for i in exact])
         return scores
 

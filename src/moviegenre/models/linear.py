@@ -141,8 +141,9 @@ class FeatureIndex:
     """
 
     def __init__(self, vocabulary: Sequence[str], bigrams: bool, prefix_chars: int) -> None:
-        self.columns = {str(w): i for i, w in enumerate(vocabulary)}
-        self.n_features = len(vocabulary)
+        words = vocabulary.tolist() if isinstance(vocabulary, np.ndarray) else list(vocabulary)
+        self.columns = dict(zip(map(str, words), range(len(words)), strict=True))
+        self.n_features = len(words)
         self.bigrams = bigrams
         self.prefix_chars = prefix_chars
         self._numbered = False
