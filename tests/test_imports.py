@@ -176,6 +176,10 @@ def _imported_by(code: str) -> set[str]:
     [
         ("import moviegenre", HEAVY_OR_PLOTS),
         ("from moviegenre import CheckSettings, GENRES, __version__", HEAVY_OR_PLOTS),
+        (
+            "sys.argv = ['moviegenre', '--version']; from moviegenre.__main__ import main; main()",
+            (*HEAVY_OR_PLOTS, "typer", "rich"),
+        ),
         ("from moviegenre.cli import main; main(['--version'])", (*HEAVY, "matplotlib")),
         ("from moviegenre.cli import main; main(['--help'])", (*HEAVY, "matplotlib")),
         ("from moviegenre.cli import main; main(['predict', '--help'])", (*HEAVY, "matplotlib")),
@@ -209,3 +213,19 @@ def test_predicting_with_a_bundled_model_imports_no_sklearn_or_scipy_optimize():
     )
     loaded = _imported_by(code)
     assert "sklearn" not in loaded and "pandas" not in loaded and "torch" not in loaded
+
+
+def test_the_moviegenre_command_prints_its_version_and_runs_the_app():
+    import subprocess
+    import sys
+
+    from moviegenre import __version__
+
+    env = {**__import__("os").environ, "PYTHONPATH": str(PACKAGE.parent)}
+    run = [sys.executable, "-m", "moviegenre"]
+    version = subprocess.run([*run, "--version"], capture_output=True, text=True, env=env)
+    assert version.returncode == 0 and version.stdout == f"moviegenre {__version__}\n"
+    usage = subprocess.run([*run, "predict", "--help"], capture_output=True, text=True, env=env)
+    assert usage.returncode == 0 and "--top-k" in usage.stdout
+    typer = subprocess.run([*run, "--version", "extra"], capture_output=True, text=True, env=env)
+    assert (typer.returncode, typer.stdout) == (0, version.stdout)  # the app's own --version
