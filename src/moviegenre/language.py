@@ -119,7 +119,7 @@ class LanguageIdentifier:
         self.ptc = np.asarray(arrays["ptc"], dtype=np.float32)
         self.pc = np.asarray(arrays["pc"])
         self.classes = [str(c) for c in arrays["classes"].tolist()]
-        self.nextmove = np.asarray(arrays["nextmove"], dtype=np.int64)
+        self.nextmove = np.asarray(arrays["nextmove"])  # uint32 states: 39 MB, not copied
         self.rowbase = np.asarray(arrays["nextmove_row"], dtype=np.int64) << 8
         self.out_feat = np.asarray(arrays["out_feat"], dtype=np.int64)
         first: dict[str, int] = {}
