@@ -25,8 +25,10 @@ from __future__ import annotations
 import hashlib
 import io
 import lzma
+import math
 import threading
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -42,6 +44,9 @@ _ARRAYS = {"ptc": "f", "pc": "f", "classes": "U", "nextmove": "u", "nextmove_row
 _ARRAYS["out_feat"] = "i"
 #: Texts walked through the automaton together (sorted by length, so padding stays small).
 _CHUNK = 512
+#: Fewer texts than this are identified one by one as py3langid does (a Python loop over the
+#: bytes): numpy's steps cost more than they save on so few rows.
+_FEW = 8
 
 
 def _model_file() -> Path:
@@ -126,6 +131,11 @@ class LanguageIdentifier:
         self.nextmove = np.asarray(arrays["nextmove"])  # uint32 states: 39 MB, not copied
         self.rowbase = np.asarray(arrays["nextmove_row"], dtype=np.int64) << 8
         self.out_feat = np.asarray(arrays["out_feat"], dtype=np.int64)
+        # for a few texts, py3langid's own walk (a Python loop) beats numpy steps on 1-row
+        # arrays: memoryview and lists index fastest from Python
+        self._nextmove_view = memoryview(np.ascontiguousarray(self.nextmove))
+        self._rowbase_list = self.rowbase.tolist()
+        self._out_list = self.out_feat.tolist()
         first: dict[str, int] = {}
         self.aliases = []  # (first column, duplicate column) of labels listed twice
         for i, label in enumerate(self.classes):
@@ -141,6 +151,17 @@ class LanguageIdentifier:
         if text.isupper():
             text = text.lower()
         return unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
+
+    def _walk(self, data: bytes) -> list[int]:
+        """The features one text's walk emits, in order (py3langid's ``visit_counts``)."""
+        nextmove, rowbase, out_feat = self._nextmove_view, self._rowbase_list, self._out_list
+        state, found = 0, []
+        for letter in data:
+            state = nextmove[rowbase[state] + letter]
+            feature = out_feat[state]
+            if feature >= 0:
+                found.append(feature)
+        return found
 
     def _visits(self, encoded: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
         """(text, feature) of every feature the automaton emits, in visiting order."""
@@ -214,6 +235,23 @@ class LanguageIdentifier:
             scores[exact] = self._normalised(again, [encoded[i] for i in exact])
         return scores
 
+    def _one(self, data: bytes) -> np.ndarray:
+        """py3langid's ``_decide`` of one text, step for step (for a few texts at a time)."""
+        visits = Counter(self._walk(data))
+        if visits:
+            idx = np.fromiter(visits.keys(), dtype=np.intp, count=len(visits))
+            counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
+            scores = np.log1p(counts) @ self.ptc[idx] + self.pc
+        else:
+            scores = np.full(len(self.classes), 0.0, dtype=np.float32)
+        scores *= 1.0 / math.sqrt(len(data) or 1)
+        np.exp(scores - scores.max(), out=scores)
+        scores /= scores.sum()
+        for i, j in self.aliases:
+            scores[i] += scores[j]
+            scores[j] = 0.0
+        return scores
+
     def identify(self, texts: Sequence[str], sure_english: float = 2.0) -> list[Verdict]:
         """The verdict on each text (already cut to the sample the checks read).
 
@@ -222,6 +260,14 @@ class LanguageIdentifier:
         it decides every text as py3langid would, and scores only the doubtful ones exactly.
         """
         encoded = [self.encode(t) for t in texts]
+        if len(encoded) < _FEW:
+            verdicts_of_few = []
+            for data in encoded:
+                scores = self._one(data)
+                best = int(scores.argmax())
+                english = float(scores[self.english]) if self.english >= 0 else 0.0
+                verdicts_of_few.append(Verdict(self.classes[best], float(scores[best]), english))
+            return verdicts_of_few
         order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
         verdicts: list[Verdict | None] = [None] * len(texts)
         for start in range(0, len(order), _CHUNK):
