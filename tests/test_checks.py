@@ -108,3 +108,68 @@ def test_raise_for_problems_names_indices_and_counts():
 
 def test_raise_for_problems_is_silent_when_all_pass():
     raise_for_problems([check_text(ENGLISH)])
+
+
+#: Texts of many languages, scripts and lengths, capitals, empty and featureless ones.
+MANY_LANGUAGES = [
+    ENGLISH,
+    FRENCH,
+    ENGLISH.upper(),
+    "Ein pensionierter Kommissar kehrt in die kleine Küstenstadt zurück, in der er aufwuchs.",
+    "Un detective retirado regresa al pequeño pueblo costero donde creció para investigar.",
+    "Отставной детектив возвращается в маленький прибрежный город, где он вырос.",
+    "退休的侦探回到他长大的海滨小镇，调查一名渔民的失踪。",
+    "引退した刑事が、育った海辺の小さな町に戻ってくる。",
+    "محقق متقاعد يعود إلى البلدة الساحلية الصغيرة التي نشأ فيها",
+    "",
+    "   ",
+    "12345 67890 !!!",
+    "x" * 900,
+    "Mixed: the detective (le policier) returns; der Kommissar kehrt zurück.",
+    "lone surrogate \ud800 and emoji \U0001f600 in English words about a film",
+    "e\u0301cole ",  # decomposed: NFC-normalised first, as py3langid does
+]
+
+
+def _py3langid_rank(text):
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    ranked = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True).rank(text)
+    english = next((p for lang, p in ranked if lang == "en"), 0.0)
+    return ranked[0][0], ranked[0][1], english
+
+
+def test_batched_identification_is_py3langids_to_the_bit():
+    """moviegenre.language (a speed-up) gives py3langid's own numbers, alone and in a batch."""
+    from moviegenre.checks import LANGUAGE_SAMPLE_CHARS, detect_languages
+
+    expected = [_py3langid_rank(t[:LANGUAGE_SAMPLE_CHARS]) for t in MANY_LANGUAGES]
+    assert detect_languages(MANY_LANGUAGES) == expected
+    assert [detect_language(t) for t in MANY_LANGUAGES] == expected
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.1, 0.5, 0.95, 1.0])
+def test_batched_checks_refuse_what_one_by_one_checks_refuse(threshold):
+    """check_texts scores surely-English texts by the batched product: same refusals, same
+    messages (with py3langid's numbers) as checking each text alone."""
+    from moviegenre.checks import check_texts
+
+    settings = CheckSettings(min_words=0, english_min_prob=threshold)
+    texts = [*MANY_LANGUAGES, *(t[: 20 * k] for k in range(1, 6) for t in MANY_LANGUAGES[:9])]
+    batched = check_texts(texts, settings)
+    alone = [check_text(t, settings) for t in texts]
+    assert [(c.code, c.problem) for c in batched] == [(c.code, c.problem) for c in alone]
+    assert [c.language for c in batched if c.ok] == [c.language for c in alone if c.ok]
+    assert any(c.code == "not_english" for c in alone) == (threshold > 0)
+
+
+def test_the_unpacked_model_is_cached_and_a_bad_cache_rebuilt(tmp_path):
+    from moviegenre.language import load_arrays
+
+    first = load_arrays(tmp_path)
+    (cached,) = (tmp_path / "langid").iterdir()
+    again = load_arrays(tmp_path)
+    assert all((first[k] == again[k]).all() for k in first)
+    cached.write_bytes(b"not an npz file")
+    rebuilt = load_arrays(tmp_path)
+    assert all((first[k] == rebuilt[k]).all() for k in first) and cached.stat().st_size > 1000

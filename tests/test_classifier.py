@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -198,3 +199,21 @@ def test_a_shared_file_is_checked_against_the_model_own_checksum(monkeypatch):
     monkeypatch.setattr(classifier, "SHARED_FILES", wrong)
     with pytest.raises(ModelFileError, match="has .* bytes, model.json says"):
         GenreClassifier.load("linear")
+
+
+REFERENCE = json.loads((Path(__file__).parent / "bundled_proba.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", ["linear", "blend"])
+def test_bundled_models_give_the_recorded_probabilities(name):
+    """Speed work never changes a probability: the bundled models' outputs for 12 texts
+    (examples, real descriptions, a German and a French text, edge cases) as recorded with
+    the code before it, to 1e-6."""
+    clf = GenreClassifier.load(name)
+    expected = REFERENCE[name]
+    assert clf.genres == expected["genres"]
+    got = clf.predict_proba(REFERENCE["texts"])
+    np.testing.assert_allclose(got, np.array(expected["proba"]), rtol=0, atol=1e-6)
+    if name == "linear":  # (the int8 encoder's padding moves a blend's digits ~1e-5 alone)
+        one_by_one = np.vstack([clf.predict_proba([t]) for t in REFERENCE["texts"]])
+        np.testing.assert_allclose(one_by_one, got, rtol=0, atol=1e-6)

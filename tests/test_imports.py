@@ -152,3 +152,88 @@ def test_layers_flow_one_way(lower, forbidden):
     assert modules, f"no module {lower}"
     wrong = sorted(f"{m} imports {t}" for m in modules for t in graph[m] if t in forbidden)
     assert not wrong, "; ".join(wrong)
+
+
+#: What the first keystroke must not wait for: each command imports these when it runs.
+HEAVY = ("sklearn", "scipy", "onnxruntime", "tokenizers", "torch", "pandas", "pyarrow")
+HEAVY_OR_PLOTS = (*HEAVY, "matplotlib", "numpy", "py3langid", "safetensors", "joblib")
+_SHOW_MODULES = "; import sys; print(' '.join(sorted(sys.modules)))"
+
+
+def _imported_by(code: str) -> set[str]:
+    """Top-level packages in ``sys.modules`` after running ``code`` in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    src = str(PACKAGE.parent)
+    wrapped = (
+        f"import sys; sys.path.insert(0, {src!r})\ntry:\n    {code}\nexcept SystemExit:\n    pass\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", wrapped + _SHOW_MODULES.lstrip("; ")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return {m.split(".")[0] for m in run.stdout.split()}
+
+
+@pytest.mark.parametrize(
+    ("code", "forbidden"),
+    [
+        ("import moviegenre", HEAVY_OR_PLOTS),
+        ("from moviegenre import CheckSettings, GENRES, __version__", HEAVY_OR_PLOTS),
+        (
+            "sys.argv = ['moviegenre', '--version']; from moviegenre.__main__ import main; main()",
+            (*HEAVY_OR_PLOTS, "typer", "rich"),
+        ),
+        ("from moviegenre.cli import main; main(['--version'])", (*HEAVY, "matplotlib")),
+        ("from moviegenre.cli import main; main(['--help'])", (*HEAVY, "matplotlib")),
+        ("from moviegenre.cli import main; main(['predict', '--help'])", (*HEAVY, "matplotlib")),
+    ],
+)
+def test_starting_imports_nothing_heavy(code, forbidden):
+    """``import moviegenre``, ``--version`` and ``--help`` answer without loading the model
+    stack (issue 20: they took 2-4 s, 1.6 s of it scikit-learn and scipy)."""
+    loaded = _imported_by(code)
+    assert "moviegenre" in loaded
+    assert not loaded & set(forbidden), sorted(loaded & set(forbidden))
+
+
+def test_the_public_names_still_import():
+    loaded = _imported_by("from moviegenre import GenreClassifier, Prediction, GENRES")
+    assert "moviegenre" in loaded and "sklearn" not in loaded  # loading a model needs no sklearn
+    import moviegenre
+    from moviegenre.classifier import GenreClassifier
+    from moviegenre.results import Prediction
+
+    assert moviegenre.GenreClassifier is GenreClassifier and moviegenre.Prediction is Prediction
+    assert {"GenreClassifier", "Prediction"} <= set(dir(moviegenre))
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        moviegenre.nonsense  # noqa: B018
+
+
+def test_predicting_with_a_bundled_model_imports_no_sklearn_or_scipy_optimize():
+    code = (
+        "from moviegenre import GenreClassifier; "
+        "GenreClassifier.load('linear').predict_proba(['A cowboy rides into town at dawn.'])"
+    )
+    loaded = _imported_by(code)
+    assert "sklearn" not in loaded and "pandas" not in loaded and "torch" not in loaded
+
+
+def test_the_moviegenre_command_prints_its_version_and_runs_the_app():
+    import subprocess
+    import sys
+
+    from moviegenre import __version__
+
+    env = {**__import__("os").environ, "PYTHONPATH": str(PACKAGE.parent)}
+    run = [sys.executable, "-m", "moviegenre"]
+    version = subprocess.run([*run, "--version"], capture_output=True, text=True, env=env)
+    assert version.returncode == 0 and version.stdout == f"moviegenre {__version__}\n"
+    usage = subprocess.run([*run, "predict", "--help"], capture_output=True, text=True, env=env)
+    assert usage.returncode == 0 and "--top-k" in usage.stdout
+    typer = subprocess.run([*run, "--version", "extra"], capture_output=True, text=True, env=env)
+    assert (typer.returncode, typer.stdout) == (0, version.stdout)  # the app's own --version

@@ -224,3 +224,50 @@ def test_fast_transform_equals_sklearns_tfidf_transform(data, fitted):
     ours = loaded.transform(texts).toarray()
     sklearns = loaded._vectorizer_.transform(texts).toarray()
     assert ours.shape == sklearns.shape and np.allclose(ours, sklearns, atol=1e-6)
+
+
+TRICKY = [
+    "The Haunted house, haunted! A gun-slinger's 2nd run_away: x y z",
+    "Ünïcödé wörds, naïve café; déjà-vu ½ ² ٣ 五 中文字 ŉ ǅ İstanbul ﬁne ẞ",
+    "tabs\tand\nnew\x0blines\u2028and\xa0nbsp\u3000ideographic",
+    "a b c d e",
+    "ENDOFTEXT endoftext EndOfText",
+    "",
+    "   ",
+    "_ __ _a a_ 9 99 9a",
+    "mixed\u0301combining e\u0301 \U0001f600emoji\U0001f600 𝔘𝔫𝔦𝔠𝔬𝔡𝔢",
+]
+
+
+def test_tokens_of_are_the_regex_tokens():
+    """The translate + split tokeniser (a speed-up) finds the regular expression's tokens."""
+    from moviegenre.models.linear import _TOKEN, tokens_of
+
+    for texts in ([t] for t in TRICKY):
+        got = [t for t in tokens_of(texts, "SEP") if len(t) > 1 and t != "SEP"]
+        assert got == [tok for text in texts for tok in _TOKEN.findall(text.lower())]
+    every = [chr(c) for c in range(0x3000) if not 0xD800 <= c < 0xE000]
+    text = " ".join(every) + "".join(every)
+    assert [t for t in tokens_of([text], "SEP") if len(t) > 1] == _TOKEN.findall(text.lower())
+
+
+def test_batch_transform_equals_sklearns_on_tricky_texts(data, fitted):
+    """Texts of every sort give TfidfVectorizer's rows: alone (strings looked up), in a large
+    batch (words numbered), and alone again once the words are numbered."""
+    from moviegenre.models.linear import SMALL_BATCH
+
+    loaded = LinearGenreModel.from_state(*fitted.to_state())
+    texts = [*TRICKY, *data[0][:10], "ENDOFTEXT " + data[0][0], data[0][1].upper()]
+    texts = (texts * (SMALL_BATCH // len(texts) + 1))[: SMALL_BATCH + 1]
+    sklearns = loaded._vectorizer_.transform(texts).toarray()
+
+    def alone():
+        for i, text in enumerate(texts):
+            row = loaded.transform([text]).toarray()[0]
+            np.testing.assert_allclose(row, sklearns[i], rtol=0, atol=1e-7)
+
+    alone()
+    assert not loaded._index()._numbered
+    np.testing.assert_allclose(loaded.transform(texts).toarray(), sklearns, rtol=0, atol=1e-7)
+    assert loaded._index()._numbered
+    alone()

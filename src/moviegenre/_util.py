@@ -114,6 +114,14 @@ def writing(target: str | os.PathLike[str], option: str, then: str = "") -> Iter
         ) from None
 
 
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """``cache_dir``, else ``$MOVIEGENRE_CACHE_DIR``, else ``~/.cache/moviegenre``."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    env = os.environ.get("MOVIEGENRE_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "moviegenre"
+
+
 #: The optional extra (pyproject.toml) that installs each optional module, for the pip hint.
 EXTRAS: dict[str, str] = {
     "torch": "encoder",

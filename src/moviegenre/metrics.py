@@ -9,12 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    f1_score,
-    precision_recall_fscore_support,
-)
 
 from moviegenre.errors import ConfigError
 
@@ -41,6 +35,13 @@ def score(y_true: Sequence[str], proba: np.ndarray, genres: Sequence[str]) -> di
     Labels that the model does not know still count (always wrong), and appear in the
     per-class table with zero recall, so a mismatch of taxonomies cannot inflate the score.
     """
+    from sklearn.metrics import (  # here, not at the top: predicting never needs sklearn
+        accuracy_score,
+        confusion_matrix,
+        f1_score,
+        precision_recall_fscore_support,
+    )
+
     if len(y_true) != len(proba):
         raise ConfigError(f"{len(y_true)} labels but {len(proba)} rows of probabilities")
     if len(y_true) == 0:

@@ -14,7 +14,6 @@ from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
 
 from moviegenre.errors import ConfigError
 
@@ -83,6 +82,8 @@ def stratified_folds(
 
     Classes rarer than ``n_folds`` are spread over as many folds as they have rows.
     """
+    from sklearn.model_selection import StratifiedKFold  # here: predicting never needs it
+
     splitter = StratifiedKFold(
         check_folds(n_folds), shuffle=True, random_state=check_random_state(random_state)
     )

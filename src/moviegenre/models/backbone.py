@@ -9,6 +9,7 @@ torch and transformers are imported by training and export code alone.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -129,11 +130,77 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarr
 # -- ONNX Runtime ----------------------------------------------------------------------------
 
 
+#: Environment variable choosing ONNX Runtime's threads: unset (RuntimeSettings' defaults),
+#: ``ort`` (ONNX Runtime's own defaults: what moviegenre used before issue 20; kept for
+#: benchmarks/speed.py), or ``threads=N,spinning=0|1`` (N=0: one per usable core).
+RUNTIME_ENV = "MOVIEGENRE_ORT"
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """How ONNX Runtime runs a graph on the CPU: chosen for a machine shared with others.
+
+    ONNX Runtime's defaults size its intra-op pool to every core and let idle threads spin
+    for work. On a quiet machine that is fast; when another process keeps a core busy (a
+    shared machine, the API's other request, a batch job beside it) the spinning threads fight
+    it for the CPU and one parallel operator waits on a descheduled thread: the default model
+    fell from 76-80 to 29-34 descriptions/s with one core taken (issue 20). Here the pool has
+    one thread per core this process may use (``os.sched_getaffinity``, so ``taskset`` and
+    container limits count), idle threads sleep instead of spinning, and operators run one at
+    a time (``inter_op_threads=1``: a MiniLM layer is a chain). ``threads=0`` means that
+    count; ``ort_defaults=True`` gives ONNX Runtime's own settings.
+    """
+
+    threads: int = 0
+    spinning: bool = False
+    inter_op_threads: int = 1
+    ort_defaults: bool = False
+
+    @classmethod
+    def from_env(cls) -> RuntimeSettings:
+        """The settings $MOVIEGENRE_ORT asks for (see RUNTIME_ENV); a bad value names it."""
+        value = os.environ.get(RUNTIME_ENV, "").strip()
+        if not value:
+            return cls()
+        if value == "ort":
+            return cls(ort_defaults=True)
+        fields: dict[str, Any] = {}
+        for part in value.split(","):
+            key, _, raw = part.partition("=")
+            key = key.strip()
+            if key == "threads" and raw.strip().isdigit() and int(raw) <= 256:
+                fields["threads"] = int(raw)
+            elif key == "spinning" and raw.strip() in ("0", "1"):
+                fields["spinning"] = raw.strip() == "1"
+            else:
+                raise ConfigError(
+                    f"${RUNTIME_ENV}={value!r} is not understood; use 'ort' or "
+                    "'threads=N,spinning=0|1' (N=0: one per usable core)"
+                )
+        return cls(**fields)
+
+    def session_options(self, ort: Any) -> Any:
+        """ONNX Runtime ``SessionOptions`` for these settings."""
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.ort_defaults:
+            return options
+        usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        options.intra_op_num_threads = self.threads or usable or os.cpu_count() or 1
+        options.inter_op_num_threads = self.inter_op_threads
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        spin = "1" if self.spinning else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        options.add_session_config_entry("session.inter_op.allow_spinning", spin)
+        return options
+
+
 class OnnxSession:
     """An ONNX Runtime session over a graph given as bytes or a path; safe to share.
 
     ``InferenceSession.run`` may be called from several threads at once (ORT documents it as
-    thread-safe); the session is created once, under a lock, on first use.
+    thread-safe); the session is created once, under a lock, on first use, with
+    ``RuntimeSettings`` from $MOVIEGENRE_ORT (its defaults when unset).
     """
 
     def __init__(self, graph: bytes | Path, threads: int | None = None) -> None:
@@ -147,8 +214,8 @@ class OnnxSession:
             with self._lock:
                 if self._session is None:
                     ort = require("onnxruntime", purpose="running an ONNX graph")
-                    options = ort.SessionOptions()
-                    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                    settings = RuntimeSettings.from_env()
+                    options = settings.session_options(ort)
                     if self._threads:
                         options.intra_op_num_threads = self._threads
                     graph = self._graph if isinstance(self._graph, bytes) else str(self._graph)

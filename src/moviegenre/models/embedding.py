@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from moviegenre._util import require, write_cache
+from moviegenre._util import cache_root, require, write_cache
 from moviegenre.errors import ConfigError
 from moviegenre.models.backbone import (
     DEFAULT_BACKBONE,
@@ -48,14 +48,6 @@ POOLINGS = ("truncate", "chunks")
 #: Texts embedded (and written to the cache as one shard) at a time.
 CACHE_BLOCK = 4096
 BACKENDS = ("torch", "onnx", "onnx-int8")
-
-
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``cache_dir``, else ``$MOVIEGENRE_CACHE_DIR``, else ``~/.cache/moviegenre``."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get("MOVIEGENRE_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "moviegenre"
 
 
 def text_hash(text: str) -> bytes:

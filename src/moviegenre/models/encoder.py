@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import log_softmax, softmax
 from sklearn.linear_model import LogisticRegression
 
 from moviegenre import selection
@@ -26,8 +25,10 @@ from moviegenre.models.base import (
     check_temperature,
     check_training_data,
     fit_temperature,
+    log_softmax,
     power_class_weights,
     require_arrays,
+    softmax,
     strings_to_array,
 )
 from moviegenre.models.embedding import BUILD_LOCK, TextEncoder

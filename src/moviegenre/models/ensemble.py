@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import log_softmax, softmax
 
 from moviegenre import selection
 from moviegenre.errors import ConfigError, ModelFileError
@@ -42,6 +41,8 @@ from moviegenre.models.base import (
     check_temperature,
     check_training_data,
     fit_temperature,
+    log_softmax,
+    softmax,
 )
 from moviegenre.models.linear import LinearGenreModel
 from moviegenre.progress import report

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import softmax
 
 from moviegenre import selection
 from moviegenre._util import require
@@ -49,6 +48,7 @@ from moviegenre.models.base import (
     fit_temperature,
     power_class_weights,
     require_arrays,
+    softmax,
     strings_to_array,
 )
 from moviegenre.progress import report

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
 
 from moviegenre._util import require, write_cache
@@ -34,6 +33,7 @@ from moviegenre.models.base import (
     check_training_data,
     power_class_weights,
     require_arrays,
+    softmax,
     strings_to_array,
 )
 from moviegenre.models.embedding import cache_root
