@@ -37,7 +37,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
-from scipy.stats import t as student_t
 
 from moviegenre.checks import CheckSettings, check_text
 from moviegenre.errors import ConfigError, InvalidTextError
@@ -235,6 +234,8 @@ def _by_banzhaf(
     residual_dof = len(kept) - np.linalg.matrix_rank(design)
     sigma2 = float(np.sum((values - design @ coef) ** 2)) / residual_dof
     errors = np.sqrt(sigma2 * np.diag(np.linalg.pinv(design.T @ design)))[1:]
+    from scipy.stats import t as student_t  # here: scipy.stats takes ~0.7 s to import
+
     band = float(student_t.ppf(0.5 + CONFIDENCE / 2, residual_dof)) * errors
     weights, noise = [0.0] * len(spans), [0.0] * len(spans)
     for window, value, width in zip(windows, coef[1:], band, strict=True):
