@@ -271,3 +271,24 @@ def test_batch_transform_equals_sklearns_on_tricky_texts(data, fitted):
     np.testing.assert_allclose(loaded.transform(texts).toarray(), sklearns, rtol=0, atol=1e-7)
     assert loaded._index()._numbered
     alone()
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_a_few_texts_score_as_the_sparse_product(data, fitted, shuffled):
+    """Under SMALL_BATCH texts, scores come from numpy alone (bisection in the sorted
+    vocabulary, or its dict when a vocabulary is not sorted): the sparse product's numbers."""
+    from moviegenre.models.linear import SMALL_BATCH, FeatureIndex
+
+    texts = list(data[0][: SMALL_BATCH - 1]) + ["", "zzzz qqqq unknown words only"]
+    vocabulary = fitted.vocabulary_
+    weights = fitted.coef_.T
+    if shuffled:
+        order = np.random.default_rng(0).permutation(len(vocabulary))
+        vocabulary, weights = vocabulary[order], np.ascontiguousarray(weights[order])
+    index = FeatureIndex(vocabulary, fitted.bigrams, fitted.prefix_chars)
+    assert index.sorted is not shuffled
+    idf = fitted.idf_[order] if shuffled else fitted.idf_
+    fast = index.scores(texts, idf, weights)
+    sparse = np.asarray(index.transform(texts, idf) @ weights)
+    np.testing.assert_allclose(fast, sparse, rtol=0, atol=1e-6)
+    assert not fast[-2:].any()  # no known feature: a zero row, as in the sparse matrix
