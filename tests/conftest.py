@@ -297,3 +297,16 @@ def save_hostile_model(folder: Path, url: str = "http://127.0.0.1:9") -> Path:
 def hostile_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model whose genres, name and metric keys are markup (see :func:`save_hostile_model`)."""
     return save_hostile_model(tmp_path_factory.mktemp("hostile") / "model")
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    from moviegenre.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

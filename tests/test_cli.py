@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from moviegenre.baselines import BASELINES
-from moviegenre.cli import main
 from tests.conftest import (
     TINY_GENRE_WORDS,
     all_exit_within,
     children_of,
     hostile_genres,
     hostile_name,
+    run_cli,
     tiny_rows,
 )
 from tests.conftest import _write_imdb as write_imdb
@@ -31,15 +31,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "moviegenre"
 SCARY = " ".join(TINY_GENRE_WORDS["horror"]) + " in the old house where the family lives now"
 
 
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli  # (exit code, stdout, stderr) of the CLI run in-process
 
 
 def test_train_then_evaluate(tiny_imdb_train: Path, tiny_imdb_solution: Path, tmp_path, capsys):

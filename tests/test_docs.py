@@ -37,6 +37,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SHARED = "../shared/data/"
@@ -199,18 +201,9 @@ def test_a_command_on_a_model_an_earlier_example_writes_runs_that_example_first(
 
 
 def _run_cli(argv: list[str], monkeypatch, request) -> tuple[int, str, str]:
-    from moviegenre.cli import main
-
     if "blend" in argv:
         _tiny_bert_as_minilm(request.getfixturevalue("tiny_backbone_dir"), monkeypatch)
-    capture = request.getfixturevalue("capsys")
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capture.readouterr()
-    return code, out, err
+    return run_cli(argv, request.getfixturevalue("capsys"))
 
 
 def _tiny_bert_as_minilm(folder: Path, monkeypatch) -> None:
