@@ -190,8 +190,6 @@ def _write_model(
     conformal: ConformalScores | None,
     heldout: TrainingPredictions | None = None,
 ) -> None:
-    from safetensors.numpy import save
-
     config, arrays = model.to_state()
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     groups = {WEIGHTS_FILE: (model.kind, arrays)}
@@ -203,14 +201,7 @@ def _write_model(
         groups[WEIGHTS_FILE] = (model.kind, arrays)
     written = {}
     for file_name, (kind, group) in groups.items():
-        path = staging / file_name
-        # one metadata entry: safetensors writes several in no fixed order, and identical
-        # bytes are what lets bundled models share a file. Serialized here and written by
-        # Python, so a full disk is an OSError (safetensors' own writer raises SafetensorError)
-        data = save(group, metadata={"format": f"{FORMAT_NAME}/{kind}"})
-        with atomic_write(path) as tmp:
-            tmp.write_bytes(data)
-        written[file_name] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+        written[file_name] = _write_safetensors(staging / file_name, group, kind)
     info = ModelInfo(
         kind=model.kind,
         genres=[str(c) for c in model.classes_],
@@ -227,18 +218,31 @@ def _write_model(
     for name, data in model.files().items():
         if not _listable(name):
             raise ModelFileError(f"a {model.kind} model asked to save an unsafe file name {name!r}")
-        with atomic_write(staging / name) as tmp:
-            tmp.write_bytes(data)
-        meta["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        meta["files"][name] = _write_file(staging / name, data)
     if heldout is not None:
-        path = staging / HELDOUT_FILE
-        data = save(heldout.to_arrays(), metadata={"format": f"{FORMAT_NAME}/heldout"})
-        with atomic_write(path) as tmp:
-            tmp.write_bytes(data)
-        meta["heldout"] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+        meta["heldout"] = _write_safetensors(staging / HELDOUT_FILE, heldout.to_arrays(), "heldout")
         meta["heldout"].update(heldout.summary())
     _write_metadata(staging, meta)
     model.write_extras(staging)
+
+
+def _write_safetensors(path: Path, arrays: Mapping[str, np.ndarray], kind: str) -> dict[str, Any]:
+    """Write ``arrays`` as safetensors to ``path``; return its model.json entry (sha256, bytes).
+
+    One metadata entry: safetensors writes several in no fixed order, and identical bytes are
+    what lets bundled models share a file. Serialized here and written by Python, so a full
+    disk is an OSError (safetensors' own writer raises SafetensorError).
+    """
+    from safetensors.numpy import save
+
+    return _write_file(path, save(dict(arrays), metadata={"format": f"{FORMAT_NAME}/{kind}"}))
+
+
+def _write_file(path: Path, data: bytes) -> dict[str, Any]:
+    """Write ``data`` to ``path`` atomically; return its model.json entry (sha256, bytes)."""
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(data)
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
 def _write_metadata(folder: Path, meta: Mapping[str, Any]) -> None:
@@ -248,8 +252,7 @@ def _write_metadata(folder: Path, meta: Mapping[str, Any]) -> None:
     card = folder / CARD_FILE
     if card.is_file() and GENERATED not in card.read_text(encoding="utf-8", errors="replace"):
         return
-    with atomic_write(card) as tmp:
-        tmp.write_text(model_card(meta), encoding="utf-8")
+    write_text(card, model_card(meta))
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
