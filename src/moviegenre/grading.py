@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from moviegenre._util import plural
 from moviegenre.classifier import GenreClassifier
 from moviegenre.data import Dataset, dataset_fingerprint
 from moviegenre.metrics import score
@@ -30,10 +31,6 @@ def _named_training_file(dataset: Dataset, classifier: GenreClassifier) -> bool:
     names = {Path(part.strip()).name for part in str(recorded or "").split(" + ")}
     mine = {Path(part.strip()).name for part in str(dataset.source).split(" + ")}
     return bool(names & mine - {""})
-
-
-def _rows(n: int) -> str:
-    return f"{n:,} row{'' if n == 1 else 's'}"
 
 
 @dataclass
@@ -57,9 +54,9 @@ class ModelGrade:
 
     def note(self) -> str:
         """What the grade is, in plain words."""
-        live = f"{_rows(self.live_rows)} the model never trained on, predicted now"
+        live = f"{plural(self.live_rows, 'row')} the model never trained on, predicted now"
         held = (
-            f"{_rows(self.held_rows)} it trained on, graded with the {self.protocol} "
+            f"{plural(self.held_rows, 'row')} it trained on, graded with the {self.protocol} "
             "predictions it made of them during training (by models that had not seen them)"
         )
         if self.overlap == "none":
@@ -69,7 +66,7 @@ class ModelGrade:
             text = "Scored on " + " and ".join(parts) + "." if parts else ""
             if self.excluded_rows:
                 text += (
-                    f" {_rows(self.excluded_rows)} the model trained on without a held-out "
+                    f" {plural(self.excluded_rows, 'row')} the model trained on without a held-out "
                     "prediction are left out."
                 )
         elif self.overlap == "file":
