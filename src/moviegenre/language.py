@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import io
 import lzma
-import math
 import threading
 import unicodedata
 from collections import Counter
@@ -244,13 +243,7 @@ class LanguageIdentifier:
             scores = np.log1p(counts) @ self.ptc[idx] + self.pc
         else:
             scores = np.full(len(self.classes), 0.0, dtype=np.float32)
-        scores *= 1.0 / math.sqrt(len(data) or 1)
-        np.exp(scores - scores.max(), out=scores)
-        scores /= scores.sum()
-        for i, j in self.aliases:
-            scores[i] += scores[j]
-            scores[j] = 0.0
-        return scores
+        return self._normalised(scores[None, :], [data])[0]
 
     def identify(self, texts: Sequence[str], sure_english: float = 2.0) -> list[Verdict]:
         """The verdict on each text (already cut to the sample the checks read).
