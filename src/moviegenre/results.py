@@ -39,6 +39,13 @@ class Prediction:
     genre_set: GenreScores | None = None
     #: The coverage a set was asked for (None: no set asked); a refused text has no set.
     coverage: float | None = None
+    #: Multi-label models only: the genres assigned to the text (each at or above its
+    #: decision threshold, at least the most probable one), most probable first. None for a
+    #: single-label model, whose answer is ``genres[0]``.
+    labels: GenreScores | None = None
+    #: Multi-label models only: the mean share of a film's true genres that ``genre_set``
+    #: was asked to hold (``classify(recall=...)``, conformal risk control); None otherwise.
+    recall: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -51,7 +58,8 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON-ready data: ``genres``, ``error``, ``code``, ``truncated`` always;
-        ``set`` only when a set was asked for (``coverage``), null for a refused text;
+        ``labels`` only for a multi-label model; ``set`` only when a set was asked for
+        (``coverage``, or ``recall`` for a multi-label model), null for a refused text;
         probabilities to DECIMALS places.
         """
         out: dict[str, Any] = {
@@ -60,7 +68,9 @@ class Prediction:
             "code": self.code,
             "truncated": self.truncated,
         }
-        if self.coverage is not None or self.genre_set is not None:
+        if self.labels is not None:
+            out["labels"] = _scores(self.labels)
+        if self.coverage is not None or self.recall is not None or self.genre_set is not None:
             out["set"] = None if self.genre_set is None else _scores(self.genre_set)
         return out
 

@@ -95,6 +95,12 @@ class GenreModel:
     #: their own, ``<member>.weights.safetensors``, byte-identical to that member saved alone
     #: (so bundled models can share it), mapped to the member's kind.
     member_weights: ClassVar[dict[str, str]] = {}
+    #: Whether ``fit`` accepts genre sets (a tuple of genres per row; see ``multilabel.py``).
+    #: A multi-label fit sets ``multi_label_ = True`` and ``predict_proba`` then gives one
+    #: independent probability per genre (sigmoid, rows need not sum to 1); its config in
+    #: ``to_state`` holds ``"multi_label": true``. Decision thresholds are not the model's
+    #: business: training chooses them on held-out predictions and stores them in model.json.
+    supports_multi_label: ClassVar[bool] = False
 
     # -- the scikit-learn estimator protocol ----------------------------------------------
 
@@ -227,20 +233,32 @@ class GenreModel:
             check_is_fitted(self, "classes_")  # raises scikit-learn's NotFittedError
 
 
-def check_training_data(texts: Sequence[str], labels: Sequence[str]) -> np.ndarray:
-    """Validate fit() inputs and return the sorted label set; raises ConfigError on misuse."""
+def check_training_data(texts: Sequence[str], labels: Sequence[Any]) -> np.ndarray:
+    """Validate fit() inputs and return the sorted label set; raises ConfigError on misuse.
+
+    ``labels`` are one string per row, or genre sets (tuples of strings, see
+    ``multilabel.py``) for a multi-label fit; each genre follows the same rule.
+    """
     if len(texts) != len(labels):
         raise ConfigError(f"got {len(texts)} texts but {len(labels)} labels; they must match")
     if len(texts) == 0:
         raise ConfigError("cannot train on an empty dataset")
+    names: set[str] = set()
     for i, label in enumerate(labels):
-        # the rule model.json's genres follow, so every trained model can be loaded again
-        if not isinstance(label, str) or not 0 < len(label) <= 100 or not label.isprintable():
+        genres = (label,) if isinstance(label, str) else label
+        if not isinstance(genres, (tuple, list)) or len(genres) == 0:
             raise ConfigError(
-                f"label {i} is {label!r}; every label must be a non-empty single-line string "
-                "of at most 100 printable characters"
+                f"label {i} is {label!r}; a genre set must be a non-empty list of genres"
             )
-    classes = np.array(sorted(set(labels)), dtype=object)
+        for genre in genres:
+            # the rule model.json's genres follow, so every trained model can be loaded again
+            if not isinstance(genre, str) or not 0 < len(genre) <= 100 or not genre.isprintable():
+                raise ConfigError(
+                    f"label {i} is {label!r}; every label must be a non-empty single-line "
+                    "string of at most 100 printable characters"
+                )
+            names.add(genre)
+    classes = np.array(sorted(names), dtype=object)
     if len(classes) < 2:
         raise ConfigError(f"need at least 2 distinct labels to train, found only {classes[0]!r}")
     return classes
