@@ -2,6 +2,19 @@
 
 Every reader streams, also through ``.gz`` and single-file ``.zip``; every problem becomes a
 DataError naming file, line and what is wrong. Labels are always ``normalise_label``-ed.
+
+Several genres per row (multi-label): a label cell holding a JSON list (JSONL, Parquet, or a
+cell written ``["Crime", "Drama"]``), or genres separated by ``|`` or ``,``. The separator is
+detected per file: ``|`` if any label cell holds one, else ``,`` if any holds one; a file
+with neither and no list is single-label and loads exactly as before (labels are strings).
+``label_sep=`` forces a separator. A multi-label file has every label as a tuple of genres
+(``multilabel.GenreSet``; one genre is a set of one), and so has a mix of single- and
+multi-label files loaded together.
+
+Rows without a description or without a genre (an empty cell, a null, an empty list) are
+skipped and counted (``Dataset.skipped``, a DataQualityWarning); loading refuses only a file
+with no row left. ``strict=True`` stops at the first such row instead, as loading used to.
+Every other bad row (malformed CSV or JSON, a number for a description...) is an error.
 """
 
 from __future__ import annotations
@@ -12,20 +25,25 @@ import re
 import warnings
 import zipfile
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import field as default
 from numbers import Integral
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
 from moviegenre.checks import MIN_WORDS
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.genres import normalise_label
+from moviegenre.multilabel import GenreSet, as_sets, is_multi_label, unknown_genres
 from moviegenre.readers import (
+    LABEL_SEPARATORS,
+    NO_DESCRIPTION,
+    NO_GENRES,
     Layout,
     Lines,
     Row,
@@ -34,6 +52,7 @@ from moviegenre.readers import (
     jsonl_rows,
     make_row,
     parquet_rows,
+    split_genres,
     undecodable,
 )
 
@@ -51,17 +70,29 @@ class DataQualityWarning(UserWarning):
     """Duplicate descriptions or conflicting labels in a loaded file (rows are kept)."""
 
 
+#: What ``Dataset.skipped`` counts, in words.
+SKIPPED = {NO_DESCRIPTION: "without a description", NO_GENRES: "without a genre"}
+
+
 @dataclass
 class Dataset:
-    """Parallel lists of one file's rows; ``labels`` is None for an unlabelled file."""
+    """Parallel lists of one file's rows; ``labels`` is None for an unlabelled file.
+
+    ``labels`` holds one genre name per row, or for a multi-label dataset one genre set
+    (tuple) per row. ``skipped`` counts the rows left out while loading (by what they
+    lacked, keys of :data:`SKIPPED`); ``notes`` says how the file was read (separator,
+    mixing), for a log line.
+    """
 
     texts: list[str]
-    labels: list[str] | None
+    labels: list[str] | list[GenreSet] | None
     ids: list[str]
     titles: list[str | None]
     years: list[int | None]
     source: str
     row_errors: list[str | None] | None = None
+    skipped: dict[str, int] = default(default_factory=dict)
+    notes: list[str] = default(default_factory=list)
 
     def __post_init__(self) -> None:
         n = len(self.texts)
@@ -77,6 +108,60 @@ class Dataset:
     @property
     def has_labels(self) -> bool:
         return self.labels is not None
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether the labels are genre sets (several genres per row possible)."""
+        return self.labels is not None and is_multi_label(self.labels)
+
+    def require_single_label(self, what: str) -> None:
+        """Refuse genre sets, in one line, for ``what`` (a step that needs one genre a row)."""
+        if self.multi_label:
+            raise DataError(
+                f"{self.source} holds several genres per row (multi-label); {what} needs one "
+                "genre per row"
+            )
+
+    def check_genres(self, classes: Sequence[str], model: str = "the model") -> None:
+        """Refuse, in one line, genres that ``classes`` (a model's genres) lacks; a genre
+        holding a separator points at the separator (``label_sep``)."""
+        unknown = unknown_genres(self.genre_sets(), classes)
+        if not unknown:
+            return
+        shown = ", ".join(repr(g) for g in unknown[:8]) + (" ..." if len(unknown) > 8 else "")
+        hint = (
+            "; a genre holding a separator means the file's separator was not the one used "
+            "(pass label_sep to choose it)"
+            if any(sep in g for g in unknown for sep in (*LABEL_SEPARATORS, ";", "/"))
+            else f"; {model} knows {', '.join(classes)}"
+        )
+        raise DataError(
+            f"{self.source}: {len(unknown)} genre(s) that {model} does not know: {shown}{hint}"
+        )
+
+    def genre_sets(self) -> list[GenreSet]:
+        """Every row's genres as a set (a single label is a set of one); [] if unlabelled."""
+        return as_sets(self.labels or [])
+
+    def genre_counts(self) -> dict[str, int]:
+        """Rows per genre (a row counts for each of its genres), most frequent first."""
+        counts = Counter(g for genres in self.genre_sets() for g in genres)
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def genres_per_row(self) -> dict[int, int]:
+        """Rows by how many genres they hold ({1: rows with one genre, 2: ...})."""
+        return dict(sorted(Counter(len(g) for g in self.genre_sets()).items()))
+
+    def cooccurrence(self) -> tuple[list[str], np.ndarray]:
+        """(genres most frequent first, matrix): ``matrix[i, j]`` rows holding genres i and j;
+        the diagonal is each genre's row count."""
+        names = list(self.genre_counts())
+        column = {g: j for j, g in enumerate(names)}
+        matrix = np.zeros((len(names), len(names)), dtype=np.int64)
+        for genres in self.genre_sets():
+            idx = [column[g] for g in genres]
+            matrix[np.ix_(idx, idx)] += 1
+        return names, matrix
 
     def subset(self, indices: Iterable[int] | np.ndarray) -> Dataset:
         """The rows at ``indices`` (ints, or a boolean mask), in that order."""
@@ -99,15 +184,22 @@ class Dataset:
         )
 
     def quality(self) -> dict[str, int]:
-        """Counts for a data report; duplicates compare texts case- and whitespace-insensitively."""
+        """Counts for a data report; duplicates compare texts case- and whitespace-insensitively.
+
+        ``skipped_*`` are the rows left out while loading; ``multi_genre_rows`` the rows
+        with several genres (0 for a single-label file).
+        """
         stats = _duplicates(self)
         texts = [t for i, t in enumerate(self.texts) if not self._is_error(i)]
+        sets = self.genre_sets()
         return {
             "rows": len(self),
-            "genres": len(set(self.labels)) if self.labels is not None else 0,
+            "genres": len({g for genres in sets for g in genres}),
             "duplicate_texts": stats[0],
             "conflicting_labels": stats[1],
             "short_texts": sum(len(t.split()) < MIN_WORDS for t in texts),
+            "multi_genre_rows": sum(len(genres) > 1 for genres in sets),
+            **{f"skipped_{reason}": self.skipped.get(reason, 0) for reason in SKIPPED},
         }
 
     def _is_error(self, i: int) -> bool:
@@ -117,7 +209,7 @@ class Dataset:
 def _duplicates(ds: Dataset) -> tuple[int, int, list[str]]:
     """(extra copies of a text, texts seen with 2+ labels, ids of the first duplicate pair)."""
     first: dict[str, int] = {}
-    labels: defaultdict[str, set[str]] = defaultdict(set)
+    labels: defaultdict[str, set[Any]] = defaultdict(set)
     dup, example = 0, []
     for i, text in enumerate(ds.texts):
         if ds._is_error(i):
@@ -130,7 +222,8 @@ def _duplicates(ds: Dataset) -> tuple[int, int, list[str]]:
         else:
             first[key] = i
         if ds.labels is not None:
-            labels[key].add(ds.labels[i])
+            label = ds.labels[i]
+            labels[key].add(label if isinstance(label, str) else frozenset(label))
     return dup, sum(len(s) > 1 for s in labels.values()), example
 
 
@@ -159,13 +252,30 @@ def dataset_fingerprint(texts: Sequence[str], labels: Sequence[str] | None = Non
     return digest.hexdigest()
 
 
+def _memory_labels(labels: Sequence[Any]) -> list[str] | list[GenreSet]:
+    """In-memory labels normalised: strings, or genre sets (lists or tuples) for all rows
+    once any row has one."""
+    for i, label in enumerate(labels):
+        items = label if isinstance(label, list | tuple) else [label]
+        if not items:
+            raise DataError(f"<memory>, item {i}: empty genre list")
+        if not all(isinstance(g, str) for g in items):
+            raise DataError(f"<memory>, item {i}: label is {label!r}, not a string")
+    if not is_multi_label(labels):
+        return [normalise_label(label) for label in labels]
+    return [tuple(dict.fromkeys(map(normalise_label, genres))) for genres in as_sets(labels)]
+
+
 def from_records(
     texts: Sequence[str],
-    labels: Sequence[str] | None = None,
+    labels: Sequence[str] | Sequence[Sequence[str]] | None = None,
     ids: Sequence[str] | None = None,
     titles: Sequence[str | None] | None = None,
 ) -> Dataset:
-    """An in-memory Dataset (source "<memory>"); ids default to "1".."n", labels are normalised."""
+    """An in-memory Dataset (source "<memory>"); ids default to "1".."n", labels are normalised.
+
+    A label may be a genre set (a list or tuple of names); then every label becomes one.
+    """
     texts = list(texts)
     for field, values in (("labels", labels), ("ids", ids), ("titles", titles)):
         if values is not None and len(values) != len(texts):
@@ -174,10 +284,7 @@ def from_records(
         if not isinstance(text, str):
             raise DataError(f"<memory>, item {i}: text is {type(text).__name__}, not a string")
     if labels is not None:
-        for i, label in enumerate(labels):
-            if not isinstance(label, str):
-                raise DataError(f"<memory>, item {i}: label is {label!r}, not a string")
-        labels = [normalise_label(label) for label in labels]
+        labels = _memory_labels(labels)
     titles = list(titles) if titles is not None else [None] * len(texts)
     return Dataset(
         texts=texts,
@@ -279,7 +386,9 @@ def detect_format(path: str | Path) -> str:
 # -- IMDb ':::' text -------------------------------------------------------------------------
 
 
-def _imdb_rows(lines: Lines, name: str) -> tuple[Layout, Iterator[Row]]:
+def _imdb_rows(
+    lines: Lines, name: str, label_sep: str | None = None
+) -> tuple[Layout, Iterator[Row]]:
     """IMDb text: the first line fixes 4 fields (labelled) or 3; the description keeps the rest."""
     first = next((s for s in lines if s.strip()), None)
     if first is None:
@@ -318,6 +427,7 @@ def _imdb_rows(lines: Lines, name: str) -> tuple[Layout, Iterator[Row]]:
             text=fields[-1],
             label=fields[2] if n_fields == 4 else None,
             labelled=n_fields == 4,
+            label_sep=label_sep,
         )
 
     def records() -> Iterator[Row]:
@@ -336,7 +446,7 @@ def _reader(
     fmt: str, stream: IO[bytes], name: str, inner: str, batch_rows: int, wanted: dict
 ) -> tuple[Layout, Iterator[Row]]:
     if fmt == "imdb":
-        return _imdb_rows(Lines(stream, name), name)
+        return _imdb_rows(Lines(stream, name), name, wanted.get("label_sep"))
     if fmt == "parquet":
         return parquet_rows(stream, name, batch_rows=batch_rows, **wanted)
     if fmt == "jsonl":
@@ -370,6 +480,42 @@ def _chunk(rows: list[Row], layout: Layout, source: str, start: int, collect: bo
     )
 
 
+def check_label_sep(label_sep: object) -> str | None:
+    """``label_sep`` as given, refused unless None or a separator: no letters, digits, spaces
+    or '-' (genre names hold those: "sci-fi", "reality-tv")."""
+    if label_sep is None:
+        return None
+    if (
+        not isinstance(label_sep, str)
+        or not label_sep
+        or any(c.isalnum() or c.isspace() or c == "-" for c in label_sep)
+    ):
+        raise ConfigError(
+            f"label_sep must be a separator such as ',' or '|' (no letters, digits, spaces "
+            f"or '-'), got {label_sep!r}"
+        )
+    return label_sep
+
+
+def detect_separator(labels: Iterable[Any]) -> str | None:
+    """The genre separator of a file's label cells: '|' if any cell holds one, else ',' if
+    any holds one, else None (one genre per cell)."""
+    cells = [label for label in labels if isinstance(label, str)]
+    return next((sep for sep in LABEL_SEPARATORS if any(sep in c for c in cells)), None)
+
+
+def _as_genre_lists(ds: Dataset, sep: str | None) -> Dataset:
+    """``ds`` with its labels split on ``sep`` (strings that hold no list become sets of one);
+    unchanged when it has no separator and no list: a single-label file stays strings."""
+    if ds.labels is None or (sep is None and not is_multi_label(ds.labels)):
+        return ds
+    ds.labels = [
+        label if not isinstance(label, str) else split_genres(label, sep) if sep else (label,)
+        for label in ds.labels
+    ]
+    return ds
+
+
 def _resolve(path: str | Path, chunk_rows: int, fmt: str, errors: str) -> str:
     """Check the arguments and return the concrete format (detecting it if "auto")."""
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, Integral) or chunk_rows < 1:
@@ -381,6 +527,19 @@ def _resolve(path: str | Path, chunk_rows: int, fmt: str, errors: str) -> str:
     return detect_format(path) if fmt == "auto" else fmt
 
 
+class _Skips:
+    """Rows skipped while loading: a count by what they lacked, and the first message of each."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.first: dict[str, str] = {}
+
+    def add(self, row: Row) -> None:
+        reason = row.missing or NO_DESCRIPTION
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        self.first.setdefault(reason, row.error or "")
+
+
 def _stream(
     path: str | Path,
     *,
@@ -389,7 +548,10 @@ def _stream(
     errors: str,
     require_labels: bool,
     wanted: dict,
+    skips: _Skips | None = None,
 ) -> Iterator[Dataset]:
+    """Chunks of a file; with ``skips``, rows lacking only a description or a genre are
+    counted there instead of raising (``errors="raise"``) or being yielded (``"collect"``)."""
     collect = errors == "collect"
     with _open_binary(path) as (stream, name, inner):
         try:
@@ -401,6 +563,9 @@ def _stream(
             buffer: list[Row] = []
             start = 1
             for row in rows:
+                if row.error is not None and skips is not None and row.missing is not None:
+                    skips.add(row)
+                    continue
                 if row.error is not None and not collect:
                     raise DataError(row.error)
                 buffer.append(row)
@@ -414,6 +579,16 @@ def _stream(
             raise DataError(f"{name}: cannot read the file ({exc})") from None
 
 
+def _split_chunks(chunks: Iterator[Dataset], label_sep: str | None) -> Iterator[Dataset]:
+    """Chunks with genre lists split: on ``label_sep``, else on the separator detected in
+    the first chunk (a stream cannot look ahead; ``load_dataset`` detects on the whole file)."""
+    sep, decided = label_sep, label_sep is not None
+    for chunk in chunks:
+        if not decided and chunk.labels is not None:
+            sep, decided = detect_separator(chunk.labels), True
+        yield _as_genre_lists(chunk, sep)
+
+
 def iter_chunks(
     path: str | Path,
     *,
@@ -424,19 +599,22 @@ def iter_chunks(
     id_col: str | None = None,
     title_col: str | None = None,
     errors: str = "raise",
+    label_sep: str | None = None,
 ) -> Iterator[Dataset]:
     """Stream a file as Datasets of at most ``chunk_rows`` rows, in constant memory.
 
     Files without ids get global 1-based row numbers. ``errors="collect"`` yields a bad row as
     text "" (label "") with its message in ``row_errors``; file-level problems always raise.
     A file with no data rows yields one empty chunk (so its labelled-ness is still known).
+    Genre lists are split on ``label_sep``, else on the separator found in the first chunk.
     """
     wanted = {"text_col": text_col, "label_col": label_col, "id_col": id_col}
-    wanted["title_col"] = title_col
+    wanted |= {"title_col": title_col, "label_sep": check_label_sep(label_sep)}
     fmt = _resolve(path, chunk_rows, fmt, errors)
-    return _stream(
+    chunks = _stream(
         path, chunk_rows=chunk_rows, fmt=fmt, errors=errors, require_labels=False, wanted=wanted
     )
+    return _split_chunks(chunks, label_sep)
 
 
 def load_dataset(
@@ -448,18 +626,26 @@ def load_dataset(
     id_col: str | None = None,
     title_col: str | None = None,
     require_labels: bool = False,
+    label_sep: str | None = None,
+    strict: bool = False,
 ) -> Dataset:
     """Load a whole file, or several files as one dataset (e.g. train + test solution).
 
-    Warns (DataQualityWarning) about duplicate texts or conflicting labels, across files too.
-    With several files, ids become ``FILE:ID`` so that rows of different files stay distinct.
+    Warns (DataQualityWarning) about duplicate texts or conflicting labels, across files too,
+    and about rows skipped for lacking a description or a genre (``strict=True`` raises at
+    the first instead). Genre lists are split on ``label_sep``, else on the separator
+    detected in each file (see the module docstring); ``Dataset.notes`` says which.
+    With several files, ids become ``FILE:ID`` so that rows of different files stay distinct;
+    if some hold genre lists and others one genre, every label becomes a genre set.
     """
     paths = [path] if isinstance(path, str | Path) else list(path)
     if not paths:
         raise ConfigError("no data file given")
-    options = dict(fmt=fmt, require_labels=require_labels)
+    if not isinstance(strict, bool):
+        raise ConfigError(f"strict must be True or False, got {strict!r}")
+    options = dict(fmt=fmt, require_labels=require_labels, strict=strict)
     wanted = {"text_col": text_col, "label_col": label_col, "id_col": id_col}
-    wanted["title_col"] = title_col
+    wanted |= {"title_col": title_col, "label_sep": check_label_sep(label_sep)}
     parts = [_load_one(p, wanted=wanted, **options) for p in paths]
     if len(parts) == 1:
         ds = parts[0]
@@ -471,6 +657,16 @@ def load_dataset(
         if len(labelled) > 1:
             which = ", ".join(n for n, p in zip(names, parts, strict=True) if not p.has_labels)
             raise DataError(f"{which}: no genre labels, unlike the other files; mix like with like")
+        notes = [note for p in parts for note in p.notes]
+        if any(p.multi_label for p in parts):
+            single = [n for n, p in zip(names, parts, strict=True) if not p.multi_label]
+            if single:
+                notes.append(
+                    f"mixing one genre per row ({', '.join(single)}) with genre lists: a single "
+                    "genre counts as a set of one"
+                )
+            for p in parts:
+                p.labels = as_sets(p.labels or [])
         ds = Dataset(
             texts=[t for p in parts for t in p.texts],
             labels=[lab for p in parts for lab in p.labels] if parts[0].has_labels else None,
@@ -478,12 +674,17 @@ def load_dataset(
             titles=[t for p in parts for t in p.titles],
             years=[y for p in parts for y in p.years],
             source=" + ".join(str(p) for p in paths),
+            skipped=dict(sum((Counter(p.skipped) for p in parts), Counter())),
+            notes=notes,
         )
     _warn_quality(ds)
     return ds
 
 
-def _load_one(path: str | Path, *, fmt: str, require_labels: bool, wanted: dict) -> Dataset:
+def _load_one(
+    path: str | Path, *, fmt: str, require_labels: bool, strict: bool, wanted: dict
+) -> Dataset:
+    skips = None if strict else _Skips()
     chunks = list(
         _stream(
             path,
@@ -492,6 +693,7 @@ def _load_one(path: str | Path, *, fmt: str, require_labels: bool, wanted: dict)
             errors="raise",
             require_labels=require_labels,
             wanted=wanted,
+            skips=skips,
         )
     )
     labelled = chunks[0].has_labels
@@ -502,10 +704,49 @@ def _load_one(path: str | Path, *, fmt: str, require_labels: bool, wanted: dict)
         titles=[t for c in chunks for t in c.titles],
         years=[y for c in chunks for y in c.years],
         source=str(path),
+        skipped=dict(skips.counts) if skips is not None else {},
     )
+    if skips is not None and skips.counts:
+        _warn_skipped(ds, skips)
     if not len(ds):
+        if ds.skipped:
+            raise DataError(
+                f"{path}: no rows left: every row lacks a description or a genre (first: "
+                f"{next(iter(skips.first.values()))})"
+            )
         raise DataError(f"{path}: no data rows (only a header or blank lines)")
+    forced = wanted.get("label_sep")
+    sep = forced or (detect_separator(ds.labels) if labelled else None)
+    ds = _as_genre_lists(ds, sep)
+    if ds.multi_label:
+        several = sum(len(genres) > 1 for genres in ds.labels or [])
+        how = f"genres separated by {sep!r}" if sep else "genre lists (JSON lists)"
+        if sep:
+            how += " (label_sep)" if forced else " (detected; pass label_sep to force one)"
+        ds.notes.append(
+            f"{path}: {how}: {several:,} of {len(ds):,} rows hold several genres, "
+            f"{_mean_genres(ds):.2f} genres per row on average"
+        )
     return ds
+
+
+def _mean_genres(ds: Dataset) -> float:
+    sets = ds.genre_sets()
+    return sum(map(len, sets)) / len(sets) if sets else 0.0
+
+
+def _warn_skipped(ds: Dataset, skips: _Skips) -> None:
+    parts = [
+        f"{skips.counts[reason]:,} row(s) {SKIPPED[reason]} (first: {skips.first[reason]})"
+        for reason in SKIPPED
+        if reason in skips.counts
+    ]
+    warnings.warn(
+        f"{ds.source}: skipped {' and '.join(parts)}; pass strict=True to stop at the first "
+        "such row instead",
+        DataQualityWarning,
+        stacklevel=4,
+    )
 
 
 def _warn_quality(ds: Dataset) -> None:
@@ -524,8 +765,10 @@ __all__ = [
     "FORMATS",
     "DataQualityWarning",
     "Dataset",
+    "check_label_sep",
     "dataset_fingerprint",
     "detect_format",
+    "detect_separator",
     "from_records",
     "iter_chunks",
     "load_dataset",
