@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -79,6 +78,23 @@ def _with_device(cls: Any, params: dict[str, Any], device: str) -> dict[str, Any
     return params
 
 
+def _refuse_genre_sets(dataset: Dataset, kind: str, cls: Any) -> None:
+    """A multi-label dataset given to a kind that learns one genre per row: one clear line."""
+    if not dataset.multi_label or cls.supports_multi_label:
+        return
+    able = []
+    for name in MODEL_KINDS:
+        try:
+            if model_class(name).supports_multi_label:
+                able.append(name)
+        except ImportError:  # a kind whose optional dependencies are missing
+            continue
+    raise ConfigError(
+        f"{dataset.source} holds several genres per row, and {kind!r} models learn one genre "
+        f"per row; kinds that learn genre sets: {', '.join(able) or 'none in this version'}"
+    )
+
+
 def _candidates(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     keys = list(grid)
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
@@ -111,6 +127,7 @@ def train(
     start = time.perf_counter()
     say = progress or (lambda _msg, _done, _total: None)
     cls = model_class(settings.kind)
+    _refuse_genre_sets(dataset, settings.kind, cls)
     selection.check(settings.val_fraction, settings.random_state)
     params = _with_device(cls, check_params(cls, settings.params), settings.device)
     settings = replace(settings, params=params)
@@ -237,14 +254,16 @@ def _result(
     the training file grades the model with these predictions, never with rows it trained on.
     """
     seconds = time.perf_counter() - start
-    counts = Counter(str(y) for y in dataset.labels or [])
     files = [part.strip() for part in str(dataset.source).split(" + ")]
     data = "from_records(texts, labels)" if files == ["<memory>"] else f"load_dataset({files!r})"
     python = f"train({data}, {replace(settings, command=None)!r})"
     training = {
         "data": dataset.source,
         "rows": len(dataset),
-        "genre_counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "genre_counts": dataset.genre_counts(),
+        # rows left out while loading, and how the files were read (separator, mixing)
+        **({"skipped_rows": dict(dataset.skipped)} if dataset.skipped else {}),
+        **({"data_notes": list(dataset.notes)} if dataset.notes else {}),
         "command": settings.command or python,
         "data_fingerprint": dataset_fingerprint(dataset.texts, list(dataset.labels or [])),
         "random_state": settings.random_state,
