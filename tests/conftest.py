@@ -59,6 +59,24 @@ def tiny_rows(n_rows: int, seed: int) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def tiny_multi_rows(n_rows: int, seed: int) -> tuple[list[str], list[tuple[str, ...]]]:
+    """(texts, genre sets) for multi-label fits: row i is about genre i % 5, and two rows in
+    three also about the next genre (words of both), so every genre has single and paired
+    rows; 30 words each."""
+    rng = random.Random(seed)
+    texts, sets = [], []
+    for i in range(n_rows):
+        genres = [TINY_GENRES[i % len(TINY_GENRES)]]
+        if i % 3:
+            genres.append(TINY_GENRES[(i + 1) % len(TINY_GENRES)])
+        words = [w for g in genres for w in rng.choices(TINY_GENRE_WORDS[g], k=18 // len(genres))]
+        words += rng.choices(_FILLER, k=30 - len(words))
+        rng.shuffle(words)
+        texts.append(" ".join(words).capitalize() + ".")
+        sets.append(tuple(genres))
+    return texts, sets
+
+
 def _write_imdb(path: Path, rows, labelled: bool) -> Path:
     with path.open("w", encoding="utf-8") as fh:
         for rid, title, genre, text in rows:

@@ -70,6 +70,12 @@ def log_softmax(x: np.ndarray, axis: int = 1) -> np.ndarray:
         return tmp - np.log(np.sum(np.exp(tmp), axis=axis, keepdims=True))
 
 
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """``scipy.special.expit`` without scipy: ``1 / (1 + exp(-x))``, computed without overflow
+    (a multi-label model's independent per-genre probabilities from its logits)."""
+    return np.exp(-np.logaddexp(0.0, -np.asarray(x)))
+
+
 class GenreModel:
     """Base class: subclasses set ``kind`` and implement fit/predict_proba/to_state/from_state.
 
@@ -399,6 +405,15 @@ def check_number(value: Any, what: str, low: float, high: float) -> float:
 def check_temperature(value: Any, kind: str) -> float:
     """A saved softmax temperature: finite and far from 0 (dividing by it must stay finite)."""
     return check_number(value, f"{kind} model temperature", 1e-3, 1e3)
+
+
+def check_multi_label(config: dict[str, Any], kind: str) -> bool:
+    """A model file's ``"multi_label"`` flag: absent (single-label, as every older file) or a
+    boolean."""
+    flag = config.get("multi_label", False)
+    if not isinstance(flag, bool):
+        raise ModelFileError(f"{kind} model 'multi_label' must be true or false, got {flag!r}")
+    return flag
 
 
 def check_classes(classes: Any, kind: str) -> np.ndarray:
