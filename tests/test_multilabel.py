@@ -57,15 +57,3 @@ def test_decide_keeps_at_least_the_top_genre():
 def test_thresholds_refuse_mismatched_shapes():
     with pytest.raises(ConfigError, match="differ"):
         choose_thresholds(np.zeros((2, 3)), np.zeros((2, 2), dtype=bool))
-
-
-def test_heldout_micro_f1_scores_the_sets_of_thresholds_chosen_on_the_rows():
-    from moviegenre.multilabel import heldout_micro_f1
-
-    proba = np.array([[0.9, 0.6, 0.1], [0.2, 0.7, 0.05], [0.8, 0.1, 0.3]])
-    truth = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 1]], dtype=bool)
-    assert heldout_micro_f1(proba, truth) == 1.0  # per genre the global 0.3 separates them
-    wrong = np.array([[0, 0, 1], [1, 0, 1], [0, 1, 0]], dtype=bool)
-    chosen = decide(proba, choose_thresholds(proba, wrong)[0])
-    tp, errors = int((chosen & wrong).sum()), int((chosen ^ wrong).sum())
-    assert heldout_micro_f1(proba, wrong) == pytest.approx(2 * tp / (2 * tp + errors))

@@ -291,15 +291,3 @@ def _global(proba: np.ndarray, truth: np.ndarray) -> float:
     """The global threshold choose_thresholds would give (when every genre got its own)."""
     thresholds, _ = choose_thresholds(proba, truth, min_positives=len(proba) + 1)
     return float(thresholds[0])
-
-
-def heldout_micro_f1(proba: np.ndarray, truth: np.ndarray) -> float:
-    """Micro-F1 of the genres :func:`decide` assigns at thresholds chosen on these same rows
-    (:func:`choose_thresholds`): how well a multi-label model's held-out probabilities can be
-    turned into genre sets, the way training will turn them. A score to compare candidates
-    (epochs, blend weights) on one validation slice, optimistic as an estimate of test F1."""
-    truth = np.asarray(truth, dtype=bool)
-    chosen = decide(proba, choose_thresholds(proba, truth)[0])
-    tp = int(np.sum(chosen & truth))
-    wrong = int(np.sum(chosen ^ truth))
-    return 2 * tp / (2 * tp + wrong) if tp + wrong else 0.0

@@ -12,10 +12,10 @@ binary cross-entropy (``BCEWithLogitsLoss``) with ``pos_weight`` = (negatives / 
 rare genres still pull on the encoder. Up-weighting positives by w multiplies the odds the
 loss is minimised at by w, so after training ``log w`` is subtracted from the head's bias
 (prior-shift correction): the exported graph's sigmoid gives honest probabilities again, no
-temperature. The epoch kept is the one whose validation slice scores best by micro-F1 at
-per-genre thresholds chosen on that slice (``multilabel.heldout_micro_f1``, the way training
-then chooses the served thresholds; ties go to the earlier epoch); single-label keeps the last
-epoch, as before.
+temperature. The epoch kept is the one whose validation slice scores best by the project's
+selection score (``selection.select``: for genre sets, the mean of micro- and macro-F1 at
+per-genre thresholds chosen on the slice, as training then chooses the served thresholds; ties
+go to the earlier epoch); single-label keeps the last epoch, as before.
 
 Training needs torch + transformers + the backbone package (``[encoder]``). At the end of
 ``fit`` the network is exported to ONNX (int8, per-channel dynamic quantization, by default)
@@ -38,7 +38,7 @@ import numpy as np
 from moviegenre import selection
 from moviegenre._util import require
 from moviegenre.errors import ConfigError, ModelFileError
-from moviegenre.metrics import score
+from moviegenre.metrics import score, selection_score
 from moviegenre.models.backbone import (
     DEFAULT_BACKBONE,
     OnnxSession,
@@ -64,7 +64,7 @@ from moviegenre.models.base import (
     softmax,
     strings_to_array,
 )
-from moviegenre.multilabel import as_sets, heldout_micro_f1, indicator, is_multi_label
+from moviegenre.multilabel import as_sets, indicator, is_multi_label
 from moviegenre.progress import report
 
 GRAPH_FILE = "encoder.onnx"
@@ -221,6 +221,7 @@ class FinetuneGenreModel(GenreModel):
         if self.multi_label_:
             bce = torch.nn.BCEWithLogitsLoss(pos_weight=class_weights)
         best: tuple[float, int, dict[str, Any]] | None = None  # multi-label: score, epoch, state
+        epoch_trials: list[dict[str, Any]] = []
         optim = torch.optim.AdamW(self._param_groups(net), lr=self.lr)
         steps = int(np.ceil(len(train) / self.batch_size))
         if self.max_steps_per_epoch:
@@ -264,12 +265,20 @@ class FinetuneGenreModel(GenreModel):
                 record["train_accuracy"] = correct / max(seen, 1)
             record |= {"train_rows": len(train), "seconds": round(time.perf_counter() - t0, 2)}
             self.history_.append(record)
-            if len(val):
-                record.update(self._val_record(torch, net, tokens, y, val, device, weights))
-                if self.multi_label_ and (best is None or record["val_micro_f1"] > best[0]):
+            if len(val) and self.multi_label_:
+                logits = self._val_logits(torch, net, tokens, val, device) - np.log(weights)
+                chosen = selection.select(
+                    [{"epoch": epoch}], [sigmoid(logits)], [labels[i] for i in val], self.classes_
+                )
+                epoch_trials += chosen.trials
+                record.update(_multi_label_record(logits, y[val], chosen.metrics))
+                now = selection_score(chosen.metrics)
+                if best is None or now > best[0]:
                     state = net.state_dict().items()
                     kept = {k: v.detach().to("cpu", copy=True) for k, v in state}
-                    best = (record["val_micro_f1"], epoch, kept)
+                    best = (now, epoch, kept)
+            elif len(val):
+                record.update(self._val_record(torch, net, tokens, y, val, device))
         self.train_seconds_ = round(time.perf_counter() - started, 2)
         self.device_ = str(device)
         self.best_epoch_ = self.epochs
@@ -287,16 +296,11 @@ class FinetuneGenreModel(GenreModel):
         self.temperature_ = 1.0
         self.heldout_: HeldOut | None = None
         if len(val) and self.multi_label_:
-            proba = sigmoid(self._logits([tokens[i] for i in val]))
-            trials = [
-                {"params": {"epoch": h["epoch"]}, "rows": len(val), "micro_f1": h["val_micro_f1"]}
-                for h in self.history_
-            ]
             self.heldout_ = HeldOut(
                 index=val,
-                proba=proba,
+                proba=sigmoid(self._logits([tokens[i] for i in val])),
                 protocol={"validation": "holdout", "val_fraction": self.val_fraction},
-                trials=trials,
+                trials=epoch_trials,
             )
         elif len(val):
             logits = self._logits([tokens[i] for i in val])
@@ -348,33 +352,23 @@ class FinetuneGenreModel(GenreModel):
             for (is_head, no_decay), params in groups.items()
         ]
 
-    def _val_record(
-        self,
-        torch: Any,
-        net: Any,
-        tokens: list,
-        y: np.ndarray,
-        val: np.ndarray,
-        device: Any,
-        weights: np.ndarray,
-    ) -> dict[str, float]:
-        """Validation loss and accuracy (multi-label: binary cross-entropy and
-        ``heldout_micro_f1`` of the prior-corrected logits) of the network as it is now."""
+    def _val_logits(
+        self, torch: Any, net: Any, tokens: list, val: np.ndarray, device: Any
+    ) -> np.ndarray:
+        """The network's logits (as it is now, in eval mode) of the validation rows."""
         net.eval()
         logits = np.zeros((len(val), len(self.classes_)), dtype=np.float32)
         with torch.inference_mode():
             for rows in length_batches([len(tokens[i]) for i in val], 64):
                 ids, mask = (torch.from_numpy(a).to(device) for a in pad_batch(tokens, val[rows]))
                 logits[rows] = net(ids, mask).float().cpu().numpy()
-        if self.multi_label_:
-            logits = logits - np.log(weights)[None, :].astype(np.float32)
-            truth = y[val]
-            # -log sigmoid(z) = logaddexp(0, -z); -log(1 - sigmoid(z)) = logaddexp(0, z)
-            loss = truth * np.logaddexp(0, -logits) + (1 - truth) * np.logaddexp(0, logits)
-            return {
-                "val_loss": float(loss.mean()),
-                "val_micro_f1": heldout_micro_f1(sigmoid(logits), truth > 0),
-            }
+        return logits
+
+    def _val_record(
+        self, torch: Any, net: Any, tokens: list, y: np.ndarray, val: np.ndarray, device: Any
+    ) -> dict[str, float]:
+        """Validation loss and accuracy of the network as it is now (in eval mode)."""
+        logits = self._val_logits(torch, net, tokens, val, device)
         logp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
         return {
             "val_loss": float(-logp[np.arange(len(val)), y[val]].mean()),
@@ -487,6 +481,20 @@ class FinetuneGenreModel(GenreModel):
                 f"but the model lists {len(model.classes_)} genres"
             )
         return model
+
+
+def _multi_label_record(
+    logits: np.ndarray, truth: np.ndarray, metrics: dict[str, Any]
+) -> dict[str, float]:
+    """An epoch's validation binary cross-entropy (of the prior-corrected ``logits``) and
+    micro-/macro-F1 (``metrics`` of ``selection.select``), for the history."""
+    # -log sigmoid(z) = logaddexp(0, -z); -log(1 - sigmoid(z)) = logaddexp(0, z)
+    loss = truth * np.logaddexp(0, -logits) + (1 - truth) * np.logaddexp(0, logits)
+    return {
+        "val_loss": float(loss.mean()),
+        "val_micro_f1": metrics["micro_f1"],
+        "val_macro_f1": metrics["macro_f1"],
+    }
 
 
 def save_history(history: list[dict[str, float]], directory: str | os.PathLike) -> None:
