@@ -95,3 +95,13 @@ def test_multi_label_static_is_one_vs_rest_sigmoids_and_saves_torch_free(data, t
     assert predict_without_torch(tmp_path / "m", texts[1]) == model.predict([texts[1]])[0]
     config, _ = StaticGenreModel(cache_dir=str(tmp_path)).fit(*data).to_state()
     assert "multi_label" not in config
+
+
+def test_multi_label_fast_blends_linear_and_static_on_genre_sets(tmp_path):
+    texts, sets = tiny_multi_rows(60, seed=13)
+    model = FastGenreModel(partner_params={"cache_dir": str(tmp_path)}).fit(texts, sets)
+    assert model.multi_label_ and model.partner_.multi_label_
+    proba = model.predict_proba(texts)
+    assert proba.shape == (60, len(TINY_GENRES)) and not np.allclose(proba.sum(axis=1), 1)
+    save_model(model, tmp_path / "m")
+    assert np.array_equal(load_model(tmp_path / "m")[0].predict_proba(texts), proba)
