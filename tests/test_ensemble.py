@@ -271,3 +271,18 @@ def test_multi_label_ensemble_with_a_frozen_encoder_partner(multi_data, encoder_
     proba = model.predict_proba(multi_data[0])
     truth = np.array([[g in s for g in model.classes_] for s in multi_data[1]])
     assert ((proba >= 0.5) == truth).mean() >= 0.9
+
+
+def test_training_a_multi_label_blend_gives_genre_sets_and_recall_sets(finetune_params):
+    """Through training.py (ml-core's thresholds on this blend's held-out rows): the saved
+    classifier is multi-label, assigns genres above their thresholds and gives recall sets."""
+    from moviegenre.training import TrainSettings, train
+    from tests.conftest import tiny_multi_dataset
+
+    dataset = tiny_multi_dataset(60, seed=10)
+    params = {"partner_params": finetune_params, "val_fraction": 0.3}
+    classifier = train(dataset, TrainSettings(kind="blend", params=params)).classifier
+    assert classifier.info.multi_label
+    (prediction,) = classifier.classify([dataset.texts[0]], check=False, recall=0.9)
+    assert prediction.labels and prediction.recall == 0.9 and prediction.genre_set
+    assert prediction.to_dict()["labels"]
