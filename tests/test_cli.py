@@ -141,6 +141,7 @@ def test_models_lists_the_bundled_models(capsys):
     code, out, _ = run(["models", "--json"], capsys)
     rows = json.loads(out)
     assert code == 0 and rows[0]["default"] and {"name", "kind", "megabytes"} <= set(rows[0])
+    assert [row["multi_label"] for row in rows] == [False, False]  # both bundled: one genre
     code, out, _ = run(["models"], capsys)
     assert code == 0 and "(default)" in out and rows[0]["kind"] in out
 
