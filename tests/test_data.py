@@ -808,6 +808,12 @@ def test_label_sep_forces_the_separator(tmp_path, cell, label_sep, expected):
     assert quiet_load(path, label_sep=label_sep).labels == [expected]
 
 
+@pytest.mark.parametrize("cell", ["[bold]x[/bold]", "[1]", "[ w ]"])
+def test_brackets_without_a_quote_are_a_genre_name_not_a_list(tmp_path, cell):
+    path = write(tmp_path / "b.csv", f"text,genre\n{TEXT},{cell}\n")
+    assert quiet_load(path).labels == [cell]
+
+
 def test_a_separator_nobody_detects_stays_one_genre(tmp_path):
     path = write(tmp_path / "semi.csv", f"text,genre\n{TEXT},Crime;Drama\n")
     ds = quiet_load(path)
@@ -857,7 +863,7 @@ def test_an_empty_genre_list_stops_strict_loading_and_is_skipped_otherwise(
          "line 1: genre list holds the number 3, not a string"),
         ("nested.jsonl", f'{{"text": "{TEXT}", "genre": [["crime"]]}}\n',
          "genre list holds a list, not a string"),
-        ("object.csv", f'text,genre\n{TEXT},"[1]"\n', "genre list holds the number 1"),
+        ("number.csv", f'text,genre\n{TEXT},"[""crime"", 1]"\n', "genre list holds the number 1"),
     ],
 )  # fmt: skip
 def test_malformed_genre_lists_are_errors_even_when_not_strict(tmp_path, name, content, words):
