@@ -7,6 +7,10 @@ first candidate (:func:`select`). Then the chosen setting is refit on all rows w
 allows it (:func:`refits`). training.py searches a kind's grid this way; kinds that choose a
 setting inside ``fit`` (linear: C out-of-fold, on features built once per fold; the blends:
 the weight on a slice) call the same functions, so no kind has a protocol of its own.
+
+Genre sets (multi-label rows) are stratified by each row's rarest genre (``split.strata``),
+so rare genres spread over folds as in single-label data; a candidate is scored at per-genre
+thresholds chosen on its own held-out predictions (``multilabel.choose_thresholds``).
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from typing import Any
 import numpy as np
 
 from moviegenre.errors import ConfigError
-from moviegenre.metrics import headline, score, selection_score
+from moviegenre.metrics import headline, score_any, selection_score
+from moviegenre.multilabel import as_sets, choose_thresholds, indicator, is_multi_label
 from moviegenre.split import (
     check_fraction,
     check_random_state,
+    strata,
     stratified_folds,
     stratified_split,
 )
@@ -65,6 +71,7 @@ def folds(
     ``n_folds`` is lowered to the size of the largest genre (a genre can't fill more folds
     than it has rows), never below 2.
     """
+    labels = strata(labels)
     counts = np.unique(np.asarray(labels, dtype=object), return_counts=True)[1]
     if counts.max() < 2:
         raise ConfigError(f"nothing to cross-validate: {TOO_FEW_ROWS}")
@@ -98,13 +105,17 @@ def select(
     """The candidate whose held-out probabilities have the best ``metrics.selection_score``.
 
     ``held_out_probas`` gives one (rows x classes) matrix per candidate, in order, for the
-    rows whose true ``labels`` are given; it may be a generator that fits lazily.
+    rows whose true ``labels`` are given; it may be a generator that fits lazily. Genre-set
+    ``labels`` are scored at thresholds chosen on each candidate's own predictions.
     ``on_trial(index, trial)`` is told each candidate's scores as soon as they are known.
     """
     trials: list[dict[str, Any]] = []
     best: tuple[float, int, dict[str, Any], np.ndarray] | None = None
     for index, (params, proba) in enumerate(zip(candidates, held_out_probas, strict=True)):
-        metrics = score(labels, proba, classes)
+        thresholds = None
+        if is_multi_label(labels):
+            thresholds, _ = choose_thresholds(proba, indicator(as_sets(labels), classes))
+        metrics = score_any(labels, proba, classes, thresholds)
         trials.append(trial(params, metrics))
         if on_trial is not None:
             on_trial(index, trials[-1])

@@ -43,7 +43,7 @@ def strata(labels: Sequence[Any] | np.ndarray) -> list[Any]:
     """The class each row is stratified by: its label, or for a genre set its rarest genre
     (fewest rows over ``labels``; ties go to the name first in alphabetical order)."""
     labels = list(labels)
-    if all(isinstance(label, str) for label in labels):
+    if not any(isinstance(label, tuple | list) for label in labels):  # names (or class indices)
         return labels
     sets = [(label,) if isinstance(label, str) else tuple(label) for label in labels]
     rows = Counter(g for genres in sets for g in set(genres))
