@@ -950,17 +950,33 @@ def test_a_bad_label_sep_is_one_line(value, tiny_csv, tmp_path, capsys):
     assert code == 2 and "--label-sep must be a separator such as ',' or '|'" in err
 
 
-def test_a_kind_of_one_genre_per_row_refuses_genre_sets(tiny_multilabel_csv, tmp_path, capsys):
-    from moviegenre.models import MODEL_KINDS, model_class
+def test_a_kind_of_one_genre_per_row_refuses_genre_sets(
+    tiny_multilabel_csv, tmp_path, monkeypatch, capsys
+):
+    """Every kind learns genre sets (issue 22): one is made not to, as in test_training."""
+    from moviegenre.models import model_class
 
-    single = [k for k in MODEL_KINDS if not model_class(k).supports_multi_label]
-    if not single:
-        pytest.skip("every kind learns genre sets")
+    monkeypatch.setattr(model_class("static"), "supports_multi_label", False)
     argv = ["train", "--data", str(tiny_multilabel_csv), "--out", str(tmp_path / "m")]
-    code, _, err = run([*argv, "--kind", single[0]], capsys)
-    assert code == 2 and "Traceback" not in err
-    assert f"holds several genres per row, and {single[0]!r} models learn one genre" in err
+    code, _, err = run([*argv, "--kind", "static"], capsys)
+    assert code == 2 and "Traceback" not in err and not (tmp_path / "m").exists()
+    assert "has several genres per row, which kind 'static' cannot learn" in err
     assert "note: " in err and "genres separated by ','" in err  # how the file was read
+
+
+def test_evaluate_points_at_a_wrong_label_sep(tiny_multi_model_dir, tmp_path, capsys):
+    path = tmp_path / "pipes.csv"
+    rows = [("text", "genre")] + [(d, "Comedy|Horror") for _, _, _, d in tiny_rows(4, seed=6)]
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    argv = ["evaluate", "--model", str(tiny_multi_model_dir), "--data", str(path)]
+    code, out, err = run([*argv, "--label-sep", ";"], capsys)
+    assert code == 2 and "pipes.csv has genres the model does not know: comedy|horror;" in err
+    assert "split on another one (pass --label-sep to choose it)" in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].endswith("(pass --label-sep to choose it)")
+    code, out, _ = run(argv, capsys)  # '|' detected: the genres the model knows
+    assert code == 0 and "micro-F1" in out
 
 
 @pytest.mark.parametrize("command", ["audit", "baselines"])

@@ -14,7 +14,7 @@ from conftest import TINY_GENRES
 
 from moviegenre.data import load_dataset
 from moviegenre.dataset import Dataset, from_records
-from moviegenre.errors import DataError
+from moviegenre.errors import ConfigError, DataError
 from moviegenre.genres import GENRES
 
 TEXT = "A quiet clerk discovers a hidden talent for painting and slowly rebuilds a broken life."
@@ -59,7 +59,11 @@ def test_single_label_statistics_are_sets_of_one(tiny_imdb_train):
 @pytest.mark.parametrize(
     ("classes", "words"),
     [
-        (["crime"], "1 genre(s) that the model does not know: 'drama'; the model knows crime"),
+        (
+            ["crime"],
+            "g.csv has genres the model does not know: drama; the model's genres are: crime "
+            "(use data with those genres, or retrain)",
+        ),
         (["crime", "drama"], None),
     ],
 )
@@ -68,16 +72,17 @@ def test_check_genres_names_unknown_genres(tmp_path, classes, words):
     if words is None:
         ds.check_genres(classes)
     else:
-        with pytest.raises(DataError, match=re.escape(words)):
+        with pytest.raises(ConfigError, match=re.escape(words)):
             ds.check_genres(classes)
 
 
 def test_check_genres_points_at_a_wrong_separator(tmp_path):
     path = write(tmp_path / "g.csv", f'text,genre\n{TEXT},"Crime|Drama"\n')
     ds = quiet_load(path, label_sep=";")
-    with pytest.raises(DataError, match="pass label_sep to choose it") as info:
+    with pytest.raises(ConfigError, match="split on another one .pass label_sep") as info:
         ds.check_genres(GENRES, "linear")
-    assert "'crime|drama'" in str(info.value) and "linear does not know" in str(info.value)
+    assert "linear does not know: crime|drama;" in str(info.value)
+    assert "linear's genres are: action, adult" in str(info.value)
 
 
 def test_require_single_label(tiny_multilabel_csv, tiny_csv):

@@ -89,15 +89,18 @@ class Dataset:
         unknown = unknown_genres(self.genre_sets(), classes)
         if not unknown:
             return
-        shown = ", ".join(repr(g) for g in unknown[:8]) + (" ..." if len(unknown) > 8 else "")
+        more = len(unknown) - 10
+        shown = ", ".join(unknown[:10]) + (f" and {more} more" if more > 0 else "")
+        separators = (*LABEL_SEPARATORS, ";", "/")
         hint = (
-            "; a genre holding a separator means the file's separator was not the one used "
-            "(pass label_sep to choose it)"
-            if any(sep in g for g in unknown for sep in (*LABEL_SEPARATORS, ";", "/"))
-            else f"; {model} knows {', '.join(classes)}"
+            "; a genre holding a separator means the genres were split on another one (pass "
+            "label_sep to choose it)"
+            if any(sep in g for g in unknown for sep in separators)
+            else " (use data with those genres, or retrain)"
         )
-        raise DataError(
-            f"{self.source}: {len(unknown)} genre(s) that {model} does not know: {shown}{hint}"
+        raise ConfigError(
+            f"{self.source} has genres {model} does not know: {shown}; {model}'s genres are: "
+            f"{', '.join(classes)}{hint}"
         )
 
     def genre_sets(self) -> list[GenreSet]:
