@@ -28,7 +28,8 @@ _YEAR = re.compile(r"\((\d{4}|\?{4})(?:/[IVXLC]+)?\)")
 
 
 class DataQualityWarning(UserWarning):
-    """Duplicate descriptions or conflicting labels in a loaded file (rows are kept)."""
+    """Duplicate descriptions or conflicting labels in a loaded file (rows are kept), or rows
+    skipped while loading for lacking a description or a genre (counted in ``skipped``)."""
 
 
 #: What ``Dataset.skipped`` counts, in words.
@@ -300,6 +301,7 @@ def as_genre_lists(ds: Dataset, sep: str | None) -> Dataset:
 
 
 def warn_quality(ds: Dataset) -> None:
+    """Warn (DataQualityWarning) about duplicate descriptions and conflicting labels."""
     dup, conflicts, example = _duplicates(ds)
     if dup or conflicts:
         where = f" (first pair: ids {example[0]} and {example[1]})" if example else ""
