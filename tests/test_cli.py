@@ -1045,3 +1045,16 @@ def test_evaluate_prints_the_multi_label_scores(
     assert code == 0 and "micro-F1" in out and "Jaccard" in out and "accuracy" not in out
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["multi_label"] and {"samples_f1", "hamming_loss", "hit_at_3"} <= set(metrics)
+
+
+def test_mixing_single_and_multi_label_files_is_stated_and_recorded(
+    tiny_csv, tiny_multilabel_csv, tmp_path, capsys
+):
+    model = tmp_path / "model"
+    argv = ["train", "--data", str(tiny_csv), "--data", str(tiny_multilabel_csv)]
+    code, _, err = run([*argv, "--out", str(model), "--param", "C=0.5"], capsys)
+    mixing = "mixing one genre per row (train.csv) with genre lists: a single genre counts as a "
+    assert code == 0 and f"note: {mixing}" in " ".join(err.split())
+    training = json.loads((model / "model.json").read_text())["training"]
+    assert training["rows"] == 50 and training["data_notes"][-1].startswith(mixing)
+    assert training["genre_counts"]["comedy"] == 4 + 12  # 4 rows of train.csv, 12 of multi.csv
