@@ -788,6 +788,18 @@ def test_parquet_list_column(tmp_path):
     assert ds.labels == [("crime", "drama"), ("comedy",)] and ds.multi_label
 
 
+def test_parquet_null_and_empty_genre_lists_are_rows_without_a_genre(tmp_path):
+    texts = [TEXT, "Two " + TEXT, "Three " + TEXT, None]
+    path = write_parquet(
+        tmp_path / "holes.parquet", {"text": texts, "genre": [["Crime"], None, [], ["Drama"]]}
+    )
+    with pytest.raises(DataError, match="holes.parquet, row 2: label is null"):
+        load_dataset(path, strict=True)
+    ds, message = load_warned(path)
+    assert ds.labels == [("crime",)] and ds.skipped == {"no_genres": 2, "no_description": 1}
+    assert "row 4: description is null" in message and "row 2: label is null" in message
+
+
 def test_a_single_label_file_is_read_as_before(tiny_csv):
     ds = quiet_load(tiny_csv)
     assert not ds.multi_label and ds.notes == []
