@@ -45,7 +45,7 @@ from moviegenre.models.base import (
     GenreModel,
     HeldOut,
     check_classes,
-    check_multi_label,
+    check_multi_label_flag,
     check_number,
     check_settings,
     check_temperature,
@@ -365,7 +365,7 @@ class EnsembleGenreModel(GenreModel):
             raise ModelFileError(f"{cls.kind} members disagree on the class list")
         model.weight_ = weight
         model.temperature_ = temperature
-        model.multi_label_ = check_multi_label(config, cls.kind)
+        model.multi_label_ = check_multi_label_flag(config, cls.kind)
         model._check_members(ModelFileError)
         trials = config.get("weight_trials", [])
         if not isinstance(trials, list):

@@ -52,7 +52,7 @@ from moviegenre.models.base import (
     GenreModel,
     HeldOut,
     check_classes,
-    check_multi_label,
+    check_multi_label_flag,
     check_number,
     check_strings,
     check_temperature,
@@ -450,7 +450,7 @@ class FinetuneGenreModel(GenreModel):
             raise ModelFileError(f"finetune model settings are invalid: {exc}") from None
         model.classes_ = check_classes(check_strings(arrays, "classes", cls.kind), cls.kind)
         model.temperature_ = check_temperature(config.get("temperature", 1.0), cls.kind)
-        model.multi_label_ = check_multi_label(config, cls.kind)
+        model.multi_label_ = check_multi_label_flag(config, cls.kind)
         if model.multi_label_:  # provenance only, like the history
             best = config.get("best_epoch")
             if isinstance(best, bool) or not isinstance(best, int) or best < 1:
