@@ -283,3 +283,19 @@ def test_multi_label_encoder_serves_without_torch(multi_data, cache_dir, tmp_pat
     monkeypatch.setenv("MOVIEGENRE_CACHE_DIR", cache_dir)  # the subprocess finds the export
     text = multi_data[0][2]
     assert predict_without_torch(tmp_path / "m", text) == model.predict([text])[0]
+
+
+def test_training_the_encoder_on_genre_sets_searches_its_head_and_assigns_genres(cache_dir):
+    """Through training.py: the encoder's own grid scored on genre sets, thresholds from the
+    validation slice, a multi-label classifier that assigns the genres of a text."""
+    from moviegenre.training import TrainSettings, train
+    from tests.conftest import tiny_multi_dataset
+
+    dataset = tiny_multi_dataset(60, seed=8)
+    params = dict(backend="torch", inference_backend=None, max_seq_length=32, cache_dir=cache_dir)
+    settings = TrainSettings(kind="encoder", params=params, search={"C": [0.5, 3.0]})
+    result = train(dataset, settings)
+    assert result.classifier.info.multi_label and len(result.trials) == 2
+    assert {"micro_f1", "macro_f1"} <= set(result.trials[0])
+    (prediction,) = result.classifier.classify([dataset.texts[0]], check=False)
+    assert {g for g, _ in prediction.labels} >= set(dataset.labels[0][:1])

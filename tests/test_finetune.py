@@ -281,6 +281,10 @@ def test_multi_label_save_load_is_bit_identical_and_torch_free(multi_fitted, mul
     assert meta["config"]["multi_label"] is True
     loaded, _ = load_model(tmp_path / "m")
     assert loaded.multi_label_ is True and loaded.best_epoch_ == multi_fitted.best_epoch_
+    from moviegenre.report import read_history
+
+    _, best, _ = read_history(tmp_path / "m")  # the report marks the epoch kept
+    assert best == multi_fitted.best_epoch_
     texts = multi_data[0]
     assert np.array_equal(loaded.predict_proba(texts), multi_fitted.predict_proba(texts))
     top = multi_fitted.predict([texts[4]])[0]

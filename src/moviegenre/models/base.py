@@ -437,7 +437,7 @@ def check_temperature(value: Any, kind: str) -> float:
     return check_number(value, f"{kind} model temperature", 1e-3, 1e3)
 
 
-def check_multi_label(config: dict[str, Any], kind: str) -> bool:
+def check_multi_label_flag(config: dict[str, Any], kind: str) -> bool:
     """A model file's ``"multi_label"`` flag: absent (single-label, as every older file) or a
     boolean."""
     flag = config.get("multi_label", False)

@@ -28,7 +28,7 @@ from moviegenre.models.base import (
     GenreModel,
     check_array,
     check_classes,
-    check_multi_label,
+    check_multi_label_flag,
     check_strings,
     check_temperature,
     check_training_data,
@@ -269,5 +269,5 @@ class EncoderGenreModel(GenreModel):
         model.intercept_ = check_array(arrays, "intercept", (n,), cls.kind)
         model.prototypes_ = check_array(arrays, "prototypes", (n, dim), cls.kind)
         model.temperature_ = check_temperature(config.get("temperature", 1.0), cls.kind)
-        model.multi_label_ = check_multi_label(config, cls.kind)
+        model.multi_label_ = check_multi_label_flag(config, cls.kind)
         return model

@@ -28,7 +28,10 @@ the two odds, as the single-label blend is a product of the two distributions), 
 sigmoid; no temperature (each member calibrated its own sigmoids). ``w`` is chosen on the
 held-out rows by ``selection.select``, which scores genre sets by micro- and macro-F1 at
 per-genre thresholds chosen on them. A partner kind without genre-set support is refused, and
-a model file whose members disagree (one multi-label, one not) does not load.
+a model file whose members disagree (one multi-label, one not) does not load. Cross-fitting
+(``cv_folds``) matters more for genre sets: training chooses a threshold per genre only where
+the held-out rows hold ``multilabel.MIN_POSITIVES`` of it, which a slice of a small sample
+lacks for its rare genres (they share the global threshold; benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from moviegenre.models.base import (
     GenreModel,
     HeldOut,
     check_classes,
-    check_multi_label,
+    check_multi_label_flag,
     check_number,
     check_settings,
     check_temperature,
@@ -365,7 +368,7 @@ class EnsembleGenreModel(GenreModel):
             raise ModelFileError(f"{cls.kind} members disagree on the class list")
         model.weight_ = weight
         model.temperature_ = temperature
-        model.multi_label_ = check_multi_label(config, cls.kind)
+        model.multi_label_ = check_multi_label_flag(config, cls.kind)
         model._check_members(ModelFileError)
         trials = config.get("weight_trials", [])
         if not isinstance(trials, list):

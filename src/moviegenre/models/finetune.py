@@ -52,7 +52,7 @@ from moviegenre.models.base import (
     GenreModel,
     HeldOut,
     check_classes,
-    check_multi_label,
+    check_multi_label_flag,
     check_number,
     check_strings,
     check_temperature,
@@ -409,9 +409,11 @@ class FinetuneGenreModel(GenreModel):
         return {GRAPH_FILE: self.onnx_, TOKENIZER_FILE: self.tokenizer_json_.encode("utf-8")}
 
     def write_extras(self, directory: Path) -> None:
-        """``history.json``: loss and accuracy per epoch (not read when loading)."""
+        """``history.json``: loss and accuracy per epoch, and the epoch kept where one was
+        chosen (multi-label), which the report marks (not read when loading)."""
         if getattr(self, "history_", None):
-            save_history(self.history_, directory)
+            best = self.best_epoch_ if getattr(self, "multi_label_", False) else None
+            save_history(self.history_, directory, best)
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self._check_fitted()
@@ -448,7 +450,7 @@ class FinetuneGenreModel(GenreModel):
             raise ModelFileError(f"finetune model settings are invalid: {exc}") from None
         model.classes_ = check_classes(check_strings(arrays, "classes", cls.kind), cls.kind)
         model.temperature_ = check_temperature(config.get("temperature", 1.0), cls.kind)
-        model.multi_label_ = check_multi_label(config, cls.kind)
+        model.multi_label_ = check_multi_label_flag(config, cls.kind)
         if model.multi_label_:  # provenance only, like the history
             best = config.get("best_epoch")
             if isinstance(best, bool) or not isinstance(best, int) or best < 1:
@@ -497,9 +499,13 @@ def _multi_label_record(
     }
 
 
-def save_history(history: list[dict[str, float]], directory: str | os.PathLike) -> None:
-    """Write ``history.json`` (the report draws the curves from it)."""
+def save_history(
+    history: list[dict[str, float]], directory: str | os.PathLike, best_epoch: int | None = None
+) -> None:
+    """Write ``history.json`` (the report draws the curves from it, marking ``best_epoch``)."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    payload = {"epochs": history}
+    payload: dict[str, Any] = {"epochs": history}
+    if best_epoch is not None:
+        payload["best_epoch"] = best_epoch
     (folder / "history.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -30,7 +30,7 @@ from moviegenre.models.base import (
     GenreModel,
     check_array,
     check_classes,
-    check_multi_label,
+    check_multi_label_flag,
     check_strings,
     check_training_data,
     power_class_weights,
@@ -210,7 +210,7 @@ class StaticGenreModel(GenreModel):
         model.table_ = np.asarray(table, dtype=np.float32)
         model.coef_ = check_array(arrays, "coef", (n, dims), cls.kind)
         model.intercept_ = check_array(arrays, "intercept", (n,), cls.kind)
-        model.multi_label_ = check_multi_label(config, cls.kind)
+        model.multi_label_ = check_multi_label_flag(config, cls.kind)
         return model
 
 
