@@ -87,6 +87,23 @@ def test_parquet_output_and_row_numbers_without_id_column(tiny_classifier, tmp_p
     assert table.column("error").null_count == 7
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_jsonl_output_holds_the_parquet_rows_as_objects(tiny_classifier, tmp_path):
+    rows = [*described(5), ["=1+1", "too short"]]
+    data = write_csv(tmp_path / "in.csv", rows)
+    settings = BatchSettings(chunk_rows=2, top_k=2)
+    score_file(tiny_classifier, data, tmp_path / "out.parquet", settings)
+    summary = score_file(tiny_classifier, data, out := tmp_path / "out.jsonl", settings)
+    assert summary.rows == 6 and summary.chunks == 3
+    assert read_jsonl(out) == pq.read_table(tmp_path / "out.parquet").to_pylist()
+    last = read_jsonl(out)[-1]
+    assert last["id"] == "=1+1" and last["genre"] is None and "at least 20" in last["error"]
+    assert isinstance(read_jsonl(out)[0]["probability"], float)
+
+
 def test_parquet_and_jsonl_inputs_give_the_same_scores(tiny_classifier, tmp_path):
     rows = described(9)
     pq.write_table(
@@ -443,7 +460,7 @@ def damage(part: Path, how: str, other: Path) -> None:
         shutil.copyfile(other, part)
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
 @pytest.mark.parametrize("how", ["truncated", "emptied", "garbage", "copied"])
 def test_a_damaged_finished_part_is_scored_again_on_resume(tiny_classifier, tmp_path, how, suffix):
     data = write_csv(tmp_path / "in.csv", described(23))
@@ -457,8 +474,8 @@ def test_a_damaged_finished_part_is_scored_again_on_resume(tiny_classifier, tmp_
     with pytest.warns(ResumeWarning, match="part-000001.* does not match the manifest"):
         summary = score_file(tiny_classifier, data, out, settings)
     assert summary.rows == 23 and summary.resumed_rows == 10
-    if suffix == ".csv":
-        ids = [r["id"] for r in read_csv(out)]
+    if suffix in (".csv", ".jsonl"):
+        ids = [r["id"] for r in (read_csv(out) if suffix == ".csv" else read_jsonl(out))]
         assert out.read_bytes() == ref.read_bytes()
     else:
         ids = pq.read_table(out).column("id").to_pylist()

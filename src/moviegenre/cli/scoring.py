@@ -153,7 +153,9 @@ def _utf8_argument(text: str, number: int) -> str:
 @app.command()
 def score(
     input: Annotated[Path, typer.Option(help="File of descriptions to score.")],
-    output: Annotated[Path, typer.Option(help="Where to write scores: *.csv or *.parquet.")],
+    output: Annotated[
+        Path, typer.Option(help="Where to write scores: *.csv, *.parquet or *.jsonl.")
+    ],
     model: ModelOpt = None,
     top_k: TopK = 1,
     format: Annotated[
