@@ -310,3 +310,51 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
         code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+# -- tiny multi-label data and model (issue 22) ------------------------------------------------
+
+
+def tiny_multi_rows(n_rows: int, seed: int) -> tuple[list[str], list[tuple[str, ...]]]:
+    """(texts, genre sets): every row has one genre of TINY_GENRES, every third row a second
+    one too (its text mixes both vocabularies), so a tiny model can learn the sets."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for i in range(n_rows):
+        genres = (TINY_GENRES[i % len(TINY_GENRES)],)
+        if i % 3 == 0:
+            genres += (TINY_GENRES[(i // 3 + 2) % len(TINY_GENRES)],)
+        genres = tuple(dict.fromkeys(genres))
+        words = [w for g in genres for w in rng.choices(TINY_GENRE_WORDS[g], k=18 // len(genres))]
+        words += rng.choices(_FILLER, k=12)
+        rng.shuffle(words)
+        texts.append(" ".join(words).capitalize() + ".")
+        labels.append(genres)
+    return texts, labels
+
+
+def tiny_multi_dataset(n_rows: int = 90, seed: int = 7):
+    """A multi-label Dataset built in Python (labels: tuples on every row)."""
+    from moviegenre.data import Dataset
+
+    texts, labels = tiny_multi_rows(n_rows, seed)
+    ids = [str(i + 1) for i in range(n_rows)]
+    return Dataset(texts, labels, ids, [None] * n_rows, [None] * n_rows, "<memory>")
+
+
+@pytest.fixture(scope="session")
+def tiny_multi_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A multi-label linear model trained once per session on 90 generated rows, saved."""
+    from moviegenre.training import TrainSettings, train
+
+    settings = TrainSettings(params={"C": 0.5}, name="tiny-multi-label")
+    result = train(tiny_multi_dataset(), settings)
+    return result.classifier.save(tmp_path_factory.mktemp("models") / "tiny-multi")
+
+
+@pytest.fixture(scope="session")
+def tiny_multi_classifier(tiny_multi_model_dir: Path):
+    """The session's tiny multi-label model, loaded."""
+    from moviegenre import GenreClassifier
+
+    return GenreClassifier.load(tiny_multi_model_dir)

@@ -4,6 +4,11 @@
 error naming every refused text. ``classify`` is for pipelines (API, batch): it never raises for
 bad content; each result carries either genres or the reason it was refused.
 ``predict_proba`` is for evaluation: a probability matrix with columns in ``genres`` order.
+
+A multi-label model (``info.multi_label``) gives independent per-genre probabilities; its
+answer is the genres at or above their thresholds (``Prediction.labels``, ``predict_labels``),
+and its sets control recall (``classify(recall=...)``, conformal risk control) instead of
+coverage. ``predict`` still ranks the genres (top_k) for both kinds of model.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from moviegenre.explain import Explanation, explain
 from moviegenre.heldout import TrainingPredictions
 from moviegenre.modelio import METADATA_FILE, ModelInfo, load_model, save_model
 from moviegenre.models import GenreModel
+from moviegenre.multilabel import LabelRule, check_recall, decide_sets
 from moviegenre.results import GenreScores, Prediction, top_k_of
 
 #: Models that ship inside the package, one folder of pretrained/ each (see MODEL_CARD.md).
@@ -171,12 +177,20 @@ class GenreClassifier:
         checks: CheckSettings | None = None,
         conformal: ConformalScores | None = None,
         heldout: TrainingPredictions | None = None,
+        label_rule: LabelRule | None = None,
     ) -> GenreClassifier:
         """Wrap a freshly fitted model (what ``train`` returns) without saving it first.
 
         ``heldout``: the training rows' hashes and held-out predictions (``heldout.py``).
+        ``label_rule``: a multi-label model's thresholds (training chooses them on held-out
+        rows); a multi-label model given none decides at 0.5 and gives no recall sets.
         """
         config, _ = model.to_state()
+        multi_label = getattr(model, "multi_label_", False) is True
+        if multi_label and label_rule is None:
+            label_rule = LabelRule.fixed(len(model.classes_))
+        if not multi_label and label_rule is not None:
+            raise ConfigError("a label_rule (decision thresholds) needs a multi-label model")
         info = ModelInfo(
             kind=model.kind,
             genres=[str(c) for c in model.classes_],
@@ -187,6 +201,8 @@ class GenreClassifier:
             requires=list(model.requires),
             conformal=conformal,
             heldout=heldout,
+            multi_label=multi_label,
+            label_rule=label_rule,
         )
         return cls(model, info, checks=checks)
 
@@ -202,6 +218,7 @@ class GenreClassifier:
             conformal=self.info.conformal,
             overwrite=overwrite,
             heldout=self.info.heldout,
+            label_rule=self.info.label_rule,
         )
         return self.path
 
@@ -294,14 +311,22 @@ class GenreClassifier:
         check: bool = True,
         coverage: float | None = None,
         class_conditional: bool = False,
+        recall: float | None = None,
     ) -> list[Prediction]:
         """Like ``predict`` but never raises for a bad text: it comes back with its error.
 
         With ``coverage`` each result also carries its conformal ``genre_set`` (see
-        ``predict_set``).
+        ``predict_set``). For a multi-label model each result carries its assigned genres
+        (``labels``), and ``recall`` asks for sets that hold that mean share of a film's
+        true genres (``recall_sets``); ``coverage`` is refused for it.
         """
         self._validate(top_k, batch_size)
+        if recall is not None and coverage is not None:
+            raise ConfigError(
+                "ask for coverage (single-label sets) or recall (multi-label), not both"
+            )
         conformal = self.require_conformal(coverage) if coverage is not None else None
+        limit = self.recall_threshold(recall) if recall is not None else None
         texts = as_text_list(texts)
         results = check_texts(texts, self.checks if check else NO_CONTENT_CHECKS)
         good = [i for i, r in enumerate(results) if r.ok]
@@ -309,6 +334,16 @@ class GenreClassifier:
         out = [Prediction(error=r.problem, code=r.code, truncated=r.truncated) for r in results]
         for i, scores in zip(good, top_k_of(proba, self.genres, top_k), strict=True):
             out[i].genres = scores
+        if self.info.label_rule is not None:
+            assigned = self._chosen(proba, self.info.label_rule.decide(proba))
+            for i, labels in zip(good, assigned, strict=True):
+                out[i].labels = labels
+        if limit is not None and recall is not None:
+            chosen = self._chosen(proba, decide_sets(proba, limit))
+            for i, genre_set in zip(good, chosen, strict=True):
+                out[i].genre_set = genre_set
+            for result in out:
+                result.recall = float(recall)
         if conformal is not None and coverage is not None:
             sets = self._sets(conformal, proba, coverage, class_conditional)
             for i, genre_set in zip(good, sets, strict=True):
@@ -317,9 +352,49 @@ class GenreClassifier:
                 result.coverage = float(coverage)
         return out
 
+    def _chosen(self, proba: np.ndarray, chosen: np.ndarray) -> list[GenreScores]:
+        """Each row's chosen genres (a boolean matrix) with their probabilities, most
+        probable first."""
+        order = np.argsort(-proba, axis=1, kind="stable")
+        return [
+            [(self.genres[j], float(row[j])) for j in idx if keep[j]]
+            for row, idx, keep in zip(proba, order, chosen, strict=True)
+        ]
+
+    def predict_labels(
+        self, texts: Any, *, batch_size: int = 256, check: bool = True
+    ) -> list[GenreScores]:
+        """Per text, the genres a multi-label model assigns (each at or above its threshold,
+        at least the most probable one), most probable first; a single-label model assigns
+        its top genre. Raises like ``predict``."""
+        self._validate(None, batch_size)
+        results = self._checked(texts, check)
+        proba = self._proba([r.text for r in results], batch_size)
+        rule = self.info.label_rule
+        chosen = rule.decide(proba) if rule is not None else decide_sets(proba, 1.0 + 1e-9)
+        return self._chosen(proba, chosen)
+
+    def recall_threshold(self, recall: Any) -> float:
+        """The probability threshold of this multi-label model's sets at mean ``recall``
+        (conformal risk control on the held-out rows stored with it; ``multilabel.py``).
+        ConfigError for a single-label model, naming ``coverage``."""
+        check_recall(recall)
+        if self.info.label_rule is None:
+            raise ConfigError(
+                "recall sets are for multi-label models (trained on several genres per film); "
+                "this model is single-label: ask for coverage sets instead (--coverage)"
+            )
+        return self.info.label_rule.recall_threshold(recall)
+
     def require_conformal(self, coverage: Any) -> ConformalScores:
         """The stored conformity scores, after checking ``coverage``; ConfigError naming the fix."""
         check_coverage(coverage)
+        if self.info.multi_label:
+            raise ConfigError(
+                "coverage sets are for single-label models; this model is multi-label: ask for "
+                "recall sets instead (recall=0.9, --recall 0.9: sets holding 90% of a film's "
+                "genres)"
+            )
         if self.info.conformal is None:
             where = f" {self.path}" if self.path else ""
             raise ConfigError(

@@ -7,7 +7,7 @@ are ignored, never used); pickle-style files, symbolic links that leave the fold
 files that are links are refused; the sha256 and size of every listed file are checked before it
 is parsed; every weight must be finite; names in ``requires`` are looked up in a fixed table and
 never imported; a ``cache_dir`` among the settings is ignored. Last, the model must turn a fixed
-text into finite probabilities that sum to 1.
+text into finite probabilities that sum to 1 (a multi-label model: each in [0, 1]).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from moviegenre.conformal import ConformalScores
 from moviegenre.errors import ConfigError, MissingDependencyError, ModelFileError
 from moviegenre.heldout import HELDOUT_FILE, TrainingPredictions
 from moviegenre.models import MODEL_KINDS, GenreModel, model_class
+from moviegenre.multilabel import LabelRule
 
 FORMAT_NAME = "moviegenre-model"
 FORMAT_VERSION = 1
@@ -79,6 +80,11 @@ class ModelInfo:
     #: Training rows' text hashes and held-out predictions (optional "heldout" key: the
     #: checksum of heldout.safetensors); written beside model.json by ``save_model``.
     heldout: TrainingPredictions | None = None
+    #: Whether the model gives one independent probability per genre (fitted on genre sets).
+    multi_label: bool = False
+    #: A multi-label model's decision thresholds and recall-set data (optional "multi_label"
+    #: key of model.json; a multi-label model saved without one decides at 0.5).
+    label_rule: LabelRule | None = None
 
     def to_json(self) -> dict[str, Any]:
         meta = {
@@ -96,6 +102,8 @@ class ModelInfo:
         }
         if self.conformal is not None:
             meta["conformal"] = self.conformal.to_json()
+        if self.label_rule is not None:
+            meta["multi_label"] = self.label_rule.to_json(self.genres)
         return meta
 
 
@@ -146,6 +154,7 @@ def save_model(
     conformal: ConformalScores | None = None,
     overwrite: bool = False,
     heldout: TrainingPredictions | None = None,
+    label_rule: LabelRule | None = None,
 ) -> Path:
     """Write ``model`` to ``directory`` and return the directory path.
 
@@ -158,7 +167,7 @@ def save_model(
     staging = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
     staging.mkdir()
     try:
-        _write_model(model, staging, name, metrics, training, conformal, heldout)
+        _write_model(model, staging, name, metrics, training, conformal, heldout, label_rule)
         _move_into_place(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -189,6 +198,7 @@ def _write_model(
     training: Mapping[str, Any] | None,
     conformal: ConformalScores | None,
     heldout: TrainingPredictions | None = None,
+    label_rule: LabelRule | None = None,
 ) -> None:
     config, arrays = model.to_state()
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
@@ -212,6 +222,7 @@ def _write_model(
         training=dict(training or {}),
         requires=list(model.requires),
         conformal=conformal,
+        label_rule=label_rule,
     )
     meta = info.to_json()
     meta["files"] = written
@@ -366,6 +377,7 @@ METADATA_FIELDS: dict[str, tuple[bool, Validator]] = {
     "training": (False, _object),
     "metrics": (False, _object),
     "heldout": (False, _heldout),
+    "multi_label": (False, _object),
 }
 
 
@@ -590,15 +602,17 @@ def check_requirements(modules: list[str]) -> None:
 
 
 def _probe(model: GenreModel, n_genres: int, folder: Path) -> None:
-    """Refuse a model whose probabilities on a fixed text are not a finite distribution."""
+    """Refuse a model whose probabilities on a fixed text are not a finite distribution
+    (for a multi-label model: not each in [0, 1])."""
     try:
         with np.errstate(all="ignore"):  # overflow shows up as the NaN checked below
             proba = np.asarray(model.probe_proba(), dtype=np.float64)
+        sums_to_one = abs(float(proba.sum()) - 1.0) < 1e-3
         valid = (
             proba.shape == (1, n_genres)
             and bool(np.isfinite(proba).all())
             and bool((proba >= 0).all())
-            and abs(float(proba.sum()) - 1.0) < 1e-3
+            and (sums_to_one or (_multi_label(model) and bool((proba <= 1).all())))
         )
     except (ArithmeticError, IndexError, TypeError, ValueError):
         valid = False
@@ -607,6 +621,10 @@ def _probe(model: GenreModel, n_genres: int, folder: Path) -> None:
             f"{folder}: the model does not give valid probabilities on a test text (NaN, "
             "infinite, or not summing to 1): its settings or weights are out of range"
         )
+
+
+def _multi_label(model: GenreModel) -> bool:
+    return getattr(model, "multi_label_", False) is True
 
 
 def load_model(
@@ -669,9 +687,18 @@ def load_model(
         metrics=dict(meta.get("metrics", {})),
         training=dict(meta.get("training", {})),
         requires=list(meta.get("requires", [])),
+        multi_label=_multi_label(model),
     )
+    where = str(folder / METADATA_FILE)
+    if "multi_label" in meta and not info.multi_label:
+        raise ModelFileError(f"{where} has a 'multi_label' entry but the model is single-label")
+    if info.multi_label:
+        info.label_rule = (
+            LabelRule.from_json(meta["multi_label"], info.genres, where)
+            if "multi_label" in meta
+            else LabelRule.fixed(len(info.genres))
+        )
     if "conformal" in meta:
-        where = str(folder / METADATA_FILE)
         info.conformal = ConformalScores.from_json(meta["conformal"], len(info.genres), where)
     if "heldout" in meta:
         _verify_files(folder, {HELDOUT_FILE: meta["heldout"]}, {})

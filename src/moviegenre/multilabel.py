@@ -13,11 +13,12 @@ Pure functions over arrays, below models, training and the classifier alike.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from moviegenre.errors import ConfigError
+from moviegenre.errors import ConfigError, ModelFileError
 
 #: One film's genres, in the order the data gave them (duplicates removed).
 GenreSet = tuple[str, ...]
@@ -28,11 +29,15 @@ MIN_POSITIVES = 10
 THRESHOLD_GRID = np.round(
     np.concatenate([np.arange(0.02, 0.1, 0.01), np.arange(0.1, 0.95, 0.025)]), 3
 )
+#: Held-out rows kept for recall sets: a seeded sample beyond this keeps model.json small
+#: (about 25 bytes per row) at no cost to the guarantee (a random subset is still exchangeable).
+MAX_RISK_ROWS = 20_000
 
 
 def is_multi_label(labels: Sequence[Any]) -> bool:
-    """Whether ``labels`` are genre sets (tuples/lists) rather than one string per row."""
-    return any(not isinstance(label, str) for label in labels)
+    """Whether ``labels`` are genre sets (tuples/lists) rather than one label per row (a
+    string, or a class index as some callers pass)."""
+    return any(isinstance(label, tuple | list) for label in labels)
 
 
 def as_sets(labels: Sequence[Any]) -> list[GenreSet]:
@@ -105,3 +110,184 @@ def decide(proba: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     if len(proba):
         chosen[np.arange(len(proba)), np.argmax(proba, axis=1)] = True
     return chosen
+
+
+def check_recall(recall: Any) -> float:
+    """``recall`` as a float in (0, 1), else one ConfigError naming the valid range."""
+    if isinstance(recall, bool) or not isinstance(recall, int | float) or not 0 < float(recall) < 1:
+        raise ConfigError(f"recall must be a number between 0 and 1 (e.g. 0.9), got {recall!r}")
+    return float(recall)
+
+
+def true_genre_probabilities(proba: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What conformal risk control keeps of held-out rows: the probabilities of each row's
+    true genres (flat, row after row) and how many true genres each row has.
+
+    The false-negative rate of a row's set ``{genres with p >= t}`` depends on nothing else,
+    so these are enough to calibrate a set at any recall later. Rows without a known genre
+    carry no risk and are dropped; beyond :data:`MAX_RISK_ROWS` a seeded random sample is kept.
+    Probabilities are rounded down to 6 decimals: a lower stored score can only lower the
+    threshold, so the sets stay conservative.
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    truth = np.asarray(truth, dtype=bool)
+    sizes = truth.sum(axis=1)
+    keep = np.flatnonzero(sizes > 0)
+    if len(keep) > MAX_RISK_ROWS:
+        keep = np.sort(np.random.default_rng(0).choice(keep, MAX_RISK_ROWS, replace=False))
+    values = np.floor(proba[keep][truth[keep]] * 1e6) / 1e6
+    return values, sizes[keep].astype(np.int64)
+
+
+def risk_threshold(values: np.ndarray, sizes: np.ndarray, recall: float) -> float:
+    """The conformal risk control threshold (Angelopoulos et al. 2022, "Conformal Risk
+    Control") for the false-negative rate of the sets ``{genres with p >= t}``.
+
+    With ``n`` calibration rows, loss bound B = 1 and alpha = 1 - recall, the largest ``t``
+    (the smallest sets) with ``n/(n+1) * FNR(t) + 1/(n+1) <= alpha``, where FNR(t) is the
+    mean over rows of the share of a row's true genres with ``p < t``. Larger sets lower the
+    loss, so the CRC parameter lambda is ``1 - t`` here. On new rows exchangeable with the
+    calibration rows the expected share of true genres missed is then at most alpha. When
+    even the largest sets cannot reach it (too few rows), t = 0: every genre.
+    """
+    recall = check_recall(recall)
+    n = len(sizes)
+    if n == 0:
+        raise ConfigError("recall sets need calibration rows with at least one known genre")
+    alpha = 1 - recall
+    budget = (alpha * (n + 1) - 1) / n  # the largest mean FNR allowed
+    if budget < 0:
+        return 0.0
+    weights = np.repeat(1.0 / (sizes * n), sizes)  # each true genre's share of the mean FNR
+    order = np.argsort(values, kind="stable")
+    ordered, weight = values[order], weights[order]
+    # FNR(t) at t = ordered[i]: the weights of values strictly below it
+    below = np.concatenate([[0.0], np.cumsum(weight)])[
+        np.searchsorted(ordered, ordered, side="left")
+    ]
+    feasible = np.flatnonzero(below <= budget + 1e-12)
+    return float(ordered[feasible[-1]])
+
+
+def decide_sets(proba: np.ndarray, threshold: float) -> np.ndarray:
+    """Recall-controlled sets as a boolean matrix: ``p >= threshold``, at least the top genre
+    (adding a genre can only lower the false-negative rate, so the bound still holds)."""
+    return decide(proba, np.full(np.shape(proba)[1], float(threshold)))
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """How a multi-label model turns probabilities into genres: per-genre decision
+    thresholds (chosen on held-out predictions of the training rows; ``per_genre[j]`` False
+    where genre j had too few positives and got the ``global_threshold``), plus what
+    conformal risk control needs for recall sets (the true genres' held-out probabilities,
+    ``values``, and each row's count of true genres, ``sizes``; empty: no recall sets).
+
+    Stored in model.json under ``"multi_label"``; read back as untrusted input.
+    """
+
+    thresholds: np.ndarray
+    per_genre: np.ndarray
+    global_threshold: float
+    values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sizes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @classmethod
+    def fit(cls, proba: np.ndarray, truth: np.ndarray) -> LabelRule:
+        """Thresholds and risk-control data from held-out ``proba`` and true ``truth``."""
+        thresholds, per_genre = choose_thresholds(proba, truth)
+        values, sizes = true_genre_probabilities(proba, truth)
+        return cls(thresholds, per_genre, _global(proba, truth), values, sizes)
+
+    @classmethod
+    def fixed(cls, n_genres: int, threshold: float = 0.5) -> LabelRule:
+        """One threshold for every genre and no recall sets (a model saved without a rule)."""
+        return cls(np.full(n_genres, threshold), np.zeros(n_genres, dtype=bool), threshold)
+
+    @property
+    def calibrated(self) -> bool:
+        return len(self.sizes) > 0
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        return decide(proba, self.thresholds)
+
+    def recall_threshold(self, recall: float) -> float:
+        if not self.calibrated:
+            raise ConfigError(
+                "this multi-label model holds no held-out predictions, so it cannot give "
+                "recall sets; train it with moviegenre train (which keeps them)"
+            )
+        return risk_threshold(self.values, self.sizes, recall)
+
+    def describe(self, genres: Sequence[str]) -> str:
+        """One line: which genres have their own threshold and which share the global one."""
+        own = [g for g, p in zip(genres, self.per_genre, strict=True) if p]
+        shared = [g for g, p in zip(genres, self.per_genre, strict=True) if not p]
+        text = f"per-genre F1-optimal thresholds on held-out predictions for {len(own)} genres"
+        if shared:
+            text += (
+                f"; one global threshold {self.global_threshold:g} for {len(shared)} genres with "
+                f"fewer than {MIN_POSITIVES} held-out positives ({', '.join(shared)})"
+            )
+        return text
+
+    def to_json(self, genres: Sequence[str]) -> dict[str, Any]:
+        return {
+            "thresholds": {g: float(t) for g, t in zip(genres, self.thresholds, strict=True)},
+            "per_genre": [g for g, p in zip(genres, self.per_genre, strict=True) if p],
+            "global_threshold": self.global_threshold,
+            "min_positives": MIN_POSITIVES,
+            "risk_control": {
+                "values": [float(v) for v in self.values],
+                "sizes": [int(s) for s in self.sizes],
+            },
+        }
+
+    @classmethod
+    def from_json(cls, raw: Any, genres: Sequence[str], where: str = "model.json") -> LabelRule:
+        """Validate the ``multi_label`` entry of a model file; one ModelFileError line if bad."""
+
+        def bad(problem: str) -> ModelFileError:
+            return ModelFileError(f"{where}: the 'multi_label' entry is invalid ({problem})")
+
+        def probability(value: Any) -> bool:
+            return (
+                isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+            )
+
+        if not isinstance(raw, dict):
+            raise bad("it must be an object")
+        thresholds, per_genre = raw.get("thresholds"), raw.get("per_genre")
+        if not isinstance(thresholds, dict) or sorted(thresholds) != sorted(genres):
+            raise bad("'thresholds' must map each of the model's genres to a threshold")
+        if not all(probability(t) for t in thresholds.values()):
+            raise bad("every threshold must be a number in [0, 1]")
+        if not isinstance(per_genre, list) or not set(per_genre) <= set(genres):
+            raise bad("'per_genre' must list genres of the model")
+        global_t = raw.get("global_threshold")
+        if not probability(global_t):
+            raise bad("'global_threshold' must be a number in [0, 1]")
+        risk = raw.get("risk_control", {"values": [], "sizes": []})
+        values = risk.get("values") if isinstance(risk, dict) else None
+        sizes = risk.get("sizes") if isinstance(risk, dict) else None
+        if not isinstance(values, list) or not isinstance(sizes, list):
+            raise bad("'risk_control' must hold lists 'values' and 'sizes'")
+        if not all(probability(v) for v in values):
+            raise bad("every risk_control value must be a probability in [0, 1]")
+        if not all(type(s) is int and 1 <= s <= len(genres) for s in sizes):
+            raise bad(f"every risk_control size must be a whole number from 1 to {len(genres)}")
+        if sum(sizes) != len(values):
+            raise bad(f"the sizes add up to {sum(sizes)} but there are {len(values)} values")
+        return cls(
+            np.array([float(thresholds[g]) for g in genres]),
+            np.array([g in set(per_genre) for g in genres], dtype=bool),
+            float(global_t),
+            np.array(values, dtype=np.float64),
+            np.array(sizes, dtype=np.int64),
+        )
+
+
+def _global(proba: np.ndarray, truth: np.ndarray) -> float:
+    """The global threshold choose_thresholds would give (when every genre got its own)."""
+    thresholds, _ = choose_thresholds(proba, truth, min_positives=len(proba) + 1)
+    return float(thresholds[0])

@@ -7,6 +7,10 @@ first candidate (:func:`select`). Then the chosen setting is refit on all rows w
 allows it (:func:`refits`). training.py searches a kind's grid this way; kinds that choose a
 setting inside ``fit`` (linear: C out-of-fold, on features built once per fold; the blends:
 the weight on a slice) call the same functions, so no kind has a protocol of its own.
+
+Genre sets (multi-label rows) are stratified by each row's rarest genre (:func:`strata`), so
+rare genres spread over folds as in single-label data; a candidate is scored at per-genre
+thresholds chosen on its own held-out predictions (``multilabel.choose_thresholds``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from moviegenre.errors import ConfigError
-from moviegenre.metrics import headline, score, selection_score
+from moviegenre.metrics import headline, score_any, selection_score
+from moviegenre.multilabel import as_sets, choose_thresholds, indicator, is_multi_label
 from moviegenre.split import (
     check_fraction,
     check_random_state,
@@ -39,6 +44,21 @@ def check(val_fraction: float, random_state: int) -> None:
     check_random_state(random_state)
 
 
+def strata(labels: Sequence[Any] | np.ndarray) -> list[str]:
+    """What the splitter stratifies on: the label itself, or for genre sets each row's
+    rarest genre (ties by name), a simple stand-in for iterative stratification that keeps
+    every genre on both sides of a split wherever it has 2+ rows."""
+    labels = list(labels)
+    if not is_multi_label(labels):
+        return labels
+    sets = as_sets(labels)
+    counts: dict[str, int] = {}
+    for genres in sets:
+        for g in set(genres):
+            counts[g] = counts.get(g, 0) + 1
+    return [min(genres, key=lambda g: (counts[g], g)) for genres in sets]
+
+
 def holdout(
     labels: Sequence[str] | np.ndarray,
     *,
@@ -51,7 +71,9 @@ def holdout(
     Every genre with 2+ rows keeps a row on each side. ``required`` refuses an empty slice
     (all genres singletons); otherwise the caller goes without validation rows.
     """
-    train, val = stratified_split(labels, val_fraction=val_fraction, random_state=random_state)
+    train, val = stratified_split(
+        strata(labels), val_fraction=val_fraction, random_state=random_state
+    )
     if required and len(val) == 0:
         raise ConfigError(f"the validation split is empty: {TOO_FEW_ROWS}")
     return train, val
@@ -65,6 +87,7 @@ def folds(
     ``n_folds`` is lowered to the size of the largest genre (a genre can't fill more folds
     than it has rows), never below 2.
     """
+    labels = strata(labels)
     counts = np.unique(np.asarray(labels, dtype=object), return_counts=True)[1]
     if counts.max() < 2:
         raise ConfigError(f"nothing to cross-validate: {TOO_FEW_ROWS}")
@@ -98,13 +121,17 @@ def select(
     """The candidate whose held-out probabilities have the best ``metrics.selection_score``.
 
     ``held_out_probas`` gives one (rows x classes) matrix per candidate, in order, for the
-    rows whose true ``labels`` are given; it may be a generator that fits lazily.
+    rows whose true ``labels`` are given; it may be a generator that fits lazily. Genre-set
+    ``labels`` are scored at thresholds chosen on each candidate's own predictions.
     ``on_trial(index, trial)`` is told each candidate's scores as soon as they are known.
     """
     trials: list[dict[str, Any]] = []
     best: tuple[float, int, dict[str, Any], np.ndarray] | None = None
     for index, (params, proba) in enumerate(zip(candidates, held_out_probas, strict=True)):
-        metrics = score(labels, proba, classes)
+        thresholds = None
+        if is_multi_label(labels):
+            thresholds, _ = choose_thresholds(proba, indicator(as_sets(labels), classes))
+        metrics = score_any(labels, proba, classes, thresholds)
         trials.append(trial(params, metrics))
         if on_trial is not None:
             on_trial(index, trials[-1])

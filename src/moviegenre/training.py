@@ -6,6 +6,12 @@ all of them where the kind allows. Kinds that choose their settings inside ``fit
 the same protocol (linear: out-of-fold; the blends and finetune: a hold-out slice) are fitted
 once on all rows instead, and their held-out predictions are the validation metrics. Either
 way, the held-out predictions also become the conformity scores of ``predict_set``.
+
+Genre sets (several genres per row, ``multilabel.py``) train only the kinds that support
+them (``supports_multi_label``). Their held-out predictions choose the per-genre decision
+thresholds (``LabelRule``: F1-optimal per genre, one global threshold for genres with too
+few positives) and keep what conformal risk control needs for recall sets; single-label
+conformity scores (coverage sets) and the heldout file are single-label only and are not kept.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ from moviegenre.conformal import TRAINING_SCORE, ConformalScores
 from moviegenre.data import Dataset, dataset_fingerprint
 from moviegenre.errors import ConfigError
 from moviegenre.heldout import TrainingPredictions
-from moviegenre.metrics import headline, score
+from moviegenre.metrics import headline, score_any
 from moviegenre.models import MODEL_KINDS, model_class
 from moviegenre.models.base import check_params
+from moviegenre.multilabel import LabelRule, as_sets, indicator, is_multi_label
 from moviegenre.progress import reporting
 
 
@@ -79,6 +86,26 @@ def _with_device(cls: Any, params: dict[str, Any], device: str) -> dict[str, Any
     return params
 
 
+def check_multi_label(dataset: Dataset, cls: Any) -> bool:
+    """Whether ``dataset`` holds genre sets; ConfigError when ``cls`` cannot learn them."""
+    if not is_multi_label(dataset.labels or []):
+        return False
+    if not cls.supports_multi_label:
+        able = sorted(k for k in MODEL_KINDS if model_class(k).supports_multi_label)
+        raise ConfigError(
+            f"{dataset.source} has several genres per row, which kind {cls.kind!r} cannot "
+            f"learn; kinds that learn genre sets: {', '.join(able)}"
+        )
+    return True
+
+
+def _summary(metrics: dict[str, Any]) -> str:
+    """The two held-out figures a progress line shows."""
+    if "accuracy" in metrics:
+        return f"accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}"
+    return f"micro-F1 {metrics['micro_f1']:.3f}, macro-F1 {metrics['macro_f1']:.3f}"
+
+
 def _candidates(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     keys = list(grid)
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
@@ -114,6 +141,7 @@ def train(
     selection.check(settings.val_fraction, settings.random_state)
     params = _with_device(cls, check_params(cls, settings.params), settings.device)
     settings = replace(settings, params=params)
+    check_multi_label(dataset, cls)
     if cls.validates_in_fit and settings.search is None:
         return _train_self_validating(dataset, settings, cls, say, start)
     labels = list(dataset.labels or [])
@@ -138,12 +166,7 @@ def train(
             yield model.predict_proba(val_set.texts)
 
     def announce(index: int, trial: dict[str, Any]) -> None:
-        say(
-            f"{trial['params'] or settings.kind}: validation accuracy {trial['accuracy']:.3f}, "
-            f"macro-F1 {trial['macro_f1']:.3f}",
-            index + 1,
-            total,
-        )
+        say(f"{trial['params'] or settings.kind}: validation {_summary(trial)}", index + 1, total)
 
     val_labels = list(val_set.labels or [])
     chosen = selection.select(
@@ -197,14 +220,11 @@ def _train_self_validating(
             "hold rows out"
         )
     held_labels = [labels[i] for i in held.index]
-    val_metrics = score(held_labels, held.proba, model.classes_)
+    rule = _label_rule(model, held.proba, held_labels)
+    thresholds = None if rule is None else rule.thresholds
+    val_metrics = score_any(held_labels, held.proba, model.classes_, thresholds)
     best_params = {**settings.params, **model.chosen_params()}
-    say(
-        f"{best_params}: held-out accuracy {val_metrics['accuracy']:.3f}, "
-        f"macro-F1 {val_metrics['macro_f1']:.3f}",
-        1,
-        1,
-    )
+    say(f"{best_params}: held-out {_summary(val_metrics)}", 1, 1)
     return _result(
         dataset,
         settings,
@@ -237,7 +257,7 @@ def _result(
     the training file grades the model with these predictions, never with rows it trained on.
     """
     seconds = time.perf_counter() - start
-    counts = Counter(str(y) for y in dataset.labels or [])
+    counts = Counter(g for genres in as_sets(dataset.labels or []) for g in genres)
     files = [part.strip() for part in str(dataset.source).split(" + ")]
     data = "from_records(texts, labels)" if files == ["<memory>"] else f"load_dataset({files!r})"
     python = f"train({data}, {replace(settings, command=None)!r})"
@@ -253,6 +273,10 @@ def _result(
         **how,
         "seconds": round(seconds, 2),
     }
+    rule = None if held_out is None else _label_rule(model, held_out[0], held_out[1])
+    if rule is not None:
+        training["multi_label"] = _multi_label_record(dataset, rule, model.classes_)
+        held_out = None  # coverage sets and the heldout file are single-label (module doc)
     metrics = {"validation": headline(val_metrics)}
     classifier = GenreClassifier.from_model(
         model,
@@ -262,8 +286,32 @@ def _result(
         checks=CheckSettings(),
         conformal=_conformal_scores(model, held_out),
         heldout=_training_predictions(dataset, model, held_out),
+        label_rule=rule,
     )
     return TrainResult(classifier, val_metrics, trials, params, seconds)
+
+
+def _label_rule(model: Any, proba: Any, labels: list[Any]) -> LabelRule | None:
+    """A multi-label model's decision thresholds and recall-set data, from the held-out
+    predictions of training rows (never test rows); None for a single-label model."""
+    if not getattr(model, "multi_label_", False) or proba is None or not len(labels):
+        return None
+    return LabelRule.fit(proba, indicator(as_sets(labels), model.classes_))
+
+
+def _multi_label_record(dataset: Dataset, rule: LabelRule, genres: Any) -> dict[str, Any]:
+    """What the training record says about genre sets (model card, ``info``)."""
+    sets = as_sets(dataset.labels or [])
+    genres = [str(g) for g in genres]
+    return {
+        "label_cardinality": round(sum(len(s) for s in sets) / max(len(sets), 1), 3),
+        "single_genre_rows": sum(len(s) == 1 for s in sets),
+        "thresholds": rule.describe(genres),
+        "per_genre": [g for g, own in zip(genres, rule.per_genre, strict=True) if own],
+        "global_threshold": rule.global_threshold,
+        "global_genres": [g for g, own in zip(genres, rule.per_genre, strict=True) if not own],
+        "recall_rows": len(rule.sizes),
+    }
 
 
 def _training_predictions(

@@ -298,6 +298,42 @@ def fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
     return float(np.exp(result.x))
 
 
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function, without overflow warnings for large negative scores."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    positive = x >= 0
+    out[positive] = 1 / (1 + np.exp(-x[positive]))
+    exp_x = np.exp(x[~positive])
+    out[~positive] = exp_x / (1 + exp_x)
+    return out
+
+
+def fit_platt(scores: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per column j, the slope a and bias b of ``sigmoid(a * score + b)`` that minimise the
+    log-loss against ``truth[:, j]`` (Platt scaling, fitted on held-out scores).
+
+    A multi-label model's genres each get their own sigmoid, as a single-label model's
+    scores get one temperature (:func:`fit_temperature`). A column whose held-out rows are
+    all of one kind gets slope 0 and the (smoothed) base rate as its probability.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    scores = np.asarray(scores, dtype=np.float64)
+    truth = np.asarray(truth, dtype=bool)
+    slope = np.zeros(scores.shape[1], dtype=np.float32)
+    bias = np.zeros(scores.shape[1], dtype=np.float32)
+    for j in range(scores.shape[1]):
+        y = truth[:, j]
+        if y.all() or not y.any():
+            rate = (y.sum() + 0.5) / (len(y) + 1)
+            bias[j] = np.log(rate / (1 - rate))
+            continue
+        fitted = LogisticRegression(C=1e4, max_iter=1000).fit(scores[:, j : j + 1], y)
+        slope[j], bias[j] = fitted.coef_[0, 0], fitted.intercept_[0]
+    return slope, bias
+
+
 def _fits(value: Any, hint: Any) -> bool:
     """Whether a JSON value matches a parameter annotation (plain types, unions, lists)."""
     origin = typing.get_origin(hint)

@@ -43,12 +43,15 @@ from moviegenre.models.base import (
     check_strings,
     check_temperature,
     check_training_data,
+    fit_platt,
     fit_temperature,
     power_class_weights,
     require_arrays,
+    sigmoid,
     softmax,
     strings_to_array,
 )
+from moviegenre.multilabel import as_sets, indicator, is_multi_label
 from moviegenre.progress import report
 
 if TYPE_CHECKING:  # training's imports, made inside the methods that fit
@@ -316,10 +319,16 @@ class LinearGenreModel(GenreModel):
     (``calibration_folds``), so the probabilities are honest even though the SVM itself is not
     probabilistic. ``n_jobs`` threads run those fits (-1: one per core; results do not depend
     on it).
+
+    Fitted on genre sets (a tuple of genres per row), it is one-vs-rest in the strict sense:
+    one binary LinearSVC per genre over the same features, and each genre's probability is
+    a sigmoid of its score (Platt scaling: a slope and a bias per genre, fitted on the same
+    out-of-fold scores that choose C), independent of the other genres.
     """
 
     kind = "linear"
     validates_in_fit = True
+    supports_multi_label = True
 
     def __init__(
         self,
@@ -388,12 +397,13 @@ class LinearGenreModel(GenreModel):
         rest = [scaled(vectorizer.transform(d)) for d in others]
         return vocabulary, (vectorizer.idf_ * scale).astype(np.float32), scaled(X), rest
 
-    def _svm(self, targets: np.ndarray, C: float) -> LinearSVC:
+    def _svm(self, targets: np.ndarray, C: float, n_classes: int | None = None) -> LinearSVC:
         from sklearn.svm import LinearSVC
 
+        n_classes = len(self.classes_) if n_classes is None else n_classes
         return LinearSVC(
             C=C,
-            class_weight=power_class_weights(targets, len(self.classes_), self.class_weight_power),
+            class_weight=power_class_weights(targets, n_classes, self.class_weight_power),
             random_state=self.random_state,
         )
 
@@ -426,9 +436,12 @@ class LinearGenreModel(GenreModel):
         fold's training rows only), then fit on all rows."""
         self._validate_params()
         self.classes_ = check_training_data(texts, labels)
+        self.multi_label_ = is_multi_label(labels)
         analyzer = TextFeatures(self.bigrams, self.prefix_chars)
         docs = [analyzer(text) for text in texts]
         self.vocabulary_, self.idf_, X, _ = self._features(docs)
+        if self.multi_label_:
+            return self._fit_multi_label(docs, X, labels)
         targets = np.searchsorted(self.classes_, np.asarray(labels, dtype=object))
         grid = [float(c) for c in self.C_grid] if self.C is None else [float(self.C)]
         self.C_, self.temperature_, self.cv_results_ = grid[0], 1.0, []
@@ -452,6 +465,53 @@ class LinearGenreModel(GenreModel):
         self.coef_, self.intercept_ = self._full_coef(svm)
         self.__dict__.pop("_index_cache", None)
         return self
+
+    def _fit_multi_label(self, docs: Sequence[list[str]], X: Any, labels: Sequence[Any]) -> Any:
+        """One-vs-rest fit on genre sets: C chosen and the per-genre sigmoids fitted on
+        out-of-fold scores (the same folds and selection as single-label), then one binary
+        SVM per genre on all rows."""
+        truth = indicator(as_sets(labels), self.classes_)
+        grid = [float(c) for c in self.C_grid] if self.C is None else [float(self.C)]
+        self.C_, self.temperature_, self.cv_results_ = grid[0], 1.0, []
+        self.oof_proba_ = None
+        k = len(self.classes_)
+        self.platt_slope_ = np.ones(k, dtype=np.float32)
+        self.platt_bias_ = np.zeros(k, dtype=np.float32)
+        if self.calibration_folds:
+            folds = selection.folds(
+                labels, n_folds=self.calibration_folds, random_state=self.random_state
+            )
+            self.n_folds_ = len(folds)
+            all_scores = self._out_of_fold_scores(docs, truth, folds, grid)
+            sigmoids = [fit_platt(scores, truth) for scores in all_scores]
+            probas = (
+                sigmoid(scores * a + b) for scores, (a, b) in zip(all_scores, sigmoids, strict=True)
+            )
+            chosen = selection.select([{"C": C} for C in grid], probas, labels, self.classes_)
+            self.cv_results_ = chosen.trials
+            self.C_ = chosen.params["C"]
+            self.platt_slope_, self.platt_bias_ = sigmoids[chosen.index]
+            self.oof_proba_ = chosen.proba
+            steps = len(grid) * len(folds) + 1
+            report(f"linear: final fit on all {len(docs):,} rows", steps - 1, steps)
+        self.coef_, self.intercept_ = self._ovr_fit(X, truth, self.C_)
+        self.__dict__.pop("_index_cache", None)
+        return self
+
+    def _ovr_fit(self, X: Any, truth: np.ndarray, C: float) -> tuple[np.ndarray, np.ndarray]:
+        """One binary SVM per genre column of ``truth``; a genre with no positive (or no
+        negative) among these rows gets a constant score of -10 (+10)."""
+        coef = np.zeros((truth.shape[1], X.shape[1]), dtype=np.float32)
+        intercept = np.zeros(truth.shape[1], dtype=np.float32)
+        for j in range(truth.shape[1]):
+            y = truth[:, j].astype(np.int64)
+            if y.min() == y.max():
+                intercept[j] = 10.0 if y[0] else -10.0
+                continue
+            svm = self._svm(y, C, n_classes=2).fit(X, y)
+            coef[j], intercept[j] = svm.coef_[0], svm.intercept_[0]
+        coef = np.asarray(coef, dtype=np.float16).astype(np.float32)  # as saved: see _full_coef
+        return _column_major(coef), intercept
 
     @property
     def _vectorizer_(self) -> TfidfVectorizer:
@@ -505,6 +565,8 @@ class LinearGenreModel(GenreModel):
     ) -> list[np.ndarray]:
         """For each C of ``grid``: every row's decision scores from a model that did not see it.
 
+        ``targets`` are class indices, or (multi-label) the rows x genres truth matrix.
+
         Each fold's features are built once and shared by every C; the fold x C fits run on
         ``n_jobs`` threads (liblinear releases the GIL).
         """
@@ -515,6 +577,9 @@ class LinearGenreModel(GenreModel):
 
         def fit_one(job: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
             train_idx, (X_train, X_held), C = folds[job[1]][0], features[job[1]], grid[job[0]]
+            if targets.ndim == 2:  # genre sets: one binary SVM per genre
+                coef, intercept = self._ovr_fit(X_train, targets[train_idx], C)
+                return np.arange(len(self.classes_)), np.asarray(X_held @ coef.T + intercept)
             if len(np.unique(targets[train_idx])) < 2:
                 return None
             svm = self._svm(targets[train_idx], C).fit(X_train, targets[train_idx])
@@ -575,6 +640,8 @@ class LinearGenreModel(GenreModel):
         return np.asarray(X @ self.coef_.T + self.intercept_, dtype=np.float64)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if getattr(self, "multi_label_", False):
+            return sigmoid(self.decision_function(texts) * self.platt_slope_ + self.platt_bias_)
         return softmax(self.decision_function(texts) / self.temperature_, axis=1)
 
     def feature_contributions(self, text: str, class_index: int) -> dict[str, float]:
@@ -605,6 +672,10 @@ class LinearGenreModel(GenreModel):
             "coef": self.coef_.astype(np.float16),
             "intercept": self.intercept_,
         }
+        if getattr(self, "multi_label_", False):
+            config["multi_label"] = True
+            arrays["platt_slope"] = np.asarray(self.platt_slope_, dtype=np.float32)
+            arrays["platt_bias"] = np.asarray(self.platt_bias_, dtype=np.float32)
         return config, arrays
 
     @classmethod
@@ -628,6 +699,12 @@ class LinearGenreModel(GenreModel):
         model.coef_ = _column_major(check_array(arrays, "coef", (n_classes, n_features), cls.kind))
         model.intercept_ = check_array(arrays, "intercept", (n_classes,), cls.kind)
         model.temperature_ = check_temperature(config.get("temperature"), cls.kind)
+        model.multi_label_ = config.get("multi_label", False)
+        if not isinstance(model.multi_label_, bool):
+            raise ModelFileError("linear model 'multi_label' must be true or false")
+        if model.multi_label_:
+            model.platt_slope_ = check_array(arrays, "platt_slope", (n_classes,), cls.kind)
+            model.platt_bias_ = check_array(arrays, "platt_bias", (n_classes,), cls.kind)
         model.C_ = check_number(config.get("C", model.C or 0.0), "linear model C", 0, 1e9)
         cv_results = config.get("cv_results", [])
         if not isinstance(cv_results, list):
