@@ -74,6 +74,13 @@ Coverage = Annotated[
     float | None,
     typer.Option(help="Also give each text's genre set holding the true genre at this rate."),
 ]
+Recall = Annotated[
+    float | None,
+    typer.Option(
+        help="Multi-label models: also give each text's genre set holding this mean share of "
+        "its genres."
+    ),
+]
 
 
 def refused_option(name: str, message: str) -> Any:

@@ -20,6 +20,7 @@ from moviegenre.cli._base import (
     IdCol,
     ModelOpt,
     NoChecks,
+    Recall,
     TextCol,
     app,
     console,
@@ -161,12 +162,14 @@ def score(
     format: Annotated[
         str,
         typer.Option(
-            help="Output layout: 'wide' (top-k columns + error) or 'kaggle' (exactly id,genre; "
-            "every row is scored: the 20-word/English checks are skipped)."
+            help="Output layout: 'wide' (top-k columns, a multi-label model's 'labels', error) "
+            "or 'kaggle' (exactly id,genre; every row is scored: the 20-word/English checks "
+            "are skipped)."
         ),
     ] = "wide",
     no_checks: NoChecks = False,
     coverage: Coverage = None,
+    recall: Recall = None,
     text_col: TextCol = None,
     id_col: IdCol = None,
     batch_size: BatchSize = 256,
@@ -197,6 +200,7 @@ def score(
         check=check,
         chunk_rows=chunk_rows,
         coverage=coverage,
+        recall=recall,
     )
     try:
         summary = score_file(
