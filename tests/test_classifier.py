@@ -217,3 +217,78 @@ def test_bundled_models_give_the_recorded_probabilities(name):
     if name == "linear":  # (the int8 encoder's padding moves a blend's digits ~1e-5 alone)
         one_by_one = np.vstack([clf.predict_proba([t]) for t in REFERENCE["texts"]])
         np.testing.assert_allclose(one_by_one, got, rtol=0, atol=1e-6)
+
+
+# -- several genres per film (issue 22) ------------------------------------------------------
+
+
+def _multi_texts():
+    from tests.conftest import tiny_multi_rows
+
+    return tiny_multi_rows(12, seed=11)
+
+
+def test_a_multi_label_model_assigns_genres_above_their_thresholds(tiny_multi_classifier):
+    clf = tiny_multi_classifier
+    texts, labels = _multi_texts()
+    assert clf.info.multi_label and clf.info.label_rule is not None
+    results = clf.classify(texts, top_k=3, check=False)
+    proba = clf.predict_proba(texts)
+    for result, row, truth in zip(results, proba, labels, strict=True):
+        assigned = [g for g, _ in result.labels]
+        above = [
+            g
+            for g, t, p in zip(clf.genres, clf.info.label_rule.thresholds, row, strict=True)
+            if p >= t
+        ]
+        assert set(assigned) == set(above) | {result.genre}
+        assert [p for _, p in result.labels] == sorted((p for _, p in result.labels), reverse=True)
+        assert len(result.genres) == 3  # top_k still ranks
+        assert set(assigned) == set(truth)  # the tiny data is learnable
+    assert "labels" in results[0].to_dict() and "set" not in results[0].to_dict()
+    assert [[g for g, _ in r] for r in clf.predict_labels(texts, check=False)] == [
+        [g for g, _ in r.labels] for r in results
+    ]
+
+
+def test_recall_sets_hold_the_genres_above_the_crc_threshold(tiny_multi_classifier):
+    clf = tiny_multi_classifier
+    texts, _ = _multi_texts()
+    limit = clf.recall_threshold(0.9)
+    results = clf.classify(texts, recall=0.9, check=False)
+    for result, row in zip(results, clf.predict_proba(texts), strict=True):
+        expected = {g for g, p in zip(clf.genres, row, strict=True) if p >= limit} | {result.genre}
+        assert {g for g, _ in result.genre_set} == expected and result.recall == 0.9
+    assert results[0].to_dict()["set"] and results[0].coverage is None
+    refused = clf.classify(["", *texts[:1]], recall=0.9, check=False)[0]
+    assert refused.to_dict()["set"] is None and refused.recall == 0.9
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs", "message"),
+    [
+        ("multi", {"coverage": 0.9}, "this model is multi-label: ask for recall sets"),
+        ("multi", {"coverage": 0.9, "recall": 0.9}, "not both"),
+        ("multi", {"recall": 1.2}, "recall must be a number between 0 and 1"),
+        ("single", {"recall": 0.9}, "this model is single-label: ask for coverage"),
+    ],
+)
+def test_sets_of_the_wrong_kind_are_refused(
+    tiny_multi_classifier, tiny_classifier, model, kwargs, message
+):
+    clf = tiny_multi_classifier if model == "multi" else tiny_classifier
+    with pytest.raises(ConfigError, match=message):
+        clf.classify(["some text"], check=False, **kwargs)
+
+
+def test_coverage_set_methods_refuse_a_multi_label_model(tiny_multi_classifier):
+    with pytest.raises(ConfigError, match="ask for recall sets"):
+        tiny_multi_classifier.predict_set(["some text"], check=False)
+    with pytest.raises(ConfigError, match="ask for recall sets"):
+        tiny_multi_classifier.set_basis(0.9)
+
+
+def test_a_single_label_model_has_no_labels_field(tiny_classifier):
+    result = tiny_classifier.classify(["some words here"], check=False)[0]
+    assert not tiny_classifier.info.multi_label and result.labels is None
+    assert "labels" not in result.to_dict()

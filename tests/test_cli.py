@@ -893,3 +893,50 @@ def test_train_and_evaluate_on_a_really_full_disk(
     code, _, err = run([*argv, "--out", str(small_tmpfs / "eval")], capsys)
     assert code == 2 and "(No space left on device)" in err and "Traceback" not in err
     assert not list((small_tmpfs / "eval").glob("*.png")) and not list(small_tmpfs.rglob("*.tmp"))
+
+
+# -- several genres per film (issue 22) ------------------------------------------------------
+
+BOTH = " ".join(TINY_GENRE_WORDS["horror"][:9] + TINY_GENRE_WORDS["western"][:9]) + " at night"
+
+
+def test_predict_shows_the_assigned_genres_and_a_recall_set(tiny_multi_model_dir: Path, capsys):
+    argv = ["predict", BOTH, "--model", str(tiny_multi_model_dir), "--recall", "0.9"]
+    code, out, _ = run(argv, capsys)
+    assert code == 0 and "genres: " in out and "set at 90% recall" in out
+    code, out, _ = run([*argv, "--json"], capsys)
+    result = json.loads(out)["results"][0]
+    assert code == 0 and {g["genre"] for g in result["labels"]} == {"horror", "western"}
+    assert result["set"] and result["set"][0]["genre"] == "horror"
+
+
+@pytest.mark.parametrize(
+    ("model", "option", "message"),
+    [
+        ("multi", ["--coverage", "0.9"], "this model is multi-label: ask for recall sets"),
+        ("single", ["--recall", "0.9"], "this model is single-label: ask for coverage sets"),
+        ("multi", ["--recall", "2"], "recall must be a number between 0 and 1"),
+    ],
+)
+def test_sets_of_the_wrong_kind_exit_2_in_one_line(
+    tiny_multi_model_dir, tiny_model_dir, model, option, message, capsys
+):
+    folder = tiny_multi_model_dir if model == "multi" else tiny_model_dir
+    code, out, err = run(["predict", SCARY, "--model", str(folder), *option], capsys)
+    assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_prints_the_multi_label_scores(
+    tiny_multi_model_dir, tmp_path, monkeypatch, capsys
+):
+    """The data layer reads genre-set files (ml-data); here a file is stood in for by a
+    Dataset of genre sets, so the command's multi-label path is what is tested."""
+    import moviegenre.data
+    from tests.conftest import tiny_multi_dataset
+
+    monkeypatch.setattr(moviegenre.data, "load_dataset", lambda *a, **k: tiny_multi_dataset(30, 4))
+    argv = ["evaluate", "--model", str(tiny_multi_model_dir), "--data", str(tmp_path / "sets.csv")]
+    code, out, _ = run([*argv, "--out", str(tmp_path / "report")], capsys)
+    assert code == 0 and "micro-F1" in out and "Jaccard" in out and "accuracy" not in out
+    metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert metrics["multi_label"] and {"samples_f1", "hamming_loss", "hit_at_3"} <= set(metrics)

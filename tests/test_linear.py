@@ -292,3 +292,57 @@ def test_a_few_texts_score_as_the_sparse_product(data, fitted, shuffled):
     sparse = np.asarray(index.transform(texts, idf) @ weights)
     np.testing.assert_allclose(fast, sparse, rtol=0, atol=1e-6)
     assert not fast[-2:].any()  # no known feature: a zero row, as in the sparse matrix
+
+
+# -- several genres per film (issue 22) ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def multi_fitted():
+    from tests.conftest import tiny_multi_rows
+
+    texts, labels = tiny_multi_rows(90, seed=7)
+    return LinearGenreModel(C=0.5, n_jobs=1).fit(texts, labels), texts, labels
+
+
+def test_genre_sets_give_one_sigmoid_probability_per_genre(multi_fitted):
+    model, texts, labels = multi_fitted
+    assert model.multi_label_ and model.supports_multi_label
+    proba = model.predict_proba(texts)
+    assert proba.shape == (90, len(TINY_GENRES)) and ((proba >= 0) & (proba <= 1)).all()
+    two = [i for i, s in enumerate(labels) if len(s) == 2]
+    assert np.allclose(proba[two].sum(axis=1), 2, atol=0.2)  # not a distribution: both genres
+    column = {g: j for j, g in enumerate(model.classes_)}
+    assert all(proba[i, column[g]] > 0.5 for i in two for g in labels[i])
+    held = model.heldout()
+    assert held.proba.shape == proba.shape and held.protocol["validation"] == "out-of-fold"
+
+
+def test_a_multi_label_model_round_trips_exactly(multi_fitted):
+    model, texts, _ = multi_fitted
+    config, arrays = model.to_state()
+    assert config["multi_label"] is True and arrays["platt_slope"].shape == (len(TINY_GENRES),)
+    back = LinearGenreModel.from_state(config, arrays)
+    assert back.multi_label_
+    assert np.array_equal(back.predict_proba(texts), model.predict_proba(texts))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c, a: c.update(multi_label="yes"), "'multi_label' must be true or false"),
+        (lambda c, a: a.pop("platt_slope"), "missing arrays: platt_slope"),
+        (lambda c, a: a.update(platt_bias=np.zeros(2, np.float32)), "'platt_bias' has shape"),
+    ],
+)
+def test_a_damaged_multi_label_state_is_refused(multi_fitted, change, message):
+    config, arrays = multi_fitted[0].to_state()
+    config, arrays = dict(config), dict(arrays)
+    change(config, arrays)
+    with pytest.raises(ModelFileError, match=message):
+        LinearGenreModel.from_state(config, arrays)
+
+
+def test_single_labels_still_give_a_softmax_distribution(fitted, data):
+    assert not fitted.multi_label_ and "multi_label" not in fitted.to_state()[0]
+    assert np.allclose(fitted.predict_proba(data[0][:5]).sum(axis=1), 1)

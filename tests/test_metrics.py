@@ -53,3 +53,46 @@ def test_top_k_accuracy_matches_sklearn(k):
     y_true = list(rng.choice(genres, size=200))
     want = top_k_accuracy_score(y_true, proba, k=k, labels=genres)
     assert top_k_accuracy(y_true, proba, genres, k) == pytest.approx(want)
+
+
+# -- several genres per film (issue 22) ------------------------------------------------------
+
+SETS = [("action", "drama"), ("drama",), ("comedy", "war")]
+ML_GENRES = ["action", "comedy", "drama"]
+ML_PROBA = np.array([[0.9, 0.1, 0.6], [0.2, 0.7, 0.4], [0.1, 0.8, 0.3]])
+
+
+def test_multi_label_scores_against_a_hand_count():
+    from moviegenre.metrics import multi_label_score
+
+    m = multi_label_score(SETS, ML_PROBA, ML_GENRES, np.full(3, 0.5))
+    # assigned: {action, drama}, {comedy}, {comedy}; "war" is unknown: always missed
+    # pairs: tp 3 (action, drama, comedy), fp 1 (comedy row 2), fn 2 (drama row 2, war)
+    assert m["micro_f1"] == pytest.approx(2 * 3 / (2 * 3 + 1 + 2))
+    assert m["samples_f1"] == pytest.approx((1 + 0 + 2 / 3) / 3)
+    assert m["jaccard"] == pytest.approx((1 + 0 + 1 / 2) / 3)
+    assert m["hamming_loss"] == pytest.approx(3 / 12)
+    assert m["hit_at_1"] == pytest.approx(2 / 3) and m["hit_at_3"] == 1.0
+    assert m["per_class"]["war"]["support"] == 1 and m["per_class"]["war"]["recall"] == 0
+    # macro over the genres true or assigned somewhere: action 1, comedy 2/3, drama 2/3, war 0
+    assert m["macro_f1"] == pytest.approx((1 + 2 / 3 + 2 / 3 + 0) / 4)
+    assert selection_score(m) == pytest.approx((m["micro_f1"] + m["macro_f1"]) / 2)
+    assert {"micro_f1", "hamming_loss", "hit_at_3"} <= set(headline(m))
+
+
+def test_score_any_gives_hit_rates_without_thresholds():
+    from moviegenre.metrics import score_any
+
+    hits = score_any(SETS, ML_PROBA, ML_GENRES)
+    assert set(hits) == {"rows", "hit_at_1", "hit_at_3", "label_cardinality"}
+    assert hits["label_cardinality"] == pytest.approx(5 / 3)
+    assert score_any(["drama", "comedy"], ML_PROBA[:2], ML_GENRES) == score(
+        ["drama", "comedy"], ML_PROBA[:2], ML_GENRES
+    )
+
+
+def test_hit_rates_refuse_mismatched_rows():
+    from moviegenre.metrics import hit_rates
+
+    with pytest.raises(ConfigError, match="3 genre sets but 2 rows"):
+        hit_rates(SETS, ML_PROBA[:2], ML_GENRES)

@@ -279,3 +279,57 @@ def test_a_failed_save_keeps_the_old_model_and_leaves_nothing(
         tiny_classifier.save(model_copy, overwrite=True)
     assert {p.name: p.read_bytes() for p in model_copy.iterdir()} == before
     assert [p.name for p in model_copy.parent.iterdir()] == ["model"]
+
+
+# -- several genres per film (issue 22) ------------------------------------------------------
+
+
+@pytest.fixture
+def multi_copy(tiny_multi_model_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(tiny_multi_model_dir, tmp_path / "multi"))
+
+
+def test_a_multi_label_model_round_trips_its_rule(tiny_multi_model_dir: Path):
+    model, info = load_model(tiny_multi_model_dir)
+    meta = json.loads((tiny_multi_model_dir / METADATA_FILE).read_text())
+    assert info.multi_label and meta["config"]["multi_label"] is True
+    assert sorted(meta["multi_label"]["thresholds"]) == sorted(info.genres)
+    assert info.label_rule.thresholds.tolist() == [
+        meta["multi_label"]["thresholds"][g] for g in info.genres
+    ]
+    assert len(info.label_rule.sizes) == meta["training"]["multi_label"]["recall_rows"]
+    proba = model.probe_proba()
+    assert ((proba >= 0) & (proba <= 1)).all()  # independent: the probe does not ask for sum 1
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("all 0.5", "'multi_label' must be an object"),
+        ({"thresholds": {"drama": 0.5}}, "must map each of the model's genres"),
+        ({"thresholds": {"[red]x": 0.5}}, "must map each of the model's genres"),
+    ],
+)
+def test_a_damaged_multi_label_entry_is_refused(multi_copy: Path, entry, message):
+    _edit_meta(multi_copy, multi_label=entry)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(multi_copy)
+
+
+def test_a_multi_label_entry_on_a_single_label_model_is_refused(
+    model_copy: Path, tiny_multi_model_dir: Path
+):
+    entry = json.loads((tiny_multi_model_dir / METADATA_FILE).read_text())["multi_label"]
+    _edit_meta(model_copy, multi_label=entry)
+    with pytest.raises(ModelFileError, match="'multi_label' entry but the model is single-label"):
+        load_model(model_copy)
+
+
+def test_a_multi_label_model_without_its_entry_decides_at_one_half(multi_copy: Path):
+    path = multi_copy / METADATA_FILE
+    meta = json.loads(path.read_text())
+    del meta["multi_label"]
+    path.write_text(json.dumps(meta))
+    _, info = load_model(multi_copy)
+    assert info.label_rule.thresholds.tolist() == [0.5] * len(info.genres)
+    assert not info.label_rule.calibrated

@@ -169,3 +169,24 @@ def test_every_kind_is_selected_by_the_one_protocol(
     # a calibrating temperature may follow the choice, but it never changes the ranking
     for key in ("rows", "accuracy", "macro_f1"):
         assert result.validation[key] == best[key]
+
+
+# -- genre sets (issue 22) ---------------------------------------------------------------------
+
+
+def test_genre_sets_are_stratified_by_their_rarest_genre():
+    labels = [("drama", "war"), ("drama",), ("drama", "comedy"), ("comedy",), "drama"]
+    assert selection.strata(labels) == ["war", "drama", "comedy", "comedy", "drama"]
+    assert selection.strata(["a", "b"]) == ["a", "b"]
+
+
+def test_folds_and_holdout_take_genre_sets():
+    from tests.conftest import tiny_multi_rows
+
+    _, labels = tiny_multi_rows(60, seed=0)
+    folds = selection.folds(labels, n_folds=3, random_state=0)
+    assert sorted(np.concatenate([held for _, held in folds]).tolist()) == list(range(60))
+    train_idx, val_idx = selection.holdout(labels, val_fraction=0.2, random_state=0)
+    assert 10 <= len(val_idx) <= 14 and not set(train_idx) & set(val_idx)
+    for side in (train_idx, val_idx):  # every genre (12+ rows each) on both sides
+        assert {g for i in side for g in labels[i]} == {g for s in labels for g in s}

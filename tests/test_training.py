@@ -179,3 +179,52 @@ def test_bad_params_are_refused_before_any_fit(dataset, params, message, monkeyp
     monkeypatch.setattr(LinearGenreModel, "fit", lambda *a: pytest.fail("fit was called"))
     with pytest.raises(ConfigError, match=message):
         train(dataset, TrainSettings(params=params))
+
+
+# -- several genres per film (issue 22) ------------------------------------------------------
+
+
+def _kind_without_genre_sets():
+    from moviegenre.models import model_class
+
+    for kind in ("fast", "static", "ensemble", "encoder", "blend", "finetune"):
+        if not model_class(kind).supports_multi_label:
+            return kind
+    pytest.skip("every kind learns genre sets")
+
+
+def test_kinds_without_genre_sets_are_refused_naming_those_with():
+    from tests.conftest import tiny_multi_dataset
+
+    kind = _kind_without_genre_sets()
+    with pytest.raises(ConfigError, match=f"kind '{kind}' cannot learn; kinds that learn .*linear"):
+        train(tiny_multi_dataset(), TrainSettings(kind=kind))
+
+
+@pytest.mark.parametrize("search", [None, {"C": [0.3, 0.5]}])
+def test_genre_sets_get_thresholds_from_held_out_predictions(search):
+    """Thresholds and recall data come from the held-out predictions of the protocol (the
+    out-of-fold rows, or the validation slice of a searched grid), never from a refit model."""
+    from moviegenre.multilabel import LabelRule, as_sets, indicator
+    from tests.conftest import tiny_multi_dataset
+
+    dataset = tiny_multi_dataset()
+    result = train(dataset, TrainSettings(search=search))
+    info = result.classifier.info
+    assert info.multi_label and info.conformal is None and info.heldout is None
+    record = info.training["multi_label"]
+    assert record["label_cardinality"] == pytest.approx(1.267, abs=1e-3)
+    assert set(record["per_genre"]) | set(record["global_genres"]) == set(info.genres)
+    if search is None:
+        held = result.classifier.model.heldout()
+        truth = indicator(as_sets(dataset.labels), info.genres)
+        expected = LabelRule.fit(held.proba, truth)
+        assert info.label_rule.thresholds.tolist() == expected.thresholds.tolist()
+        assert record["recall_rows"] == len(dataset)
+    else:
+        from moviegenre.selection import holdout
+
+        _, val_idx = holdout(dataset.labels, val_fraction=0.2, random_state=0)
+        assert record["recall_rows"] == len(val_idx) and len(result.trials) == 2
+    assert {"micro_f1", "macro_f1", "hit_at_1"} <= set(result.validation)
+    assert info.training["genre_counts"]["comedy"] == sum("comedy" in s for s in dataset.labels)

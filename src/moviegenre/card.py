@@ -26,6 +26,16 @@ FIGURES = (
     ("weighted_f1", "weighted-F1", "per-genre F1 weighted by each genre's rows"),
     ("top3_accuracy", "top-3 accuracy", "share of rows whose given genre is among the top 3"),
 )
+#: The figures of a multi-label model (genre sets), in place of FIGURES.
+MULTI_LABEL_FIGURES = (
+    ("micro_f1", "micro-F1", "F1 over every (film, genre) pair: assigned vs true genres"),
+    ("macro_f1", "macro-F1", "mean of the per-genre F1 scores: a rare genre counts as much"),
+    ("samples_f1", "samples-F1", "mean over films of the F1 of its assigned vs true genres"),
+    ("jaccard", "Jaccard", "mean over films of shared / all genres of assigned and true sets"),
+    ("hamming_loss", "Hamming loss", "share of (film, genre) pairs decided wrongly"),
+    ("hit_at_1", "hit@1", "share of films whose most probable genre is one of theirs"),
+    ("hit_at_3", "hit@3", "share of films with one of their genres among the top 3"),
+)
 _PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&])")
 
 
@@ -83,7 +93,8 @@ def _how_validated(training: Mapping[str, Any], rows: Any) -> str:
 def _metrics_table(values: Mapping[str, Any]) -> list[str]:
     lines = ["| figure | value | what it is |", "|---|---:|---|"]
     lines.append(f"| rows | {md(values.get('rows', '-'))} | rows scored |")
-    lines += [f"| {label} | {figure(values.get(key))} | {what} |" for key, label, what in FIGURES]
+    shown = FIGURES if "accuracy" in values else MULTI_LABEL_FIGURES
+    lines += [f"| {label} | {figure(values.get(key))} | {what} |" for key, label, what in shown]
     return lines
 
 
@@ -153,6 +164,7 @@ def model_card(meta: Mapping[str, Any]) -> str:
             f"Stores {md(len(conformal.get('scores', [])))} conformity scores "
             f"({md(conformal.get('method', '-'))}) for `predict --coverage`.",
         ]
+    lines += _multi_label_lines(training.get("multi_label"))
     files = meta.get("files") if isinstance(meta.get("files"), dict) else {}
     heldout = meta.get("heldout")
     listed = {**files, **({"heldout.safetensors": heldout} if isinstance(heldout, dict) else {})}
@@ -163,3 +175,22 @@ def model_card(meta: Mapping[str, Any]) -> str:
         if isinstance(entry, dict)
     ]
     return "\n".join(lines) + "\n"
+
+
+def _multi_label_lines(record: Any) -> list[str]:
+    """The card's section on several genres per film: the training record's threshold choice."""
+    if not isinstance(record, dict):
+        return []
+    return [
+        "",
+        "## Several genres per film",
+        "",
+        f"Multi-label: trained on genre sets (mean {md(record.get('label_cardinality', '-'))} "
+        "genres per film); each genre has its own probability, and the model assigns the "
+        "genres at or above their thresholds (at least the most probable one).",
+        "",
+        f"Thresholds: {md(record.get('thresholds', '-'))}.",
+        "",
+        f"Recall sets (`predict --recall`): conformal risk control on "
+        f"{md(record.get('recall_rows', '-'))} held-out training rows.",
+    ]

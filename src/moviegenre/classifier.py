@@ -54,6 +54,12 @@ SHARED_FILES: dict[str, dict[str, str]] = {
     "linear": {"weights.safetensors": "blend/linear.weights.safetensors"}
 }
 
+#: Why a multi-label model gives no coverage sets, and what to ask for instead.
+NO_COVERAGE_SETS = (
+    "coverage sets are for single-label models; this model is multi-label: ask for recall sets "
+    "instead (recall=0.9, --recall 0.9: sets holding 90% of a film's genres on average)"
+)
+
 
 def _batches(n: int, batch_size: int) -> Iterator[slice]:
     for start in range(0, n, batch_size):
@@ -390,11 +396,7 @@ class GenreClassifier:
         """The stored conformity scores, after checking ``coverage``; ConfigError naming the fix."""
         check_coverage(coverage)
         if self.info.multi_label:
-            raise ConfigError(
-                "coverage sets are for single-label models; this model is multi-label: ask for "
-                "recall sets instead (recall=0.9, --recall 0.9: sets holding 90% of a film's "
-                "genres)"
-            )
+            raise ConfigError(NO_COVERAGE_SETS)
         if self.info.conformal is None:
             where = f" {self.path}" if self.path else ""
             raise ConfigError(

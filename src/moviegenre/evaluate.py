@@ -1,4 +1,10 @@
-"""Evaluate a classifier on a labelled dataset: metrics, metrics.json and a confusion-matrix PNG."""
+"""Evaluate a classifier on a labelled dataset: metrics, metrics.json and a confusion-matrix PNG.
+
+On genre sets (several genres per row) a multi-label model is scored by micro-, macro- and
+samples-F1, Jaccard and Hamming loss of the genres it assigns, plus hit@1/hit@3; a
+single-label model by hit@1/hit@3 only (it assigns one genre per film by construction, so
+set scores would measure that, not the model); ``note`` says so in the metrics.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,18 @@ from typing import Any
 import numpy as np
 
 from moviegenre._util import write_text
-from moviegenre.classifier import GenreClassifier
+from moviegenre.classifier import NO_COVERAGE_SETS, GenreClassifier
 from moviegenre.conformal import ConformalScores
 from moviegenre.data import Dataset, dataset_fingerprint
 from moviegenre.errors import ConfigError
-from moviegenre.metrics import score
+from moviegenre.metrics import hit_rates, multi_label_score, score
+from moviegenre.multilabel import as_sets, is_multi_label, unknown_genres
+
+#: Why a single-label model on genre sets is scored by hit@k only.
+HIT_ONLY = (
+    "single-label model on genre sets: scored by hit@1/hit@3 against each film's genres only, "
+    "since it assigns one genre per film"
+)
 
 
 def evaluate(
@@ -43,7 +56,7 @@ def evaluate(
             progress(start + len(texts), len(dataset))
     proba = np.vstack(parts)
     seconds = time.perf_counter() - started
-    metrics = score(dataset.labels or [], proba, classifier.genres)
+    metrics = _scores(classifier, dataset, proba)
     metrics["per_second"] = round(len(dataset) / max(seconds, 1e-9), 1)
     metrics["model"] = {
         "kind": classifier.kind,
@@ -54,11 +67,36 @@ def evaluate(
     return metrics
 
 
+def _scores(classifier: GenreClassifier, dataset: Dataset, proba: np.ndarray) -> dict[str, Any]:
+    labels = list(dataset.labels or [])
+    rule = classifier.info.label_rule
+    if not is_multi_label(labels) and rule is None:
+        return score(labels, proba, classifier.genres)
+    sets = as_sets(labels)
+    unknown = unknown_genres(sets, classifier.genres)
+    if unknown:
+        shown = ", ".join(unknown[:10]) + (
+            f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+        )
+        raise ConfigError(
+            f"{dataset.source} has genres the model does not know: {shown}; the model's genres "
+            f"are: {', '.join(classifier.genres)} (evaluate on data with those genres, or retrain)"
+        )
+    if rule is None:
+        return {**hit_rates(sets, proba, classifier.genres), "note": HIT_ONLY}
+    return {
+        **multi_label_score(sets, proba, classifier.genres, rule.thresholds),
+        "multi_label": True,
+    }
+
+
 def write_report(metrics: dict[str, Any], directory: str | os.PathLike[str]) -> list[Path]:
     """Write ``metrics.json`` and ``confusion_matrix.png`` into ``directory``."""
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     json_path = write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    if "confusion" not in metrics:  # genre sets: no single true genre, so no confusion matrix
+        return [json_path]
     from moviegenre.figures import confusion
 
     return [json_path, confusion(metrics, out / "confusion_matrix.png")]
@@ -74,7 +112,14 @@ def calibrate(
     """
     if not dataset.has_labels:
         raise ConfigError(f"{dataset.source} has no genre labels; calibration needs labelled rows")
+    if classifier.info.multi_label:
+        raise ConfigError(NO_COVERAGE_SETS)
     labels = list(dataset.labels or [])
+    if is_multi_label(labels):
+        raise ConfigError(
+            f"{dataset.source} has several genres per row; coverage sets are calibrated on one "
+            "genre per row"
+        )
     trained_on = classifier.info.training.get("data_fingerprint")
     if trained_on and trained_on == dataset_fingerprint(dataset.texts, labels):
         raise ConfigError(

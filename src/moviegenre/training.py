@@ -169,9 +169,8 @@ def train(
         say(f"{trial['params'] or settings.kind}: validation {_summary(trial)}", index + 1, total)
 
     val_labels = list(val_set.labels or [])
-    chosen = selection.select(
-        candidates, held_out_probas(), val_labels, sorted(set(labels)), on_trial=announce
-    )
+    genres = sorted({g for genres in as_sets(labels) for g in genres})  # a set of one per string
+    chosen = selection.select(candidates, held_out_probas(), val_labels, genres, on_trial=announce)
     model = models[chosen.index]
     final_params = {**settings.params, **chosen.params}
     if refit:

@@ -78,7 +78,7 @@ Recall = Annotated[
     float | None,
     typer.Option(
         help="Multi-label models: also give each text's genre set holding this mean share of "
-        "its genres."
+        "a film's true genres (e.g. 0.9; conformal risk control)."
     ),
 ]
 

@@ -89,6 +89,9 @@ def train(
     title = validation_title(result.classifier.info.training, result.seconds)
     console.print(metrics_table(title, result.validation))
     console.print(f"best settings: {escape(json.dumps(result.best_params))}")
+    multi = result.classifier.info.training.get("multi_label")
+    if multi:
+        console.print(escape(f"multi-label: {multi['thresholds']}"))
     card = result.classifier.card_path
     console.print(
         f"model written to [bold]{escape(str(path))}[/bold]"
@@ -146,7 +149,11 @@ def evaluate(
     text_col: TextCol = None,
     label_col: LabelCol = None,
 ) -> None:
-    """Print accuracy, macro-F1, weighted-F1, top-3 accuracy and a per-genre table."""
+    """Print accuracy, macro-F1, weighted-F1, top-3 accuracy and a per-genre table.
+
+    On several genres per film: micro-, macro-, samples-F1, Jaccard, Hamming loss and
+    hit@1/hit@3 (a single-label model: hit@k only).
+    """
     from moviegenre.classifier import GenreClassifier
     from moviegenre.data import load_dataset
     from moviegenre.evaluate import evaluate as run_evaluation
@@ -166,7 +173,10 @@ def evaluate(
         )
     title = f"{classifier.name} ({classifier.kind}) on {data}"  # tables escape titles
     console.print(metrics_table(title, metrics))
-    console.print(per_class_table(metrics))
+    if "per_class" in metrics:
+        console.print(per_class_table(metrics))
+    if "note" in metrics:
+        console.print(escape(metrics["note"]))
     if out is not None:
         with writing(out, "--out"):
             written = write_report(metrics, out)

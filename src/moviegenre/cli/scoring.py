@@ -54,6 +54,7 @@ def predict(
     no_checks: NoChecks = False,
     batch_size: BatchSize = 256,
     coverage: Coverage = None,
+    recall: Recall = None,
     _input: Annotated[str | None, refused_option("--input", FILE_ON_PREDICT)] = None,
     _output: Annotated[str | None, refused_option("--output", FILE_ON_PREDICT)] = None,
 ) -> None:
@@ -77,7 +78,12 @@ def predict(
         raise ConfigError("give descriptions to classify, or --examples (files: moviegenre score)")
     classifier = GenreClassifier.load(model)
     results = classifier.classify(
-        items, top_k=top_k, batch_size=batch_size, check=not no_checks, coverage=coverage
+        items,
+        top_k=top_k,
+        batch_size=batch_size,
+        check=not no_checks,
+        coverage=coverage,
+        recall=recall,
     )
     if as_json:  # the API's document for the same request (results in the order of the texts)
         typer.echo(json.dumps(predictions_payload(classifier.name, results), indent=2))
@@ -100,7 +106,13 @@ def _print_result(text: str, result: Any, n_genres: int) -> None:
         return
     for genre, prob in result.genres:
         console.print(f"  {escape(f'{genre:<12}')} {prob:6.1%}")
-    if result.genre_set is not None:
+    if result.labels is not None:  # a multi-label model: the genres it assigns
+        console.print(f"  genres: {escape(', '.join(g for g, _ in result.labels))}")
+    if result.genre_set is not None and result.recall is not None:
+        listed = ", ".join(g for g, _ in result.genre_set)
+        size = f"{len(result.genre_set)} of {n_genres} genres"
+        console.print(f"  set at {result.recall:.0%} recall ({size}): {escape(listed)}")
+    elif result.genre_set is not None:
         listed = ", ".join(g for g, _ in result.genre_set)
         size = f"{len(result.genre_set)} of {n_genres} genres"
         console.print(f"  set at {result.coverage:.0%} coverage ({size}): {escape(listed)}")
@@ -110,7 +122,7 @@ def _print_set_basis(classifier: Any, results: list[Any]) -> None:
     """Once, when a set holds genres far below its top one: why (how the sets were sized)."""
     from moviegenre.conformal import holds_far_below
 
-    sets = [r for r in results if r.genre_set is not None]
+    sets = [r for r in results if r.genre_set is not None and r.coverage is not None]
     if any(holds_far_below([p for _, p in r.genre_set]) for r in sets):
         basis = classifier.set_basis(sets[0].coverage)
         console.print(f"why these sets: {escape(basis.describe(classifier.genres))}")

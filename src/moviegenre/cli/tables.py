@@ -25,7 +25,20 @@ def _row(table: Table, *cells: str) -> None:
     table.add_row(*(escape(str(cell)) for cell in cells))
 
 
+#: Multi-label scores (genre sets): (key, column), shown where present.
+MULTI_LABEL_COLUMNS = (
+    ("micro_f1", "micro-F1"), ("macro_f1", "macro-F1"), ("samples_f1", "samples-F1"),
+    ("jaccard", "Jaccard"), ("hamming_loss", "Hamming loss"), ("hit_at_1", "hit@1"),
+    ("hit_at_3", "hit@3"),
+)  # fmt: skip
+
+
 def metrics_table(title: str, metrics: dict) -> Table:
+    if "accuracy" not in metrics:  # genre sets: the multi-label scores there are
+        shown = [(k, c) for k, c in MULTI_LABEL_COLUMNS if k in metrics]
+        table = _table(title, ("rows", *(c for _, c in shown)), ())
+        _row(table, str(metrics["rows"]), *(f"{metrics[k]:.3f}" for k, _ in shown))
+        return table
     columns = ("rows", "accuracy", "macro-F1", "weighted-F1", "top-3 accuracy")
     table = _table(title, columns, ())
     _row(
