@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from conftest import tiny_multi_rows, tiny_rows
+from conftest import run_cli, tiny_multi_rows, tiny_rows
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -516,7 +516,8 @@ def test_multi_label_results_carry_the_assigned_genres(multi_client: TestClient)
 def test_multi_label_recall_sets_and_the_document_of_the_cli(
     multi_client: TestClient, tiny_multi_classifier: GenreClassifier, tiny_multi_model_dir, capsys
 ) -> None:
-    """One schema: the API's document is ``predictions_payload`` of ``classify(recall=...)``."""
+    """One schema: ``predict --json --recall``, ``/v1/predict`` with ``recall`` and
+    ``predictions_payload`` of ``classify(recall=...)`` give the same document."""
     import json
 
     from moviegenre.results import predictions_payload
@@ -528,7 +529,10 @@ def test_multi_label_recall_sets_and_the_document_of_the_cli(
         tiny_multi_classifier.name,
         tiny_multi_classifier.classify(body["texts"], top_k=2, recall=0.9),
     )
-    assert api == json.loads(json.dumps(python))
+    argv = ["predict", *body["texts"], "--model", str(tiny_multi_model_dir), "--json"]
+    code, out, _ = run_cli([*argv, "--top-k", "2", "--recall", "0.9"], capsys)
+    assert code == 1  # a text was refused
+    assert json.loads(out) == api == json.loads(json.dumps(python))
     first = api["results"][0]
     assert {*first} == {"genres", "error", "code", "truncated", "labels", "set"}
     assert first["set"] and api["results"][-1]["set"] is None
