@@ -762,3 +762,19 @@ def test_score_command_recall_and_its_errors(
         capsys,
     )  # fmt: skip
     assert code == 2 and "coverage sets are for single-label models" in err
+
+
+def test_a_run_started_before_recall_existed_asks_for_overwrite(tiny_classifier, tmp_path):
+    """Version-3 manifests have no ``recall`` setting: resuming one said "unfinished run with
+    different settings ()", naming no difference; now the version says what to do."""
+    data = write_csv(tmp_path / "in.csv", described(8))
+    out, settings = tmp_path / "out.csv", BatchSettings(chunk_rows=4)
+    with pytest.raises(Stop):
+        score_file(tiny_classifier, data, out, settings, on_chunk=stop_after(1, 4))
+    manifest = tmp_path / "out.csv.parts" / "manifest.json"
+    old = json.loads(manifest.read_text())
+    del old["settings"]["recall"]
+    manifest.write_text(json.dumps({**old, "version": 3}))
+    with pytest.raises(ConfigError, match="written by another moviegenre version; pass --overw"):
+        score_file(tiny_classifier, data, out, settings)
+    assert score_file(tiny_classifier, data, out, settings, overwrite=True).rows == 8

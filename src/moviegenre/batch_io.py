@@ -40,7 +40,9 @@ from moviegenre._util import atomic_write, csv_cell, remove_stale_temporaries
 from moviegenre.errors import ConfigError
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 3  # 3: parts hold the sha256 of their rows, not only of their ids
+#: 3: parts hold the sha256 of their rows, not only of their ids; 4: the settings hold
+#: ``recall`` (a version-3 run resumed now would differ in settings by a key it never had).
+MANIFEST_VERSION = 4
 HEAD_BYTES = 1 << 20
 OUTPUT_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
 #: First characters that make a spreadsheet read a CSV cell as a formula (OWASP).
