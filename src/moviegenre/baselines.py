@@ -47,7 +47,10 @@ def run_baselines(train: Dataset, test: Dataset) -> list[dict[str, Any]]:
     """Fit every baseline and our linear model on ``train``; score each on ``test``.
 
     Each fit is announced through ``moviegenre.progress.report`` (the CLI draws a bar).
+    The seed's baselines are single-label: multi-label data is refused.
     """
+    for part in (train, test):
+        part.require_single_label("the baselines")
     rows = []
     total = len(BASELINES) + 1
     report("TF-IDF features", 0, total)

@@ -135,6 +135,12 @@ def model_card(meta: Mapping[str, Any]) -> str:
         lines.append(
             f"| rows per genre | {', '.join(f'{md(g)} {md(n)}' for g, n in counts.items())} |"
         )
+    skipped = training.get("skipped_rows")
+    if isinstance(skipped, dict) and skipped:
+        left_out = ", ".join(
+            f"{md(n)} {md(str(why).replace('_', ' '))}" for why, n in skipped.items()
+        )
+        lines.append(f"| rows left out (lacking a description or a genre) | {left_out} |")
     if isinstance(training.get("seconds"), int | float):
         lines.append(f"| training time | {training['seconds']:.1f} s |")
     lines += ["", "## Validation", ""]

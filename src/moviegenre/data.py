@@ -2,30 +2,51 @@
 
 Every reader streams, also through ``.gz`` and single-file ``.zip``; every problem becomes a
 DataError naming file, line and what is wrong. Labels are always ``normalise_label``-ed.
+
+Several genres per row (multi-label): a label cell holding a JSON list (JSONL, Parquet, or a
+cell written ``["Crime", "Drama"]``), or genres separated by ``|`` or ``,``. The separator is
+detected per file: ``|`` if any label cell holds one, else ``,`` if any holds one; a file
+with neither and no list is single-label and loads exactly as before (labels are strings).
+``label_sep=`` forces a separator. A multi-label file has every label as a tuple of genres
+(``multilabel.GenreSet``; one genre is a set of one), and so has a mix of single- and
+multi-label files loaded together.
+
+Rows without a description or without a genre (an empty cell, a null, an empty list) are
+skipped and counted (``Dataset.skipped``, a DataQualityWarning); loading refuses only a file
+with no row left. ``strict=True`` stops at the first such row instead, as loading used to.
+Every other bad row (malformed CSV or JSON, a number for a description...) is an error.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import re
 import warnings
 import zipfile
 import zlib
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
 from typing import IO
 
-import numpy as np
-
-from moviegenre.checks import MIN_WORDS
+from moviegenre.dataset import (
+    SKIPPED,
+    DataQualityWarning,
+    Dataset,
+    as_genre_lists,
+    check_label_sep,
+    dataset_fingerprint,
+    detect_separator,
+    from_records,
+    parse_year,
+    warn_quality,
+)
 from moviegenre.errors import ConfigError, DataError
-from moviegenre.genres import normalise_label
+from moviegenre.multilabel import as_sets
 from moviegenre.readers import (
+    NO_DESCRIPTION,
     Layout,
     Lines,
     Row,
@@ -39,154 +60,11 @@ from moviegenre.readers import (
 
 FORMATS = ("imdb", "kaggle", "csv", "jsonl", "parquet")
 
-_YEAR = re.compile(r"\((\d{4}|\?{4})(?:/[IVXLC]+)?\)")
 # ' ::: ' with any run of spaces around it; a trailing ':::' ends the line with an empty field.
 _IMDB_SEP = re.compile(r"\s+:::(?:\s+|$)")
 _IMDB_LAYOUTS = {4: "ID ::: TITLE ::: GENRE ::: DESCRIPTION", 3: "ID ::: TITLE ::: DESCRIPTION"}
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
-
-
-class DataQualityWarning(UserWarning):
-    """Duplicate descriptions or conflicting labels in a loaded file (rows are kept)."""
-
-
-@dataclass
-class Dataset:
-    """Parallel lists of one file's rows; ``labels`` is None for an unlabelled file."""
-
-    texts: list[str]
-    labels: list[str] | None
-    ids: list[str]
-    titles: list[str | None]
-    years: list[int | None]
-    source: str
-    row_errors: list[str | None] | None = None
-
-    def __post_init__(self) -> None:
-        n = len(self.texts)
-        columns = {"labels": self.labels, "ids": self.ids, "titles": self.titles}
-        columns |= {"years": self.years, "row_errors": self.row_errors}
-        for field, values in columns.items():
-            if values is not None and len(values) != n:
-                raise ConfigError(f"Dataset has {n} texts but {len(values)} {field}")
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    @property
-    def has_labels(self) -> bool:
-        return self.labels is not None
-
-    def subset(self, indices: Iterable[int] | np.ndarray) -> Dataset:
-        """The rows at ``indices`` (ints, or a boolean mask), in that order."""
-        idx = np.asarray(indices if not isinstance(indices, Iterator) else list(indices))
-        if idx.dtype == bool:
-            idx = np.flatnonzero(idx)
-        rows = [int(i) for i in idx.ravel()]
-
-        def pick(values: list | None) -> list | None:
-            return None if values is None else [values[i] for i in rows]
-
-        return Dataset(
-            texts=pick(self.texts),
-            labels=pick(self.labels),
-            ids=pick(self.ids),
-            titles=pick(self.titles),
-            years=pick(self.years),
-            source=self.source,
-            row_errors=pick(self.row_errors),
-        )
-
-    def quality(self) -> dict[str, int]:
-        """Counts for a data report; duplicates compare texts case- and whitespace-insensitively."""
-        stats = _duplicates(self)
-        texts = [t for i, t in enumerate(self.texts) if not self._is_error(i)]
-        return {
-            "rows": len(self),
-            "genres": len(set(self.labels)) if self.labels is not None else 0,
-            "duplicate_texts": stats[0],
-            "conflicting_labels": stats[1],
-            "short_texts": sum(len(t.split()) < MIN_WORDS for t in texts),
-        }
-
-    def _is_error(self, i: int) -> bool:
-        return self.row_errors is not None and self.row_errors[i] is not None
-
-
-def _duplicates(ds: Dataset) -> tuple[int, int, list[str]]:
-    """(extra copies of a text, texts seen with 2+ labels, ids of the first duplicate pair)."""
-    first: dict[str, int] = {}
-    labels: defaultdict[str, set[str]] = defaultdict(set)
-    dup, example = 0, []
-    for i, text in enumerate(ds.texts):
-        if ds._is_error(i):
-            continue
-        key = " ".join(text.split()).casefold()
-        if key in first:
-            dup += 1
-            if not example:
-                example = [ds.ids[first[key]], ds.ids[i]]
-        else:
-            first[key] = i
-        if ds.labels is not None:
-            labels[key].add(ds.labels[i])
-    return dup, sum(len(s) > 1 for s in labels.values()), example
-
-
-def parse_year(title: str | None) -> int | None:
-    """The release year in an IMDb title, "Oscar et la dame rose (2009)" -> 2009, else None."""
-    if not isinstance(title, str):
-        return None
-    found = _YEAR.findall(title)
-    if not found or not found[-1].isdigit():
-        return None
-    year = int(found[-1])
-    return year if 1870 <= year <= 2100 else None
-
-
-def dataset_fingerprint(texts: Sequence[str], labels: Sequence[str] | None = None) -> str:
-    """A sha256 hex digest of texts (and labels), order-sensitive, to tie a model to its data."""
-    if labels is not None and len(labels) != len(texts):
-        raise ConfigError(f"got {len(texts)} texts but {len(labels)} labels; they must match")
-    digest = hashlib.sha256(b"moviegenre-dataset-v1\0")
-    for part in (texts, [] if labels is None else labels):
-        digest.update(len(part).to_bytes(8, "little"))
-        for item in part:
-            raw = str(item).encode("utf-8")
-            digest.update(len(raw).to_bytes(8, "little") + raw)
-    digest.update(b"labels" if labels is not None else b"nolabels")
-    return digest.hexdigest()
-
-
-def from_records(
-    texts: Sequence[str],
-    labels: Sequence[str] | None = None,
-    ids: Sequence[str] | None = None,
-    titles: Sequence[str | None] | None = None,
-) -> Dataset:
-    """An in-memory Dataset (source "<memory>"); ids default to "1".."n", labels are normalised."""
-    texts = list(texts)
-    for field, values in (("labels", labels), ("ids", ids), ("titles", titles)):
-        if values is not None and len(values) != len(texts):
-            raise ConfigError(f"got {len(texts)} texts but {len(values)} {field}; they must match")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise DataError(f"<memory>, item {i}: text is {type(text).__name__}, not a string")
-    if labels is not None:
-        for i, label in enumerate(labels):
-            if not isinstance(label, str):
-                raise DataError(f"<memory>, item {i}: label is {label!r}, not a string")
-        labels = [normalise_label(label) for label in labels]
-    titles = list(titles) if titles is not None else [None] * len(texts)
-    return Dataset(
-        texts=texts,
-        labels=labels,
-        ids=[str(i) for i in ids] if ids is not None else [str(i + 1) for i in range(len(texts))],
-        titles=titles,
-        years=[parse_year(t) for t in titles],
-        source="<memory>",
-    )
 
 
 # -- opening files ---------------------------------------------------------------------------
@@ -279,7 +157,9 @@ def detect_format(path: str | Path) -> str:
 # -- IMDb ':::' text -------------------------------------------------------------------------
 
 
-def _imdb_rows(lines: Lines, name: str) -> tuple[Layout, Iterator[Row]]:
+def _imdb_rows(
+    lines: Lines, name: str, label_sep: str | None = None
+) -> tuple[Layout, Iterator[Row]]:
     """IMDb text: the first line fixes 4 fields (labelled) or 3; the description keeps the rest."""
     first = next((s for s in lines if s.strip()), None)
     if first is None:
@@ -318,6 +198,7 @@ def _imdb_rows(lines: Lines, name: str) -> tuple[Layout, Iterator[Row]]:
             text=fields[-1],
             label=fields[2] if n_fields == 4 else None,
             labelled=n_fields == 4,
+            label_sep=label_sep,
         )
 
     def records() -> Iterator[Row]:
@@ -336,7 +217,7 @@ def _reader(
     fmt: str, stream: IO[bytes], name: str, inner: str, batch_rows: int, wanted: dict
 ) -> tuple[Layout, Iterator[Row]]:
     if fmt == "imdb":
-        return _imdb_rows(Lines(stream, name), name)
+        return _imdb_rows(Lines(stream, name), name, wanted.get("label_sep"))
     if fmt == "parquet":
         return parquet_rows(stream, name, batch_rows=batch_rows, **wanted)
     if fmt == "jsonl":
@@ -381,6 +262,19 @@ def _resolve(path: str | Path, chunk_rows: int, fmt: str, errors: str) -> str:
     return detect_format(path) if fmt == "auto" else fmt
 
 
+class _Skips:
+    """Rows skipped while loading: a count by what they lacked, and the first message of each."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.first: dict[str, str] = {}
+
+    def add(self, row: Row) -> None:
+        reason = row.missing or NO_DESCRIPTION
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        self.first.setdefault(reason, row.error or "")
+
+
 def _stream(
     path: str | Path,
     *,
@@ -389,7 +283,10 @@ def _stream(
     errors: str,
     require_labels: bool,
     wanted: dict,
+    skips: _Skips | None = None,
 ) -> Iterator[Dataset]:
+    """Chunks of a file; with ``skips``, rows lacking only a description or a genre are
+    counted there instead of raising (``errors="raise"``) or being yielded (``"collect"``)."""
     collect = errors == "collect"
     with _open_binary(path) as (stream, name, inner):
         try:
@@ -401,6 +298,9 @@ def _stream(
             buffer: list[Row] = []
             start = 1
             for row in rows:
+                if row.error is not None and skips is not None and row.missing is not None:
+                    skips.add(row)
+                    continue
                 if row.error is not None and not collect:
                     raise DataError(row.error)
                 buffer.append(row)
@@ -414,6 +314,16 @@ def _stream(
             raise DataError(f"{name}: cannot read the file ({exc})") from None
 
 
+def _split_chunks(chunks: Iterator[Dataset], label_sep: str | None) -> Iterator[Dataset]:
+    """Chunks with genre lists split: on ``label_sep``, else on the separator detected in
+    the first chunk (a stream cannot look ahead; ``load_dataset`` detects on the whole file)."""
+    sep, decided = label_sep, label_sep is not None
+    for chunk in chunks:
+        if not decided and chunk.labels is not None:
+            sep, decided = detect_separator(chunk.labels), True
+        yield as_genre_lists(chunk, sep)
+
+
 def iter_chunks(
     path: str | Path,
     *,
@@ -424,19 +334,22 @@ def iter_chunks(
     id_col: str | None = None,
     title_col: str | None = None,
     errors: str = "raise",
+    label_sep: str | None = None,
 ) -> Iterator[Dataset]:
     """Stream a file as Datasets of at most ``chunk_rows`` rows, in constant memory.
 
     Files without ids get global 1-based row numbers. ``errors="collect"`` yields a bad row as
     text "" (label "") with its message in ``row_errors``; file-level problems always raise.
     A file with no data rows yields one empty chunk (so its labelled-ness is still known).
+    Genre lists are split on ``label_sep``, else on the separator found in the first chunk.
     """
     wanted = {"text_col": text_col, "label_col": label_col, "id_col": id_col}
-    wanted["title_col"] = title_col
+    wanted |= {"title_col": title_col, "label_sep": check_label_sep(label_sep)}
     fmt = _resolve(path, chunk_rows, fmt, errors)
-    return _stream(
+    chunks = _stream(
         path, chunk_rows=chunk_rows, fmt=fmt, errors=errors, require_labels=False, wanted=wanted
     )
+    return _split_chunks(chunks, label_sep)
 
 
 def load_dataset(
@@ -448,18 +361,26 @@ def load_dataset(
     id_col: str | None = None,
     title_col: str | None = None,
     require_labels: bool = False,
+    label_sep: str | None = None,
+    strict: bool = False,
 ) -> Dataset:
     """Load a whole file, or several files as one dataset (e.g. train + test solution).
 
-    Warns (DataQualityWarning) about duplicate texts or conflicting labels, across files too.
-    With several files, ids become ``FILE:ID`` so that rows of different files stay distinct.
+    Warns (DataQualityWarning) about duplicate texts or conflicting labels, across files too,
+    and about rows skipped for lacking a description or a genre (``strict=True`` raises at
+    the first instead). Genre lists are split on ``label_sep``, else on the separator
+    detected in each file (see the module docstring); ``Dataset.notes`` says which.
+    With several files, ids become ``FILE:ID`` so that rows of different files stay distinct;
+    if some hold genre lists and others one genre, every label becomes a genre set.
     """
     paths = [path] if isinstance(path, str | Path) else list(path)
     if not paths:
         raise ConfigError("no data file given")
-    options = dict(fmt=fmt, require_labels=require_labels)
+    if not isinstance(strict, bool):
+        raise ConfigError(f"strict must be True or False, got {strict!r}")
+    options = dict(fmt=fmt, require_labels=require_labels, strict=strict)
     wanted = {"text_col": text_col, "label_col": label_col, "id_col": id_col}
-    wanted["title_col"] = title_col
+    wanted |= {"title_col": title_col, "label_sep": check_label_sep(label_sep)}
     parts = [_load_one(p, wanted=wanted, **options) for p in paths]
     if len(parts) == 1:
         ds = parts[0]
@@ -471,6 +392,16 @@ def load_dataset(
         if len(labelled) > 1:
             which = ", ".join(n for n, p in zip(names, parts, strict=True) if not p.has_labels)
             raise DataError(f"{which}: no genre labels, unlike the other files; mix like with like")
+        notes = [note for p in parts for note in p.notes]
+        if any(p.multi_label for p in parts):
+            single = [n for n, p in zip(names, parts, strict=True) if not p.multi_label]
+            if single:
+                notes.append(
+                    f"mixing one genre per row ({', '.join(single)}) with genre lists: a single "
+                    "genre counts as a set of one"
+                )
+            for p in parts:
+                p.labels = as_sets(p.labels or [])
         ds = Dataset(
             texts=[t for p in parts for t in p.texts],
             labels=[lab for p in parts for lab in p.labels] if parts[0].has_labels else None,
@@ -478,12 +409,17 @@ def load_dataset(
             titles=[t for p in parts for t in p.titles],
             years=[y for p in parts for y in p.years],
             source=" + ".join(str(p) for p in paths),
+            skipped=dict(sum((Counter(p.skipped) for p in parts), Counter())),
+            notes=notes,
         )
-    _warn_quality(ds)
+    warn_quality(ds)
     return ds
 
 
-def _load_one(path: str | Path, *, fmt: str, require_labels: bool, wanted: dict) -> Dataset:
+def _load_one(
+    path: str | Path, *, fmt: str, require_labels: bool, strict: bool, wanted: dict
+) -> Dataset:
+    skips = None if strict else _Skips()
     chunks = list(
         _stream(
             path,
@@ -492,6 +428,7 @@ def _load_one(path: str | Path, *, fmt: str, require_labels: bool, wanted: dict)
             errors="raise",
             require_labels=require_labels,
             wanted=wanted,
+            skips=skips,
         )
     )
     labelled = chunks[0].has_labels
@@ -502,30 +439,59 @@ def _load_one(path: str | Path, *, fmt: str, require_labels: bool, wanted: dict)
         titles=[t for c in chunks for t in c.titles],
         years=[y for c in chunks for y in c.years],
         source=str(path),
+        skipped=dict(skips.counts) if skips is not None else {},
     )
+    if skips is not None and skips.counts:
+        _warn_skipped(ds, skips)
     if not len(ds):
+        if ds.skipped:
+            raise DataError(
+                f"{path}: no rows left: every row lacks a description or a genre (first: "
+                f"{next(iter(skips.first.values()))})"
+            )
         raise DataError(f"{path}: no data rows (only a header or blank lines)")
+    forced = wanted.get("label_sep")
+    sep = forced or (detect_separator(ds.labels) if labelled else None)
+    ds = as_genre_lists(ds, sep)
+    if ds.multi_label:
+        several = sum(len(genres) > 1 for genres in ds.labels or [])
+        how = f"genres separated by {sep!r}" if sep else "genre lists (JSON lists)"
+        if sep:
+            how += " (label_sep)" if forced else " (detected; pass label_sep to force one)"
+        ds.notes.append(
+            f"{path}: {how}: {several:,} of {len(ds):,} rows hold several genres, "
+            f"{_mean_genres(ds):.2f} genres per row on average"
+        )
     return ds
 
 
-def _warn_quality(ds: Dataset) -> None:
-    dup, conflicts, example = _duplicates(ds)
-    if dup or conflicts:
-        where = f" (first pair: ids {example[0]} and {example[1]})" if example else ""
-        warnings.warn(
-            f"{ds.source}: {dup} duplicate description(s){where}, {conflicts} description(s) "
-            "with conflicting labels; all rows are kept, deduplicate if that matters",
-            DataQualityWarning,
-            stacklevel=3,
-        )
+def _mean_genres(ds: Dataset) -> float:
+    sets = ds.genre_sets()
+    return sum(map(len, sets)) / len(sets) if sets else 0.0
+
+
+def _warn_skipped(ds: Dataset, skips: _Skips) -> None:
+    parts = [
+        f"{skips.counts[reason]:,} row(s) {SKIPPED[reason]} (first: {skips.first[reason]})"
+        for reason in SKIPPED
+        if reason in skips.counts
+    ]
+    warnings.warn(
+        f"{ds.source}: skipped {' and '.join(parts)}; pass strict=True to stop at the first "
+        "such row instead",
+        DataQualityWarning,
+        stacklevel=4,
+    )
 
 
 __all__ = [
     "FORMATS",
     "DataQualityWarning",
     "Dataset",
+    "check_label_sep",
     "dataset_fingerprint",
     "detect_format",
+    "detect_separator",
     "from_records",
     "iter_chunks",
     "load_dataset",

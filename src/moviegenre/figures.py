@@ -76,10 +76,16 @@ def _bar_height(n: int) -> float:
     return max(2.2, 0.3 * n + 1.2)
 
 
-def genre_bars(counts: Mapping[str, int], path: str | os.PathLike[str]) -> Path:
-    """Horizontal bars of rows per genre, largest on top, labelled with count and percent."""
+def genre_bars(
+    counts: Mapping[str, int], path: str | os.PathLike[str], rows: int | None = None
+) -> Path:
+    """Horizontal bars of rows per genre, largest on top, labelled with count and percent.
+
+    ``rows``: the file's rows when a row may hold several genres (percent of rows; the
+    counts then sum to more than ``rows``); by default the counts' sum.
+    """
     items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    total = sum(counts.values()) or 1
+    total = rows or sum(counts.values()) or 1
     names = [k for k, _ in items][::-1]
     values = np.array([v for _, v in items][::-1], dtype=float)
     from matplotlib.ticker import MaxNLocator
@@ -93,7 +99,8 @@ def genre_bars(counts: Mapping[str, int], path: str | os.PathLike[str]) -> Path:
         for i, v in enumerate(values):
             ax.text(v, i, f"  {int(v):,} ({v / total:.1%})", va="center", fontsize=9, color=MUTED)
         ax.set_xlabel("descriptions")
-        ax.set_title(f"Genre distribution ({total:,} rows, {plural(len(names), 'genre')})")
+        several = "; a row counts for each of its genres" if rows else ""
+        ax.set_title(f"Genre distribution ({total:,} rows, {plural(len(names), 'genre')}{several})")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
         ax.xaxis.grid(True)
         ax.set_axisbelow(True)
@@ -191,6 +198,39 @@ def _cloud_colour(*_args: Any, random_state: Any = None, **_kw: Any) -> str:
     """Word-cloud colours from the report palette: dark blues, the odd orange word."""
     palette = ("#1e3a5f", "#2c5282", ACCENT, "#4a7fb8", SECOND)
     return palette[(random_state or random.Random(0)).randint(0, len(palette) - 1)]
+
+
+def cooccurrence_figure(names: Sequence[str], counts: Any) -> Any:
+    """The co-occurrence heatmap as a Figure: cell (i, j) holds the rows with genres i and j,
+    coloured by their share of genre i's rows; the diagonal (genre i's rows) is grey."""
+    import matplotlib
+
+    counts = np.asarray(counts, dtype=float)
+    own = np.diag(counts).copy()
+    share = np.divide(counts, own[:, None], out=np.zeros_like(counts), where=own[:, None] > 0)
+    np.fill_diagonal(share, np.nan)
+    size = max(5.0, min(WIDTH - 1.2, 0.32 * len(names) + 1.8))
+    with styled():
+        fig, ax = _subplots(figsize=(size + 1.2, size + 0.4))
+        cmap = matplotlib.colormaps["Blues"].with_extremes(bad="#e5e7eb")
+        image = ax.imshow(np.ma.masked_invalid(share), cmap=cmap, vmin=0, vmax=1)
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=9)
+        ax.set_yticks(range(len(names)), names, fontsize=9)
+        ax.set_xlabel("also holds this genre")
+        ax.set_ylabel("rows with this genre")
+        ax.set_title("Genre co-occurrence: rows holding both genres")
+        small = 7 if len(names) <= 30 else 5.5
+        for i, j in zip(*np.nonzero(counts), strict=True):
+            dark = i != j and share[i, j] > 0.5
+            ax.text(j, i, f"{int(counts[i, j])}", ha="center", va="center", fontsize=small,
+                    color="white" if dark else "black")  # fmt: skip
+        fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02, label="share of the row genre's rows")
+        return fig
+
+
+def cooccurrence(names: Sequence[str], counts: Any, path: str | os.PathLike[str]) -> Path:
+    """Draw :func:`cooccurrence_figure` to ``path``."""
+    return _save(cooccurrence_figure(names, counts), path)
 
 
 def f1_bars(per_class: Mapping[str, Mapping[str, float]], path: str | os.PathLike[str]) -> Path:

@@ -27,15 +27,29 @@ CSV_FIELD_LIMIT = 2**31 - 1
 _MISSING = object()
 
 
+#: The separators a genre list may use; detected per file when none is forced (``|`` wins).
+LABEL_SEPARATORS = ("|", ",")
+#: What a skippable row lacks (``Row.missing``): rows without a description or without genres
+#: are skipped (and counted) unless loading is strict; every other bad row is an error.
+NO_DESCRIPTION = "no_description"
+NO_GENRES = "no_genres"
+
+
 class Row(NamedTuple):
-    """One record as read; ``line`` is the 1-based line (Parquet: row) where it starts."""
+    """One record as read; ``line`` is the 1-based line (Parquet: row) where it starts.
+
+    ``label`` is a genre name, or a genre set (tuple) when the cell held a JSON list or was
+    split by a forced separator. ``missing`` says what a failed row lacks when that is all
+    that is wrong with it (:data:`NO_DESCRIPTION`, :data:`NO_GENRES`).
+    """
 
     line: int
     id: str | None
     title: str | None
     text: str
-    label: str | None
+    label: str | tuple[str, ...] | None
     error: str | None = None
+    missing: str | None = None
 
 
 class Layout(NamedTuple):
@@ -177,6 +191,72 @@ def _kind(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+def split_genres(cell: str, sep: str) -> tuple[str, ...]:
+    """A normalised genre-list cell split on ``sep``: genres normalised, empties and repeats
+    dropped, the file's order kept ("Crime, Drama" -> ("crime", "drama"))."""
+    return tuple(dict.fromkeys(g for g in map(normalise_label, cell.split(sep)) if g))
+
+
+def _genre_list(value: Any, column: str) -> tuple[tuple[str, ...] | None, str | None]:
+    """A JSON/Parquet list of genres as a genre set, or (None, problem)."""
+    for item in value:
+        if not isinstance(item, str):
+            return None, f"genre list holds {_kind(item)}, not a string (column {column!r})"
+    return tuple(dict.fromkeys(g for g in map(normalise_label, value) if g)), None
+
+
+def _json_list(cell: str, column: str) -> tuple[Any, str | None]:
+    """A cell written as a JSON list ("[\"Crime\", \"Drama\"]"), parsed, or (None, problem)."""
+    try:
+        value = json.loads(cell)
+    except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+        reason = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        return None, (
+            f"malformed JSON genre list in column {column!r} ({reason or 'unreadable'}); write "
+            'it as ["Crime", "Drama"] (double quotes) or as genres separated by , or |'
+        )
+    if not isinstance(value, list):
+        return None, f"column {column!r} looks like a JSON list but holds {_kind(value)}"
+    return value, None
+
+
+def _label(
+    label: Any, label_col: str, label_sep: str | None
+) -> tuple[str | tuple[str, ...] | None, str | None, bool]:
+    """(label, problem, whether the problem is only a missing label) for one raw value.
+
+    A list (JSON, Parquet) or a cell written as a JSON list becomes a genre set; a string is
+    split on ``label_sep`` when one is forced, else kept whole (the file's separator is
+    detected once all rows are read). A cell of separators only is an empty genre list.
+    """
+    if label is _MISSING:
+        return None, f"label is missing (field {label_col!r})", True
+    if label is None:
+        return None, f"label is null, not a string (column {label_col!r})", True
+    if isinstance(label, str) and label.strip().startswith("[") and label.strip().endswith("]"):
+        label, problem = _json_list(label.strip(), label_col)
+        if problem:
+            return None, problem, False
+    if isinstance(label, list | tuple):
+        genres, problem = _genre_list(label, label_col)
+        if problem:
+            return None, problem, False
+        if not genres:
+            return None, f"empty genre list (column {label_col!r})", True
+        return genres, None, False
+    if not isinstance(label, str):
+        return None, f"label is {_kind(label)}, not a string (column {label_col!r})", False
+    norm = normalise_label(label)
+    if not norm:
+        return None, f"empty label (column {label_col!r})", True
+    seps = (label_sep,) if label_sep else LABEL_SEPARATORS
+    if not "".join(norm.split()).strip("".join(seps)):
+        return None, f"empty genre list {norm!r} (column {label_col!r})", True
+    if label_sep:
+        return split_genres(norm, label_sep), None, False
+    return norm, None, False
+
+
 def make_row(
     where: str,
     line: int,
@@ -188,29 +268,28 @@ def make_row(
     labelled: bool,
     text_col: str = "description",
     label_col: str = "genre",
+    label_sep: str | None = None,
 ) -> Row:
     """Validate raw values into a Row; a bad value becomes a Row carrying its error message."""
     rid = None if id_ is None or str(id_).strip() == "" else str(id_).strip()
 
-    def bad(problem: str) -> Row:
-        return failure(line, f"{where}: {problem}")._replace(id=rid)
+    def bad(problem: str, missing: str | None = None) -> Row:
+        return failure(line, f"{where}: {problem}")._replace(id=rid, missing=missing)
 
     if text is _MISSING:
-        return bad(f"missing field {text_col!r}")
+        return bad(f"missing field {text_col!r}", NO_DESCRIPTION)
+    if text is None:
+        return bad(f"description is null, not a string (column {text_col!r})", NO_DESCRIPTION)
     if not isinstance(text, str):
         return bad(f"description is {_kind(text)}, not a string (column {text_col!r})")
     text = text.strip()
     if not text:
-        return bad(f"empty description (column {text_col!r})")
+        return bad(f"empty description (column {text_col!r})", NO_DESCRIPTION)
     norm = None
     if labelled:
-        if label is _MISSING:
-            return bad(f"label is missing (field {label_col!r})")
-        if not isinstance(label, str):
-            return bad(f"label is {_kind(label)}, not a string (column {label_col!r})")
-        norm = normalise_label(label)
-        if not norm:
-            return bad(f"empty label (column {label_col!r})")
+        norm, problem, missing = _label(label, label_col, label_sep)
+        if problem:
+            return bad(problem, NO_GENRES if missing else None)
     title = None if title is None or title is _MISSING else (str(title).strip() or None)
     return Row(line, rid, title, text, norm)
 
@@ -219,7 +298,12 @@ def make_row(
 
 
 def csv_rows(
-    lines: Lines, name: str, *, delimiter: str = ",", **wanted: str | None
+    lines: Lines,
+    name: str,
+    *,
+    delimiter: str = ",",
+    label_sep: str | None = None,
+    **wanted: str | None,
 ) -> tuple[Layout, Iterator[Row]]:
     """Read the header now, then stream records; ``line`` is the physical line, header = 1."""
     csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
@@ -273,6 +357,7 @@ def csv_rows(
                     labelled=cols.label is not None,
                     text_col=cols.text,
                     label_col=cols.label or "",
+                    label_sep=label_sep,
                 )
 
     return Layout(
@@ -297,7 +382,9 @@ def _parse_object(text: str, where: str) -> tuple[dict | None, str | None]:
     return obj, None
 
 
-def jsonl_rows(lines: Lines, name: str, **wanted: str | None) -> tuple[Layout, Iterator[Row]]:
+def jsonl_rows(
+    lines: Lines, name: str, *, label_sep: str | None = None, **wanted: str | None
+) -> tuple[Layout, Iterator[Row]]:
     """JSON Lines: the first object must parse and names the columns; blank lines are skipped."""
     first = next((s for s in lines if s.strip()), None)
     if first is None:
@@ -319,6 +406,7 @@ def jsonl_rows(lines: Lines, name: str, **wanted: str | None) -> tuple[Layout, I
             labelled=cols.label is not None,
             text_col=cols.text,
             label_col=cols.label or "",
+            label_sep=label_sep,
         )
 
     def records() -> Iterator[Row]:
@@ -342,7 +430,12 @@ def jsonl_rows(lines: Lines, name: str, **wanted: str | None) -> tuple[Layout, I
 
 
 def parquet_rows(
-    stream: IO[bytes], name: str, *, batch_rows: int, **wanted: str | None
+    stream: IO[bytes],
+    name: str,
+    *,
+    batch_rows: int,
+    label_sep: str | None = None,
+    **wanted: str | None,
 ) -> tuple[Layout, Iterator[Row]]:
     """Parquet, read batch by batch; ``line`` is the 1-based data row."""
     import pyarrow as pa
@@ -374,6 +467,7 @@ def parquet_rows(
                         labelled=cols.label is not None,
                         text_col=cols.text,
                         label_col=cols.label or "",
+                        label_sep=label_sep,
                     )
         except failures as exc:
             raise DataError(f"{name}, row {number + 1}: unreadable Parquet data ({exc})") from None

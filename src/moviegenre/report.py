@@ -75,10 +75,16 @@ def summarize(dataset: Dataset, settings: ReportSettings = ReportSettings()) -> 
     non_english = sum(check_text(dataset.texts[i], full).code == "not_english" for i in sample)
     words = [len(t.split()) for t in dataset.texts]
     years = [y for y in dataset.years if y is not None]
+    sets = dataset.genre_sets()
     return {
         "rows": quality["rows"],
         "labelled": dataset.has_labels,
         "genres": quality["genres"],
+        "multi_label": dataset.multi_label,
+        "genres_per_row_mean": sum(map(len, sets)) / len(sets) if sets else 0.0,
+        "multi_genre_rows": quality["multi_genre_rows"],
+        "skipped_no_description": quality["skipped_no_description"],
+        "skipped_no_genres": quality["skipped_no_genres"],
         "duplicate_texts": quality["duplicate_texts"],
         "conflicting_labels": quality["conflicting_labels"],
         "empty_texts": codes["empty"],
@@ -97,13 +103,27 @@ def summarize(dataset: Dataset, settings: ReportSettings = ReportSettings()) -> 
 
 
 def genre_counts(dataset: Dataset) -> dict[str, int]:
-    """Rows per genre, most frequent first; empty for an unlabelled file."""
-    counts = Counter(dataset.labels or [])
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    """Rows per genre (a row counts for each of its genres), most frequent first; empty for an
+    unlabelled file."""
+    return dataset.genre_counts()
 
 
-def _groups(dataset: Dataset) -> list[str]:
-    return list(dataset.labels) if dataset.labels is not None else [ALL_ROWS] * len(dataset)
+def _groups(dataset: Dataset) -> list[tuple[str, ...]]:
+    """Each row's genres; every row of an unlabelled file is in the one group ALL_ROWS."""
+    return dataset.genre_sets() if dataset.has_labels else [(ALL_ROWS,)] * len(dataset)
+
+
+def cooccurring_pairs(dataset: Dataset, top: int = 15) -> list[tuple[str, str, int]]:
+    """The ``top`` genre pairs held together by the most rows: (genre, genre, rows), the more
+    frequent genre first; none for a single-label file."""
+    names, matrix = dataset.cooccurrence()
+    pairs = [
+        (names[i], names[j], int(matrix[i, j]))
+        for i in range(len(names))
+        for j in range(i + 1, len(names))
+        if matrix[i, j]
+    ]
+    return sorted(pairs, key=lambda p: (-p[2], p[0], p[1]))[:top]
 
 
 #: Strength of the informative Dirichlet prior of ``genre_terms``, in pseudo-counts per genre.
@@ -140,12 +160,11 @@ def genre_terms(dataset: Dataset, n_terms: int = 30) -> dict[str, dict[str, floa
     if fitted is None:
         return result
     matrix, vocabulary = fitted
-    labels = np.asarray(groups)
     total = np.asarray(matrix.sum(axis=0), dtype=np.float64).ravel()
     prior = PRIOR_STRENGTH * total / max(total.sum(), 1.0)
     a0 = prior.sum()
     for genre in order:
-        rows = matrix[np.flatnonzero(labels == genre)]
+        rows = matrix[[i for i, genres in enumerate(groups) if genre in genres]]
         docs = np.asarray((rows > 0).sum(axis=0)).ravel()
         if len(order) == 1:
             weights = docs.astype(np.float64)
@@ -242,9 +261,30 @@ def _summary_rows(s: dict[str, Any]) -> list[list[Any]]:
     lang = f"{s['non_english']:,} of {s['language_checked']:,}"
     lang += " sampled" if s["language_sampled"] else ""
     years = f"{s['year_min']}-{s['year_max']}" if s["years_parsed"] else "none parsed"
+    several = (
+        [
+            [
+                "genres per row (mean); rows with several",
+                f"{s['genres_per_row_mean']:.2f}; {s['multi_genre_rows']:,}",
+                share(s["multi_genre_rows"]),
+            ]
+        ]
+        if s["multi_label"]
+        else []
+    )
+    skipped = [
+        [f"rows left out while loading ({what})", f"{s[key]:,}", ""]
+        for key, what in (
+            ("skipped_no_description", "no description"),
+            ("skipped_no_genres", "no genre"),
+        )
+        if s[key]
+    ]
     return [
         ["rows", f"{s['rows']:,}", ""],
+        *skipped,
         ["genres", s["genres"] if s["labelled"] else "unlabelled file", ""],
+        *several,
         [
             "duplicate descriptions (extra copies)",
             f"{s['duplicate_texts']:,}",
@@ -315,9 +355,13 @@ def _data_sections(dataset: Dataset, out: Path, s: ReportSettings, summary: dict
     counts = genre_counts(dataset)
     parts.append("<h2>2. Genre distribution</h2>")
     if counts:
-        parts.append(_img(figures.genre_bars(counts, out / "genre_distribution.png"), "genres"))
+        rows = len(dataset) if dataset.multi_label else None
+        path = figures.genre_bars(counts, out / "genre_distribution.png", rows=rows)
+        parts.append(_img(path, "genres"))
     else:
         parts.append('<p class="note">The file has no genre labels.</p>')
+    if dataset.multi_label:
+        parts += _several_genres_section(dataset, out)
     parts.append("<h2>3. Release years and description lengths</h2><div class=pair>")
     years = [y for y in dataset.years if y is not None]
     if years:
@@ -338,6 +382,41 @@ def _data_sections(dataset: Dataset, out: Path, s: ReportSettings, summary: dict
     if not years:
         parts.append('<p class="note">No release year could be parsed from the titles.</p>')
     return parts
+
+
+def _several_genres_section(dataset: Dataset, out: Path) -> list[str]:
+    """Label cardinality, the most frequent genre pairs and the co-occurrence heatmap."""
+    per_row = dataset.genres_per_row()
+    total = len(dataset)
+    sizes = [[n, f"{rows:,}", f"{rows / total:.1%}"] for n, rows in per_row.items()]
+    mean = sum(n * rows for n, rows in per_row.items()) / total
+    counts = dataset.genre_counts()
+    pairs = [
+        [a, b, f"{n:,}", f"{n / counts[a]:.0%}", f"{n / counts[b]:.0%}"]
+        for a, b, n in cooccurring_pairs(dataset)
+    ]
+    names, matrix = dataset.cooccurrence()
+    return [
+        "<h3>Several genres per row</h3>",
+        f"<p>{mean:.2f} genres per row on average (label cardinality).</p>",
+        _table(["genres in the row", "rows", "share"], sizes, {0, 1, 2}),
+        "<h3>Genres that come together most often</h3>",
+        _table(
+            [
+                "genre",
+                "with genre",
+                "rows",
+                "share of the first's rows",
+                "share of the second's rows",
+            ],
+            pairs,
+            {2, 3, 4},
+        ),  # fmt: skip
+        _img(figures.cooccurrence(names, matrix, out / "genre_cooccurrence.png"), "co-occurrence"),
+        '<p class="note">A cell counts the rows that hold both genres; its colour is their '
+        "share of the rows of the genre on the left. The diagonal (grey) is each genre's "
+        "rows.</p>",
+    ]
 
 
 def _terms_section(dataset: Dataset, out: Path, s: ReportSettings) -> list[str]:
@@ -375,6 +454,9 @@ def _terms_section(dataset: Dataset, out: Path, s: ReportSettings) -> list[str]:
     return parts
 
 
+_METRIC_HEADER = ["scored on", "rows", "accuracy", "macro-F1", "weighted-F1", "top-3 accuracy"]
+
+
 def _model_sections(dataset: Dataset, clf: GenreClassifier, out: Path, s: ReportSettings) -> list:
     parts = [
         f"<h2>5. Model: {_e(clf.name)} ({_e(clf.kind)})</h2>",
@@ -385,17 +467,26 @@ def _model_sections(dataset: Dataset, clf: GenreClassifier, out: Path, s: Report
         parts.append(f'<div class="card">{_markdown(card.read_text(encoding="utf-8"))}</div>')
     else:
         parts.append(f'<p class="note">No {MODEL_CARD} next to the model.</p>')
+    rows = _recorded_metrics(clf)
+    if dataset.multi_label:  # genre sets are scored by `moviegenre evaluate`, not here
+        parts.append("<h3>Metrics</h3>")
+        parts.append(
+            _table(_METRIC_HEADER, rows, {1, 2, 3, 4, 5}) if rows else "<p>No metrics.</p>"
+        )
+        parts.append(
+            '<p class="note">The data holds several genres per row: the report does not score '
+            "the model on it; <code>moviegenre evaluate</code> gives the multi-label metrics.</p>"
+        )
+        return parts + _curves(clf, out)
     grade = model_scores(dataset, clf, batch_size=s.batch_size)
     metrics = grade.metrics
-    rows = _recorded_metrics(clf)
     if metrics is not None:
         source = f"this report's data: {Path(dataset.source).name}"
         if grade.held_rows:
             source += f" ({grade.held_rows:,} rows graded by held-out predictions)"
         rows.insert(0, _metric_row(source, headline(metrics)))
     parts.append("<h3>Metrics</h3>")
-    header = ["scored on", "rows", "accuracy", "macro-F1", "weighted-F1", "top-3 accuracy"]
-    parts.append(_table(header, rows, {1, 2, 3, 4, 5}) if rows else "<p>No metrics.</p>")
+    parts.append(_table(_METRIC_HEADER, rows, {1, 2, 3, 4, 5}) if rows else "<p>No metrics.</p>")
     if not dataset.has_labels:
         parts.append(
             '<p class="note">The data has no labels, so the model is not scored on it.</p>'
@@ -407,14 +498,15 @@ def _model_sections(dataset: Dataset, clf: GenreClassifier, out: Path, s: Report
         parts.append("<h3>Per-genre F1 and confusion matrix on the report's data</h3>")
         parts.append(_img(figures.f1_bars(metrics["per_class"], out / "f1_per_genre.png"), "F1"))
         parts.append(_img(figures.confusion(metrics, out / "confusion_matrix.png"), "confusion"))
+    return parts + _curves(clf, out)
+
+
+def _curves(clf: GenreClassifier, out: Path) -> list[str]:
     epochs, best, problem = read_history(clf.path)
     if epochs:
-        parts.append("<h3>Training curves</h3>")
         path = figures.training_curves(epochs, out / "training_curves.png", best)
-        parts.append(_img(path, "training curves"))
-    elif problem:
-        parts.append(f'<p class="note warn">{_e(problem)}</p>')
-    return parts
+        return ["<h3>Training curves</h3>", _img(path, "training curves")]
+    return [f'<p class="note warn">{_e(problem)}</p>'] if problem else []
 
 
 def audit_section(result: AuditResult, top: int = 50) -> str:

@@ -8,8 +8,8 @@ allows it (:func:`refits`). training.py searches a kind's grid this way; kinds t
 setting inside ``fit`` (linear: C out-of-fold, on features built once per fold; the blends:
 the weight on a slice) call the same functions, so no kind has a protocol of its own.
 
-Genre sets (multi-label rows) are stratified by each row's rarest genre (:func:`strata`), so
-rare genres spread over folds as in single-label data; a candidate is scored at per-genre
+Genre sets (multi-label rows) are stratified by each row's rarest genre (``split.strata``),
+so rare genres spread over folds as in single-label data; a candidate is scored at per-genre
 thresholds chosen on its own held-out predictions (``multilabel.choose_thresholds``).
 """
 
@@ -27,6 +27,7 @@ from moviegenre.multilabel import as_sets, choose_thresholds, indicator, is_mult
 from moviegenre.split import (
     check_fraction,
     check_random_state,
+    strata,
     stratified_folds,
     stratified_split,
 )
@@ -44,21 +45,6 @@ def check(val_fraction: float, random_state: int) -> None:
     check_random_state(random_state)
 
 
-def strata(labels: Sequence[Any] | np.ndarray) -> list[str]:
-    """What the splitter stratifies on: the label itself, or for genre sets each row's
-    rarest genre (ties by name), a simple stand-in for iterative stratification that keeps
-    every genre on both sides of a split wherever it has 2+ rows."""
-    labels = list(labels)
-    if not is_multi_label(labels):
-        return labels
-    sets = as_sets(labels)
-    counts: dict[str, int] = {}
-    for genres in sets:
-        for g in set(genres):
-            counts[g] = counts.get(g, 0) + 1
-    return [min(genres, key=lambda g: (counts[g], g)) for genres in sets]
-
-
 def holdout(
     labels: Sequence[str] | np.ndarray,
     *,
@@ -71,9 +57,7 @@ def holdout(
     Every genre with 2+ rows keeps a row on each side. ``required`` refuses an empty slice
     (all genres singletons); otherwise the caller goes without validation rows.
     """
-    train, val = stratified_split(
-        strata(labels), val_fraction=val_fraction, random_state=random_state
-    )
+    train, val = stratified_split(labels, val_fraction=val_fraction, random_state=random_state)
     if required and len(val) == 0:
         raise ConfigError(f"the validation split is empty: {TOO_FEW_ROWS}")
     return train, val

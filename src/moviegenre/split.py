@@ -3,12 +3,17 @@
 scikit-learn's ``train_test_split(stratify=...)`` refuses a class with a single row; the IMDb
 sample has genres with 4 rows, and a user's data may have singletons. The k folds are
 scikit-learn's ``StratifiedKFold`` (shuffled), which only warns about classes rarer than k.
+
+Genre sets (multi-label rows) are stratified by their rarest genre (:func:`strata`): every
+genre, however rare, then reaches both sides as a single-label class would, which stratifying
+on whole combinations (mostly singletons among 1-3 of 22 genres) would not give.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -34,17 +39,30 @@ def check_fraction(val_fraction: object) -> float:
     return float(val_fraction)
 
 
+def strata(labels: Sequence[Any] | np.ndarray) -> list[Any]:
+    """The class each row is stratified by: its label, or for a genre set its rarest genre
+    (fewest rows over ``labels``; ties go to the name first in alphabetical order)."""
+    labels = list(labels)
+    if not any(isinstance(label, tuple | list) for label in labels):  # names (or class indices)
+        return labels
+    sets = [(label,) if isinstance(label, str) else tuple(label) for label in labels]
+    rows = Counter(g for genres in sets for g in set(genres))
+    return [min(genres, key=lambda g: (rows[g], g)) if genres else "" for genres in sets]
+
+
 def stratified_split(
     labels: Sequence[str] | np.ndarray, *, val_fraction: float = 0.2, random_state: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return sorted (train_idx, val_idx): each class sends round(n * val_fraction) rows to val.
+
+    ``labels`` are genre names or genre sets (stratified by :func:`strata`).
 
     A class of 1 stays wholly in train; a class of n >= 2 keeps at least 1 row on each side.
     The same labels and random_state always give the same split.
     """
     check_fraction(val_fraction)
     rng = np.random.default_rng(check_random_state(random_state))
-    labels = list(labels)
+    labels = strata(labels)
     if not labels:
         raise ConfigError("cannot split an empty list of labels")
 
@@ -87,7 +105,7 @@ def stratified_folds(
     splitter = StratifiedKFold(
         check_folds(n_folds), shuffle=True, random_state=check_random_state(random_state)
     )
-    labels = np.asarray(labels, dtype=object)
+    labels = np.asarray(strata(labels), dtype=object)
     with warnings.catch_warnings():  # classes rarer than the fold count: sklearn only warns
         warnings.simplefilter("ignore", UserWarning)
         return list(splitter.split(np.zeros(len(labels)), labels))

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -91,7 +90,13 @@ def check_multi_label(dataset: Dataset, cls: Any) -> bool:
     if not is_multi_label(dataset.labels or []):
         return False
     if not cls.supports_multi_label:
-        able = sorted(k for k in MODEL_KINDS if model_class(k).supports_multi_label)
+        able = []
+        for name in sorted(MODEL_KINDS):
+            try:
+                if model_class(name).supports_multi_label:
+                    able.append(name)
+            except ImportError:  # a kind whose optional dependencies are missing
+                continue
         raise ConfigError(
             f"{dataset.source} has several genres per row, which kind {cls.kind!r} cannot "
             f"learn; kinds that learn genre sets: {', '.join(able)}"
@@ -256,14 +261,16 @@ def _result(
     the training file grades the model with these predictions, never with rows it trained on.
     """
     seconds = time.perf_counter() - start
-    counts = Counter(g for genres in as_sets(dataset.labels or []) for g in genres)
     files = [part.strip() for part in str(dataset.source).split(" + ")]
     data = "from_records(texts, labels)" if files == ["<memory>"] else f"load_dataset({files!r})"
     python = f"train({data}, {replace(settings, command=None)!r})"
     training = {
         "data": dataset.source,
         "rows": len(dataset),
-        "genre_counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "genre_counts": dataset.genre_counts(),
+        # rows left out while loading, and how the files were read (separator, mixing)
+        **({"skipped_rows": dict(dataset.skipped)} if dataset.skipped else {}),
+        **({"data_notes": list(dataset.notes)} if dataset.notes else {}),
         "command": settings.command or python,
         "data_fingerprint": dataset_fingerprint(dataset.texts, list(dataset.labels or [])),
         "random_state": settings.random_state,

@@ -65,6 +65,21 @@ RandomStateOpt = Annotated[
 ]
 TextCol = Annotated[str | None, typer.Option(help="Text column of a CSV/JSONL/Parquet file.")]
 LabelCol = Annotated[str | None, typer.Option(help="Label column of a CSV/JSONL/Parquet file.")]
+LabelSep = Annotated[
+    str | None,
+    typer.Option(
+        help="Separator of several genres in one label cell (default: '|' or ',', detected "
+        "per file; a JSON list needs none)."
+    ),
+]
+Strict = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Stop at the first row without a description or a genre (default: skip and "
+        "count such rows).",
+    ),
+]
 IdCol = Annotated[str | None, typer.Option(help="Id column (default: 'id', else row numbers).")]
 BatchSize = Annotated[int, typer.Option(help="Texts per model call.")]
 NoChecks = Annotated[
@@ -133,12 +148,48 @@ def library_progress(
             yield update
 
 
+def load_data(
+    data: Path | list[Path],
+    *,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    label_sep: str | None = None,
+    strict: bool = False,
+    require_labels: bool = True,
+) -> Any:
+    """``load_dataset`` with the data options every command shares; how the files were read
+    (genre separator, mixed files) goes to stderr, one line each, as warnings do."""
+    from moviegenre.data import load_dataset
+
+    dataset = load_dataset(
+        data,
+        text_col=text_col,
+        label_col=label_col,
+        label_sep=label_sep,
+        strict=strict,
+        require_labels=require_labels,
+    )
+    for note in dataset.notes:
+        err_console.print(f"[dim]note:[/dim] {escape(in_cli_terms(note))}", highlight=False,
+                          soft_wrap=True)  # fmt: skip
+    return dataset
+
+
+def data_options(label_sep: str | None, strict: bool) -> list[str]:
+    """The data options as given on the command line, for a recorded command."""
+    return (["--label-sep", label_sep] if label_sep is not None else []) + (
+        ["--strict"] if strict else []
+    )
+
+
 #: Library wording for Python arguments -> the CLI option the user typed instead.
 CLI_TERMS = {
     "pass text_col= to choose one": "pass --text-col to choose one",
     "pass label_col=": "pass --label-col",
     "pass overwrite=True to replace it": "pass --overwrite to replace it",
     "pass check=False or relax CheckSettings": "pass --no-checks",
+    "pass strict=True": "pass --strict",
+    "pass label_sep": "pass --label-sep",
 }
 
 

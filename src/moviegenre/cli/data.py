@@ -12,13 +12,16 @@ from moviegenre._util import writing
 from moviegenre.cli._base import (
     KindOpt,
     LabelCol,
+    LabelSep,
     RandomStateOpt,
+    Strict,
     TextCol,
     app,
     console,
     err_console,
     kind_not_model,
     library_progress,
+    load_data,
 )
 from moviegenre.cli.tables import audit_tables, baselines_table
 from moviegenre.errors import ConfigError
@@ -44,17 +47,20 @@ def audit(
     random_state: RandomStateOpt = 0,
     text_col: TextCol = None,
     label_col: LabelCol = None,
+    label_sep: LabelSep = None,
+    strict: Strict = False,
     _model: Annotated[str | None, kind_not_model("audit")] = None,
 ) -> None:
     """List rows whose given genre another genre explains better (confident learning)."""
     from moviegenre.audit import audit as run_audit
-    from moviegenre.data import load_dataset
 
     if top < 0:
         raise ConfigError(f"--top must be >= 0, got {top}")
     if not 0 <= planted < 1:
         raise ConfigError(f"--planted must be at least 0 and below 1, got {planted}")
-    dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
+    dataset = load_data(
+        data, text_col=text_col, label_col=label_col, label_sep=label_sep, strict=strict
+    )
     fits = "two out-of-fold fits (the audit, the planted-noise check)" if planted else "one"
     with err_console.status(f"{escape(kind)} on {len(dataset)} rows, {fits}..."):
         result = run_audit(
@@ -82,13 +88,14 @@ def baselines(
     ] = None,
     val_fraction: Annotated[float, typer.Option(help="Held-out share without --test.")] = 0.2,
     random_state: RandomStateOpt = 0,
+    label_sep: LabelSep = None,
+    strict: Strict = False,
 ) -> None:
     """Compare the seed's TF-IDF baselines with our linear model, in one table."""
     from moviegenre.baselines import run_baselines
-    from moviegenre.data import load_dataset
     from moviegenre.split import stratified_split
 
-    dataset = load_dataset(data, require_labels=True)
+    dataset = load_data(data, label_sep=label_sep, strict=strict)
     if test is None:
         labels = dataset.labels or []
         train_idx, val_idx = stratified_split(
@@ -97,7 +104,7 @@ def baselines(
         train_set, test_set = dataset.subset(train_idx), dataset.subset(val_idx)
         where = f"validation split ({len(test_set)} rows)"
     else:
-        train_set, test_set = dataset, load_dataset(test, require_labels=True)
+        train_set, test_set = dataset, load_data(test, label_sep=label_sep, strict=strict)
         where = str(test)
     with library_progress("training baselines"):
         rows = run_baselines(train_set, test_set)
@@ -116,14 +123,22 @@ def report(
     audit: Annotated[
         bool, typer.Option("--audit", help="Add a label audit (linear, out-of-fold) section.")
     ] = False,
+    label_sep: LabelSep = None,
+    strict: Strict = False,
 ) -> None:
     """Write a data (and model) report: PNG figures and one self-contained index.html."""
     from moviegenre.classifier import GenreClassifier
-    from moviegenre.data import load_dataset
     from moviegenre.report import build_report
 
     classifier = GenreClassifier.load(model) if model is not None else None
-    dataset = load_dataset(data, text_col=text_col, label_col=label_col)
+    dataset = load_data(
+        data,
+        text_col=text_col,
+        label_col=label_col,
+        label_sep=label_sep,
+        strict=strict,
+        require_labels=False,
+    )
     audited = None
     if audit:
         from moviegenre.audit import audit as run_audit

@@ -15,13 +15,17 @@ from moviegenre.cli._base import (
     BatchSize,
     KindOpt,
     LabelCol,
+    LabelSep,
     ModelOpt,
     RandomStateOpt,
+    Strict,
     TextCol,
     app,
     console,
+    data_options,
     kind_not_model,
     library_progress,
+    load_data,
     progress_bar,
 )
 from moviegenre.cli.tables import (
@@ -56,23 +60,27 @@ def train(
     ] = False,
     text_col: TextCol = None,
     label_col: LabelCol = None,
+    label_sep: LabelSep = None,
+    strict: Strict = False,
     _model: Annotated[str | None, kind_not_model("train")] = None,
 ) -> None:
     """Train a model, choosing its settings on held-out rows, and save it."""
-    from moviegenre.data import load_dataset
     from moviegenre.modelio import check_output_dir
     from moviegenre.training import TrainSettings
     from moviegenre.training import train as train_model
 
     check_output_dir(out, overwrite=overwrite)  # before the fit, which may take minutes
     params = parse_params(param or [])
-    dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
+    dataset = load_data(
+        data, text_col=text_col, label_col=label_col, label_sep=label_sep, strict=strict
+    )
     command = ["moviegenre", "train", *(a for p in data for a in ("--data", str(p)))]
     command += ["--out", str(out), "--kind", kind, "--val-fraction", str(val_fraction)]
     command += ["--random-state", str(random_state), "--name", name, "--device", device]
     command += [a for item in param or [] for a in ("--param", item)]
     command += [a for opt, v in (("--text-col", text_col), ("--label-col", label_col)) if v
                 for a in (opt, str(v))]  # fmt: skip
+    command += data_options(label_sep, strict)
     settings = TrainSettings(
         kind=kind,
         params=params,
@@ -148,6 +156,8 @@ def evaluate(
     ] = None,
     text_col: TextCol = None,
     label_col: LabelCol = None,
+    label_sep: LabelSep = None,
+    strict: Strict = False,
 ) -> None:
     """Print accuracy, macro-F1, weighted-F1, top-3 accuracy and a per-genre table.
 
@@ -155,7 +165,6 @@ def evaluate(
     hit@1/hit@3 (a single-label model: hit@k only).
     """
     from moviegenre.classifier import GenreClassifier
-    from moviegenre.data import load_dataset
     from moviegenre.evaluate import evaluate as run_evaluation
     from moviegenre.evaluate import write_report
     from moviegenre.metrics import headline
@@ -163,7 +172,9 @@ def evaluate(
 
     classifier = GenreClassifier.load(model)
     record_dir = writable_model_dir(classifier, "--record-as") if record_as else None
-    dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
+    dataset = load_data(
+        data, text_col=text_col, label_col=label_col, label_sep=label_sep, strict=strict
+    )
     with progress_bar("scoring", len(dataset)) as bar:
         metrics = run_evaluation(
             classifier,
@@ -218,16 +229,19 @@ def calibrate(
     batch_size: BatchSize = 256,
     text_col: TextCol = None,
     label_col: LabelCol = None,
+    label_sep: LabelSep = None,
+    strict: Strict = False,
 ) -> None:
     """Store conformity scores in a model so that it gives genre sets (predict --coverage)."""
     from moviegenre.classifier import GenreClassifier
-    from moviegenre.data import load_dataset
     from moviegenre.evaluate import calibrate as run_calibration
     from moviegenre.modelio import record_conformal
 
     classifier = GenreClassifier.load(model)
     folder = writable_model_dir(classifier, "calibrate")
-    dataset = load_dataset(data, text_col=text_col, label_col=label_col, require_labels=True)
+    dataset = load_data(
+        data, text_col=text_col, label_col=label_col, label_sep=label_sep, strict=strict
+    )
     scores = run_calibration(classifier, dataset, method=method, batch_size=batch_size)
     with writing(folder / "model.json", "--model (a copy of the model)"):
         record_conformal(folder, scores)

@@ -437,6 +437,15 @@ def check_temperature(value: Any, kind: str) -> float:
     return check_number(value, f"{kind} model temperature", 1e-3, 1e3)
 
 
+def check_multi_label(config: dict[str, Any], kind: str) -> bool:
+    """A model file's ``"multi_label"`` flag: absent (single-label, as every older file) or a
+    boolean."""
+    flag = config.get("multi_label", False)
+    if not isinstance(flag, bool):
+        raise ModelFileError(f"{kind} model 'multi_label' must be true or false, got {flag!r}")
+    return flag
+
+
 def check_classes(classes: Any, kind: str) -> np.ndarray:
     """The class list of a model file: 2+ distinct, non-empty, single-line strings."""
     if (

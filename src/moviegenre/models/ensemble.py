@@ -20,6 +20,15 @@ metrics and its conformity scores for ``predict_set``:
   ``StackingClassifier`` does. Each row is predicted by members fit on the other folds, the
   weight and temperature are chosen on all rows, then both members are fit on all rows. The
   shipped default uses k = 5 on a GPU (MODEL_CARD.md).
+
+Multi-label (genre sets, ``multilabel.py``): both members are fit on the sets, so both give
+independent per-genre probabilities, and the blend is the same weighted mean taken per genre
+on the log-odds, ``logit p = w * logit p_linear + (1 - w) * logit p_partner`` (a product of
+the two odds, as the single-label blend is a product of the two distributions), then a
+sigmoid; no temperature (each member calibrated its own sigmoids). ``w`` is chosen on the
+held-out rows by ``selection.select``, which scores genre sets by micro- and macro-F1 at
+per-genre thresholds chosen on them. A partner kind without genre-set support is refused, and
+a model file whose members disagree (one multi-label, one not) does not load.
 """
 
 from __future__ import annotations
@@ -36,15 +45,18 @@ from moviegenre.models.base import (
     GenreModel,
     HeldOut,
     check_classes,
+    check_multi_label,
     check_number,
     check_settings,
     check_temperature,
     check_training_data,
     fit_temperature,
     log_softmax,
+    sigmoid,
     softmax,
 )
 from moviegenre.models.linear import LinearGenreModel
+from moviegenre.multilabel import is_multi_label
 from moviegenre.progress import report
 from moviegenre.split import check_folds
 
@@ -81,17 +93,34 @@ def blend(p_linear: np.ndarray, p_partner: np.ndarray, weight: float) -> np.ndar
     return np.exp(blend_logits(p_linear, p_partner, weight))
 
 
+def log_odds(p: np.ndarray) -> np.ndarray:
+    """``log(p / (1 - p))``, kept finite at 0 and 1 (a genre a fold's member never saw)."""
+    return np.log(p + _EPS) - np.log1p(_EPS - p)
+
+
+def blend_log_odds(p_linear: np.ndarray, p_partner: np.ndarray, weight: float) -> np.ndarray:
+    """Per genre, the weighted mean of two members' log-odds (multi-label blend, module doc)."""
+    return weight * log_odds(p_linear) + (1.0 - weight) * log_odds(p_partner)
+
+
+def blend_sets(p_linear: np.ndarray, p_partner: np.ndarray, weight: float) -> np.ndarray:
+    """The multi-label blend's independent per-genre probabilities."""
+    return sigmoid(blend_log_odds(p_linear, p_partner, weight))
+
+
 def choose_weight(
     p_linear: np.ndarray,
     p_partner: np.ndarray,
-    labels: Sequence[str],
+    labels: Sequence[Any],
     classes: Sequence[str],
     grid: Sequence[float],
 ) -> tuple[float, list[dict[str, Any]]]:
     """The grid weight whose blend of held-out rows ``selection.select`` picks (the project's
-    selection score; ties go to the first weight of the grid), and every trial."""
+    selection score; ties go to the first weight of the grid), and every trial. Genre-set
+    ``labels`` blend the members' log-odds (:func:`blend_sets`)."""
     candidates = [{"weight": float(w)} for w in grid]
-    probas = (blend(p_linear, p_partner, c["weight"]) for c in candidates)
+    mix = blend_sets if is_multi_label(labels) else blend
+    probas = (mix(p_linear, p_partner, c["weight"]) for c in candidates)
     chosen = selection.select(candidates, probas, labels, classes)
     return chosen.params["weight"], chosen.trials
 
@@ -110,6 +139,9 @@ class EnsembleGenreModel(GenreModel):
     kind: ClassVar[str] = "ensemble"
     member_weights: ClassVar[dict[str, str]] = {"linear": LinearGenreModel.kind}
     validates_in_fit: ClassVar[bool] = True
+    #: When the partner kind supports genre sets too (every partner kind here does); a
+    #: partner that does not is refused by ``fit`` (``_members``).
+    supports_multi_label: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -141,6 +173,13 @@ class EnsembleGenreModel(GenreModel):
     def _members(self) -> tuple[LinearGenreModel, GenreModel]:
         if problem := _partner_problem(self.partner):
             raise ConfigError(problem)
+        partner_cls = model_class(self.partner)
+        if getattr(self, "multi_label_", False) and not partner_cls.supports_multi_label:
+            able = sorted(k for k in MODEL_KINDS if model_class(k).supports_multi_label)
+            raise ConfigError(
+                f"{self.kind}: partner {self.partner!r} cannot learn several genres per row; "
+                f"partners for genre sets: {', '.join(k for k in able if _is_partner(k))}"
+            )
         params = {**PARTNER_DEFAULTS.get(self.partner, {}), **(self.partner_params or {})}
         try:
             return (
@@ -155,6 +194,7 @@ class EnsembleGenreModel(GenreModel):
             raise ConfigError(f"weight must be in [0, 1] or None, got {self.weight}")
         check_folds(self.cv_folds, "cv_folds", zero="one validation slice")
         self.classes_ = check_training_data(texts, labels)
+        self.multi_label_ = is_multi_label(labels)
         texts, labels = list(texts), list(labels)
         if self.cv_folds:
             val, p_lin, p_partner = self._cross_fit(texts, labels)
@@ -173,14 +213,16 @@ class EnsembleGenreModel(GenreModel):
             )
         else:
             self.weight_ = float(self.weight)
-        y_val = np.searchsorted(self.classes_, np.asarray(val_labels, dtype=object))
-        logits = blend_logits(p_lin, p_partner, self.weight_)
-        self.temperature_ = fit_temperature(logits, y_val)
+        self.temperature_ = 1.0
+        if self.multi_label_:
+            proba = blend_sets(p_lin, p_partner, self.weight_)
+        else:
+            y_val = np.searchsorted(self.classes_, np.asarray(val_labels, dtype=object))
+            logits = blend_logits(p_lin, p_partner, self.weight_)
+            self.temperature_ = fit_temperature(logits, y_val)
+            proba = softmax(logits / self.temperature_, axis=1)
         self.heldout_ = HeldOut(
-            index=val,
-            proba=softmax(logits / self.temperature_, axis=1),
-            protocol=protocol,
-            trials=self.weight_trials_,
+            index=val, proba=proba, protocol=protocol, trials=self.weight_trials_
         )
         if self.cv_folds:
             lin, partner = self._members()
@@ -192,7 +234,19 @@ class EnsembleGenreModel(GenreModel):
                 if selection.refits(type(member), self.refit_all):
                     member.fit(texts, labels)
         self.linear_, self.partner_ = lin, partner
+        self._check_members()
         return self
+
+    def _check_members(self, error: type[Exception] = ConfigError) -> None:
+        """Refuse members that disagree with the blend on genre sets (one multi-label, one not):
+        their probabilities are not the same kind of number and cannot be blended."""
+        for name, member in (("linear", self.linear_), ("partner", self.partner_)):
+            if getattr(member, "multi_label_", False) != self.multi_label_:
+                mine = "multi-label" if self.multi_label_ else "single-label"
+                raise error(
+                    f"{self.kind}: the {name} member ({member.kind}) is not {mine} like the "
+                    "blend; a multi-label member cannot be blended with a single-label one"
+                )
 
     def _fit_members(
         self, texts: list[str], labels: list[str], train: np.ndarray, held: np.ndarray
@@ -239,7 +293,12 @@ class EnsembleGenreModel(GenreModel):
         return self.linear_.predict_proba(texts), self.partner_.predict_proba(texts)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        p_lin, p_partner = self.member_probas(texts)
+        return self._combine(*self.member_probas(texts))
+
+    def _combine(self, p_lin: np.ndarray, p_partner: np.ndarray) -> np.ndarray:
+        """The blend of the members' probabilities with the fitted weight (and temperature)."""
+        if self.multi_label_:
+            return blend_sets(p_lin, p_partner, self.weight_)
         return softmax(blend_logits(p_lin, p_partner, self.weight_) / self.temperature_, axis=1)
 
     # -- persistence --------------------------------------------------------------------------
@@ -260,14 +319,15 @@ class EnsembleGenreModel(GenreModel):
             "linear": lin_config,
             "partner": partner_config,
         }
+        if self.multi_label_:
+            config["multi_label"] = True
         arrays = {f"linear.{k}": v for k, v in lin_arrays.items()}
         arrays.update({f"partner.{k}": v for k, v in partner_arrays.items()})
         return config, arrays
 
     def probe_proba(self) -> np.ndarray:
         """The blend of the members' own probes (see ``GenreModel.probe_proba``)."""
-        logits = blend_logits(self.linear_.probe_proba(), self.partner_.probe_proba(), self.weight_)
-        return softmax(logits / self.temperature_, axis=1)
+        return self._combine(self.linear_.probe_proba(), self.partner_.probe_proba())
 
     @classmethod
     def from_state(
@@ -305,6 +365,8 @@ class EnsembleGenreModel(GenreModel):
             raise ModelFileError(f"{cls.kind} members disagree on the class list")
         model.weight_ = weight
         model.temperature_ = temperature
+        model.multi_label_ = check_multi_label(config, cls.kind)
+        model._check_members(ModelFileError)
         trials = config.get("weight_trials", [])
         if not isinstance(trials, list):
             raise ModelFileError(f"{cls.kind} model weight_trials must be a list")

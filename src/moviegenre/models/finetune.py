@@ -6,6 +6,17 @@ LayerNorm); 10% linear warm-up then linear decay to 0; batch 16; 6 epochs; gradi
 1.0; cross-entropy with class weights (largest count / count)^0.5 normalised to mean 1;
 max_seq_length 256 (128 halves CPU time for ~0.4 points); seeded. bf16 autocast on CUDA.
 
+Multi-label (labels are genre sets, see ``multilabel.py``): one independent logit per genre,
+binary cross-entropy (``BCEWithLogitsLoss``) with ``pos_weight`` = (negatives / positives) ^
+``class_weight_power`` per genre, the same knob as the single-label class weights (0 = none):
+rare genres still pull on the encoder. Up-weighting positives by w multiplies the odds the
+loss is minimised at by w, so after training ``log w`` is subtracted from the head's bias
+(prior-shift correction): the exported graph's sigmoid gives honest probabilities again, no
+temperature. The epoch kept is the one whose validation slice scores best by the project's
+selection score (``selection.select``: for genre sets, the mean of micro- and macro-F1 at
+per-genre thresholds chosen on the slice, as training then chooses the served thresholds; ties
+go to the earlier epoch); single-label keeps the last epoch, as before.
+
 Training needs torch + transformers + the backbone package (``[encoder]``). At the end of
 ``fit`` the network is exported to ONNX (int8, per-channel dynamic quantization, by default)
 and every prediction, before and after saving, runs that graph with onnxruntime and the
@@ -27,7 +38,7 @@ import numpy as np
 from moviegenre import selection
 from moviegenre._util import require
 from moviegenre.errors import ConfigError, ModelFileError
-from moviegenre.metrics import score
+from moviegenre.metrics import score, selection_score
 from moviegenre.models.backbone import (
     DEFAULT_BACKBONE,
     OnnxSession,
@@ -41,6 +52,7 @@ from moviegenre.models.base import (
     GenreModel,
     HeldOut,
     check_classes,
+    check_multi_label,
     check_number,
     check_strings,
     check_temperature,
@@ -48,9 +60,11 @@ from moviegenre.models.base import (
     fit_temperature,
     power_class_weights,
     require_arrays,
+    sigmoid,
     softmax,
     strings_to_array,
 )
+from moviegenre.multilabel import as_sets, indicator, is_multi_label
 from moviegenre.progress import report
 
 GRAPH_FILE = "encoder.onnx"
@@ -102,6 +116,7 @@ class FinetuneGenreModel(GenreModel):
     #: Its ``val_fraction`` slice (``selection.holdout``) is its validation: training fits it
     #: once on all rows, not on a slice of a slice.
     validates_in_fit: ClassVar[bool] = True
+    supports_multi_label: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -174,7 +189,11 @@ class FinetuneGenreModel(GenreModel):
         torch = require("torch", purpose="fine-tuning")
         require("transformers", purpose="fine-tuning")
         self.classes_ = check_training_data(texts, labels)
-        y = np.searchsorted(self.classes_, np.asarray(labels, dtype=object))
+        self.multi_label_ = is_multi_label(labels)
+        if self.multi_label_:  # y: the (rows x genres) 0/1 targets
+            y = indicator(as_sets(labels), self.classes_).astype(np.float32)
+        else:
+            y = np.searchsorted(self.classes_, np.asarray(labels, dtype=object))
         if self.val_fraction > 0:
             train, val = selection.holdout(
                 list(labels),
@@ -197,10 +216,12 @@ class FinetuneGenreModel(GenreModel):
         rng = np.random.default_rng(self.random_state)
         net = _network(torch, str(spec.path()), len(self.classes_), self.dropout).to(device)
 
-        counts = power_class_weights(y[train], len(self.classes_), self.class_weight_power)
-        weights = np.array([counts.get(i, 0.0) for i in range(len(self.classes_))])
-        weights = weights / weights[weights > 0].mean()
+        weights = self._loss_weights(y[train])
         class_weights = torch.tensor(weights, dtype=torch.float32, device=device)
+        if self.multi_label_:
+            bce = torch.nn.BCEWithLogitsLoss(pos_weight=class_weights)
+        best: tuple[float, int, dict[str, Any]] | None = None  # multi-label: score, epoch, state
+        epoch_trials: list[dict[str, Any]] = []
         optim = torch.optim.AdamW(self._param_groups(net), lr=self.lr)
         steps = int(np.ceil(len(train) / self.batch_size))
         if self.max_steps_per_epoch:
@@ -222,32 +243,51 @@ class FinetuneGenreModel(GenreModel):
                 target = torch.from_numpy(y[rows]).to(device)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_cuda):
                     logits = net(ids, mask)
-                loss = torch.nn.functional.cross_entropy(
-                    logits.float(), target, weight=class_weights
-                )
+                if self.multi_label_:
+                    loss = bce(logits.float(), target)
+                else:
+                    loss = torch.nn.functional.cross_entropy(
+                        logits.float(), target, weight=class_weights
+                    )
                 optim.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
                 optim.step()
                 sched.step()
                 loss_sum += float(loss.detach()) * len(rows)
-                correct += int((logits.argmax(1) == target).sum())
+                if not self.multi_label_:
+                    correct += int((logits.argmax(1) == target).sum())
                 seen += len(rows)
                 done = (epoch - 1) * steps + b + 1
                 report(f"fine-tuning epoch {epoch}/{self.epochs}", done, total)
-            self.history_.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": loss_sum / max(seen, 1),
-                    "train_accuracy": correct / max(seen, 1),
-                    "train_rows": len(train),
-                    "seconds": round(time.perf_counter() - t0, 2),
-                }
-            )
-            if len(val):
-                self.history_[-1].update(self._val_record(torch, net, tokens, y, val, device))
+            record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1)}
+            if not self.multi_label_:
+                record["train_accuracy"] = correct / max(seen, 1)
+            record |= {"train_rows": len(train), "seconds": round(time.perf_counter() - t0, 2)}
+            self.history_.append(record)
+            if len(val) and self.multi_label_:
+                logits = self._val_logits(torch, net, tokens, val, device) - np.log(weights)
+                chosen = selection.select(
+                    [{"epoch": epoch}], [sigmoid(logits)], [labels[i] for i in val], self.classes_
+                )
+                epoch_trials += chosen.trials
+                record.update(_multi_label_record(logits, y[val], chosen.metrics))
+                now = selection_score(chosen.metrics)
+                if best is None or now > best[0]:
+                    state = net.state_dict().items()
+                    kept = {k: v.detach().to("cpu", copy=True) for k, v in state}
+                    best = (now, epoch, kept)
+            elif len(val):
+                record.update(self._val_record(torch, net, tokens, y, val, device))
         self.train_seconds_ = round(time.perf_counter() - started, 2)
         self.device_ = str(device)
+        self.best_epoch_ = self.epochs
+        if best is not None:  # multi-label with a validation slice: the best epoch's weights
+            self.best_epoch_ = best[1]
+            net.load_state_dict(best[2])
+        if self.multi_label_:
+            with torch.no_grad():  # prior-shift correction of pos_weight (module doc)
+                net.head.bias -= torch.log(class_weights).to(net.head.bias.device)
 
         report("exporting to ONNX", total, total)
         from moviegenre.models.export import onnx_bytes
@@ -255,7 +295,14 @@ class FinetuneGenreModel(GenreModel):
         self.onnx_ = onnx_bytes(net.to("cpu").float().eval(), "logits", int8=self.quantize)
         self.temperature_ = 1.0
         self.heldout_: HeldOut | None = None
-        if len(val):
+        if len(val) and self.multi_label_:
+            self.heldout_ = HeldOut(
+                index=val,
+                proba=sigmoid(self._logits([tokens[i] for i in val])),
+                protocol={"validation": "holdout", "val_fraction": self.val_fraction},
+                trials=epoch_trials,
+            )
+        elif len(val):
             logits = self._logits([tokens[i] for i in val])
             self.temperature_ = fit_temperature(logits, y[val])
             proba = softmax(logits / self.temperature_, axis=1)
@@ -271,6 +318,23 @@ class FinetuneGenreModel(GenreModel):
     def heldout(self) -> HeldOut | None:
         """The ``val_fraction`` slice's probabilities (None with ``val_fraction=0``)."""
         return getattr(self, "heldout_", None)
+
+    def _loss_weights(self, y: np.ndarray) -> np.ndarray:
+        """Per-genre loss weights from the training part's targets ``y``.
+
+        Single-label: class weights (largest count / count) ^ power, normalised to mean 1.
+        Multi-label: BCE ``pos_weight`` = (negatives / positives) ^ power (1 for a genre with
+        no positive or no negative row in the training part).
+        """
+        n = len(self.classes_)
+        if not self.multi_label_:
+            counts = power_class_weights(y, n, self.class_weight_power)
+            weights = np.array([counts.get(i, 0.0) for i in range(n)])
+            return weights / weights[weights > 0].mean()
+        positives = y.sum(axis=0)
+        negatives = len(y) - positives
+        ratio = np.where((positives > 0) & (negatives > 0), negatives / np.maximum(positives, 1), 1)
+        return ratio**self.class_weight_power
 
     def _param_groups(self, net: Any) -> list[dict[str, Any]]:
         """Encoder at ``lr``, head at ``head_lr``; no weight decay on biases and LayerNorm."""
@@ -288,16 +352,23 @@ class FinetuneGenreModel(GenreModel):
             for (is_head, no_decay), params in groups.items()
         ]
 
-    def _val_record(
-        self, torch: Any, net: Any, tokens: list, y: np.ndarray, val: np.ndarray, device: Any
-    ) -> dict[str, float]:
-        """Validation loss and accuracy of the network as it is now (in eval mode)."""
+    def _val_logits(
+        self, torch: Any, net: Any, tokens: list, val: np.ndarray, device: Any
+    ) -> np.ndarray:
+        """The network's logits (as it is now, in eval mode) of the validation rows."""
         net.eval()
         logits = np.zeros((len(val), len(self.classes_)), dtype=np.float32)
         with torch.inference_mode():
             for rows in length_batches([len(tokens[i]) for i in val], 64):
                 ids, mask = (torch.from_numpy(a).to(device) for a in pad_batch(tokens, val[rows]))
                 logits[rows] = net(ids, mask).float().cpu().numpy()
+        return logits
+
+    def _val_record(
+        self, torch: Any, net: Any, tokens: list, y: np.ndarray, val: np.ndarray, device: Any
+    ) -> dict[str, float]:
+        """Validation loss and accuracy of the network as it is now (in eval mode)."""
+        logits = self._val_logits(torch, net, tokens, val, device)
         logp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
         return {
             "val_loss": float(-logp[np.arange(len(val)), y[val]].mean()),
@@ -326,7 +397,10 @@ class FinetuneGenreModel(GenreModel):
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         self._check_fitted()
         tok, _ = self._runtime()
-        return softmax(self._logits(encode(tok, texts)) / self.temperature_, axis=1)
+        logits = self._logits(encode(tok, texts))
+        if getattr(self, "multi_label_", False):
+            return sigmoid(logits)
+        return softmax(logits / self.temperature_, axis=1)
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -351,6 +425,8 @@ class FinetuneGenreModel(GenreModel):
             "trained_on": getattr(self, "device_", "unknown"),
             "train_seconds": getattr(self, "train_seconds_", None),
         }
+        if getattr(self, "multi_label_", False):
+            config |= {"multi_label": True, "best_epoch": self.best_epoch_}
         return config, {"classes": strings_to_array(list(self.classes_))}
 
     @classmethod
@@ -372,6 +448,12 @@ class FinetuneGenreModel(GenreModel):
             raise ModelFileError(f"finetune model settings are invalid: {exc}") from None
         model.classes_ = check_classes(check_strings(arrays, "classes", cls.kind), cls.kind)
         model.temperature_ = check_temperature(config.get("temperature", 1.0), cls.kind)
+        model.multi_label_ = check_multi_label(config, cls.kind)
+        if model.multi_label_:  # provenance only, like the history
+            best = config.get("best_epoch")
+            if isinstance(best, bool) or not isinstance(best, int) or best < 1:
+                raise ModelFileError(f"finetune model best_epoch must be an epoch, got {best!r}")
+            model.best_epoch_ = best
         history = config.get("history", [])
         if not isinstance(history, list):
             raise ModelFileError("finetune model history must be a list")
@@ -399,6 +481,20 @@ class FinetuneGenreModel(GenreModel):
                 f"but the model lists {len(model.classes_)} genres"
             )
         return model
+
+
+def _multi_label_record(
+    logits: np.ndarray, truth: np.ndarray, metrics: dict[str, Any]
+) -> dict[str, float]:
+    """An epoch's validation binary cross-entropy (of the prior-corrected ``logits``) and
+    micro-/macro-F1 (``metrics`` of ``selection.select``), for the history."""
+    # -log sigmoid(z) = logaddexp(0, -z); -log(1 - sigmoid(z)) = logaddexp(0, z)
+    loss = truth * np.logaddexp(0, -logits) + (1 - truth) * np.logaddexp(0, logits)
+    return {
+        "val_loss": float(loss.mean()),
+        "val_micro_f1": metrics["micro_f1"],
+        "val_macro_f1": metrics["macro_f1"],
+    }
 
 
 def save_history(history: list[dict[str, float]], directory: str | os.PathLike) -> None:

