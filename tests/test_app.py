@@ -149,6 +149,13 @@ def test_chart_frame_and_metric_rows() -> None:
     assert list(table["metric"]) == ["accuracy", "macro-F1", "top-3 acc."]
     assert table["test"].tolist()[:2] == [0.612, 0.4] and pd.isna(table["test"].iloc[2])
     assert page.metric_rows({}).empty
+    # a multi-label model's side panel shows its genre-set scores
+    multi = {"validation": {"micro_f1": 0.5104, "macro_f1": 0.35, "hit_at_1": 0.6, "rows": 9}}
+    table = page.metric_rows(multi, multi_label=True)
+    assert list(table["metric"]) == ["micro-F1", "macro-F1", "samples-F1", "hit@1", "hit@3"]
+    assert table["validation"].tolist()[:2] == [0.51, 0.35]
+    single = page.metric_rows(multi)["validation"]  # the single-label keys: macro-F1 only
+    assert single.iloc[1] == 0.35 and single.drop(index=1).isna().all()
 
 
 def test_model_facts(classifier: GenreClassifier) -> None:
@@ -283,6 +290,9 @@ def test_a_multi_label_model_shows_the_genres_it_assigns(multi_at: AppTest) -> N
     assert len(sets[0]) == 2
     assert "genres per text: several (multi-label)" in [t.value for t in multi_at.text]
     assert not [s for s in multi_at.selectbox if s.key == "coverage"]
+    scores = multi_at.dataframe[0].value  # the side panel's genre-set scores
+    assert list(scores["metric"]) == list(page.MULTI_LABEL_SCORES.values())
+    assert scores["validation"].notna().all()
     predict(multi_at, texts[0])
     assert not multi_at.exception
     shown = markdown(multi_at)

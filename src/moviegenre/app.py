@@ -119,9 +119,25 @@ def model_facts(classifier: GenreClassifier) -> dict[str, str]:
     }
 
 
-def metric_rows(metrics: dict[str, Any]) -> pd.DataFrame:
-    """Headline metrics (rows) of each evaluated split (columns, e.g. validation, test)."""
-    names = {"accuracy": "accuracy", "macro_f1": "macro-F1", "top3_accuracy": "top-3 acc."}
+#: Headline scores of the side panel, by key: a single-label model's, a multi-label one's.
+SINGLE_LABEL_SCORES = {
+    "accuracy": "accuracy",
+    "macro_f1": "macro-F1",
+    "top3_accuracy": "top-3 acc.",
+}
+MULTI_LABEL_SCORES = {
+    "micro_f1": "micro-F1",
+    "macro_f1": "macro-F1",
+    "samples_f1": "samples-F1",
+    "hit_at_1": "hit@1",
+    "hit_at_3": "hit@3",
+}
+
+
+def metric_rows(metrics: dict[str, Any], multi_label: bool = False) -> pd.DataFrame:
+    """Headline metrics (rows) of each evaluated split (columns, e.g. validation, test); a
+    multi-label model's are its genre-set scores (micro-F1, ..., hit@3)."""
+    names = MULTI_LABEL_SCORES if multi_label else SINGLE_LABEL_SCORES
     table: dict[str, list[float | None]] = {}
     for split, values in metrics.items():
         if isinstance(values, dict) and any(k in values for k in names):
@@ -217,7 +233,7 @@ def _side_panel(classifier: GenreClassifier) -> None:
             st.text(f"{key}: {value}")  # plain text: these come from model.json
         if classifier.card_path is not None:
             st.text(f"model card: {classifier.card_path}")  # a path: plain text too
-        table = metric_rows(classifier.metrics)
+        table = metric_rows(classifier.metrics, classifier.info.multi_label)
         if not table.empty:
             st.caption("Scores")
             st.dataframe(table, hide_index=True)
