@@ -16,7 +16,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import all_exit_within, children_of, run_cli, tiny_multi_rows, tiny_rows
+from conftest import (
+    all_exit_within,
+    children_of,
+    run_cli,
+    tiny_multi_dataset,
+    tiny_multi_rows,
+    tiny_rows,
+)
 
 from moviegenre import ConfigError, DataError, GenreClassifier, MissingDependencyError
 from moviegenre.batch import BatchSettings, score_file
@@ -778,3 +785,22 @@ def test_a_run_started_before_recall_existed_asks_for_overwrite(tiny_classifier,
     with pytest.raises(ConfigError, match="written by another moviegenre version; pass --overw"):
         score_file(tiny_classifier, data, out, settings)
     assert score_file(tiny_classifier, data, out, settings, overwrite=True).rows == 8
+
+
+def test_labels_cells_are_spreadsheet_safe(tmp_path):
+    """A model genre that reads as a formula (``=cmd``) leads a ``labels`` cell: CSV gets the
+    leading quote like every cell; Parquet and JSONL keep the value."""
+    from dataclasses import replace
+
+    from moviegenre.training import TrainSettings, train
+
+    data = tiny_multi_dataset()
+    data = replace(data, labels=[tuple(f"={g}" for g in s) for s in data.labels])
+    model = train(data, TrainSettings(params={"C": 0.5})).classifier
+    source, _ = multi_input(tmp_path, n=3)
+    score_file(model, source, tmp_path / "o.csv")
+    score_file(model, source, tmp_path / "o.jsonl")
+    cells = [r["labels"] for r in read_csv(tmp_path / "o.csv")]
+    raw = [r["labels"] for r in read_jsonl(tmp_path / "o.jsonl")]
+    assert all(c.startswith("'=") for c in cells) and cells == ["'" + r for r in raw]
+    assert "|=" in raw[0]  # the first row has two genres
