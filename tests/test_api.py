@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from conftest import tiny_rows
+from conftest import run_cli, tiny_multi_rows, tiny_rows
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
@@ -444,3 +444,126 @@ def test_cli_api_and_python_give_the_same_document(
     assert {*api["results"][0]} == {"genres", "error", "code", "truncated"} | (
         {"set"} if coverage else set()
     )
+
+
+# -- multi-label models (issue 22): labels, recall sets, the model's flag ---------------------
+
+
+def test_the_schema_documents_labels_sets_and_the_flag(app: FastAPI) -> None:
+    schema = app.openapi()["components"]["schemas"]
+    item = schema["PredictItem"]["properties"]
+    assert "Multi-label models only" in item["labels"]["description"]
+    assert "`recall`" in item["set"]["description"] and "`coverage`" in item["set"]["description"]
+    assert "multi_label" in schema["ModelResponse"]["required"]
+    request = schema["PredictRequest"]["properties"]
+    # a single-label model takes coverage; its schema says recall is null only, and why
+    assert {"type": "number", "exclusiveMinimum": 0.0, "exclusiveMaximum": 1.0} in request[
+        "coverage"
+    ]["anyOf"]
+    assert request["recall"]["type"] == "null"
+    assert "recall is for multi-label models" in request["recall"]["description"]
+
+
+def test_a_single_label_model_says_so_and_refuses_recall(client: TestClient) -> None:
+    assert client.get("/v1/model").json()["multi_label"] is False
+    body = {"texts": [texts(1)[0][1]], "recall": 0.9}
+    [issue] = _issues(client.post("/v1/predict", json=body))
+    assert issue["loc"] == ["body", "recall"] and issue["type"] == "not_for_this_model"
+    assert issue["msg"].startswith("recall is for multi-label models")
+    assert '"coverage"' in issue["msg"]
+
+
+@pytest.fixture(scope="module")
+def multi_app(tiny_multi_classifier: GenreClassifier) -> FastAPI:
+    return create_app(tiny_multi_classifier, LIMITS)
+
+
+@pytest.fixture(scope="module")
+def multi_client(multi_app: FastAPI):
+    with TestClient(multi_app) as test_client:
+        yield test_client
+
+
+def multi_texts() -> tuple[list[str], list[tuple[str, ...]]]:
+    """Texts of one and of two genres (the first is a pair) the tiny multi-label model knows."""
+    return tiny_multi_rows(3, seed=11)
+
+
+def test_a_multi_label_model_says_so(multi_client: TestClient) -> None:
+    info = multi_client.get("/v1/model").json()
+    assert info["multi_label"] is True and info["name"] == "tiny-multi-label"
+
+
+def test_multi_label_results_carry_the_assigned_genres(multi_client: TestClient) -> None:
+    texts_, sets = multi_texts()
+    body = {"texts": [*texts_, "far too short"], "top_k": 3}
+    results = multi_client.post("/v1/predict", json=body).json()["results"]
+    for result, genres in zip(results, sets, strict=False):
+        labels = [g["genre"] for g in result["labels"]]
+        assert sorted(labels) == sorted(genres)  # two genres where two pass, else one
+        assert labels[0] == result["genres"][0]["genre"]
+        probabilities = [g["probability"] for g in result["labels"]]
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert "set" not in result and len(result["genres"]) == 3
+    assert len(sets[0]) == 2  # a pair is among them
+    # independent probabilities: the top-3 of a two-genre text sum over 1
+    assert sum(g["probability"] for g in results[0]["genres"]) > 1
+    refused = results[-1]
+    assert refused["code"] == "too_short" and refused["genres"] == []
+    assert not refused.get("labels")
+
+
+def test_multi_label_recall_sets_and_the_document_of_the_cli(
+    multi_client: TestClient, tiny_multi_classifier: GenreClassifier, tiny_multi_model_dir, capsys
+) -> None:
+    """One schema: ``predict --json --recall``, ``/v1/predict`` with ``recall`` and
+    ``predictions_payload`` of ``classify(recall=...)`` give the same document."""
+    import json
+
+    from moviegenre.results import predictions_payload
+
+    texts_, _ = multi_texts()
+    body = {"texts": [*texts_, "far too short"], "top_k": 2, "recall": 0.9}
+    api = multi_client.post("/v1/predict", json=body).json()
+    python = predictions_payload(
+        tiny_multi_classifier.name,
+        tiny_multi_classifier.classify(body["texts"], top_k=2, recall=0.9),
+    )
+    argv = ["predict", *body["texts"], "--model", str(tiny_multi_model_dir), "--json"]
+    code, out, _ = run_cli([*argv, "--top-k", "2", "--recall", "0.9"], capsys)
+    assert code == 1  # a text was refused
+    assert json.loads(out) == api == json.loads(json.dumps(python))
+    first = api["results"][0]
+    assert {*first} == {"genres", "error", "code", "truncated", "labels", "set"}
+    assert first["set"] and api["results"][-1]["set"] is None
+
+
+def test_a_multi_label_model_refuses_coverage_naming_recall(multi_client: TestClient) -> None:
+    body = {"texts": [multi_texts()[0][0]], "coverage": 0.9}
+    [issue] = _issues(multi_client.post("/v1/predict", json=body))
+    assert issue["loc"] == ["body", "coverage"] and issue["type"] == "not_for_this_model"
+    assert (
+        issue["msg"].startswith("coverage is for single-label models")
+        and '"recall"' in issue["msg"]
+    )
+
+
+@pytest.mark.parametrize("recall", [0, 1, 1.5, "high"])
+def test_a_multi_label_model_refuses_a_bad_recall(multi_client: TestClient, recall) -> None:
+    body = {"texts": [multi_texts()[0][0]], "recall": recall}
+    [issue] = _issues(multi_client.post("/v1/predict", json=body))
+    assert issue["loc"] == ["body", "recall"] and "Extra inputs" not in issue["msg"]
+
+
+def test_a_multi_label_schema_takes_recall_and_fuzzes_clean(multi_app: FastAPI) -> None:
+    request = multi_app.openapi()["components"]["schemas"]["PredictRequest"]["properties"]
+    assert request["coverage"]["type"] == "null"
+    assert "coverage is for single-label models" in request["coverage"]["description"]
+    assert {"type": "number", "exclusiveMinimum": 0.0, "exclusiveMaximum": 1.0} in request[
+        "recall"
+    ]["anyOf"]
+    schema = schemathesis.openapi.from_asgi("/openapi.json", multi_app)
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.path == "/v1/predict":
+            fuzz(operation, schemathesis.GenerationMode.POSITIVE, [])

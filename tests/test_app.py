@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import hostile_genres, hostile_name, tiny_rows
+from conftest import hostile_genres, hostile_name, tiny_multi_rows, tiny_rows
 from streamlit.testing.v1 import AppTest
 
 from moviegenre import GenreClassifier
@@ -149,6 +149,13 @@ def test_chart_frame_and_metric_rows() -> None:
     assert list(table["metric"]) == ["accuracy", "macro-F1", "top-3 acc."]
     assert table["test"].tolist()[:2] == [0.612, 0.4] and pd.isna(table["test"].iloc[2])
     assert page.metric_rows({}).empty
+    # a multi-label model's side panel shows its genre-set scores
+    multi = {"validation": {"micro_f1": 0.5104, "macro_f1": 0.35, "hit_at_1": 0.6, "rows": 9}}
+    table = page.metric_rows(multi, multi_label=True)
+    assert list(table["metric"]) == ["micro-F1", "macro-F1", "samples-F1", "hit@1", "hit@3"]
+    assert table["validation"].tolist()[:2] == [0.51, 0.35]
+    single = page.metric_rows(multi)["validation"]  # the single-label keys: macro-F1 only
+    assert single.iloc[1] == 0.35 and single.drop(index=1).isna().all()
 
 
 def test_model_facts(classifier: GenreClassifier) -> None:
@@ -267,3 +274,56 @@ def test_a_hostile_model_genre_and_name_are_shown_as_plain_text(
     at.selectbox(key="coverage").select("95%")
     predict(at, text)
     assert any(f"genres): {page.plain(genre)} (" in i.value for i in at.info)
+
+
+# -- a multi-label model (issue 22) --------------------------------------------------------------
+
+
+@pytest.fixture
+def multi_at(tiny_multi_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("MOVIEGENRE_MODEL", str(tiny_multi_model_dir))
+    return AppTest.from_file(page.__file__, default_timeout=60).run()
+
+
+def test_a_multi_label_model_shows_the_genres_it_assigns(multi_at: AppTest) -> None:
+    texts, sets = tiny_multi_rows(1, seed=11)  # the first row has two genres
+    assert len(sets[0]) == 2
+    assert "genres per text: several (multi-label)" in [t.value for t in multi_at.text]
+    assert not [s for s in multi_at.selectbox if s.key == "coverage"]
+    scores = multi_at.dataframe[0].value  # the side panel's genre-set scores
+    assert list(scores["metric"]) == list(page.MULTI_LABEL_SCORES.values())
+    assert scores["validation"].notna().all()
+    predict(multi_at, texts[0])
+    assert not multi_at.exception
+    shown = markdown(multi_at)
+    assert "Most likely genre" not in shown
+    headline = next(line for line in shown.splitlines() if line.startswith("### Genres: "))
+    assert all(f"**{page.plain(g)}** (" in headline for g in sets[0])
+    assert any("need not add up to 100%" in c.value for c in multi_at.caption)
+    assert not multi_at.info  # no set asked for: recall is off by default
+
+
+def test_a_multi_label_model_gives_recall_sets(
+    multi_at: AppTest, tiny_multi_classifier: GenreClassifier
+) -> None:
+    texts, _ = tiny_multi_rows(1, seed=11)
+    multi_at.selectbox(key="recall").select("90%")
+    predict(multi_at, texts[0])
+    want = tiny_multi_classifier.classify(texts, recall=0.9)[0].genre_set
+    listed = ", ".join(f"{page.plain(g)} ({p:.0%})" for g, p in want)
+    assert [i.value for i in multi_at.info] == [
+        f"Genre set at 90% recall ({len(want)} of 5 genres): {listed}. Over descriptions like "
+        "the training data, such sets hold 90% of a film's genres on average."
+    ]
+
+
+def test_multi_label_strings_are_plain_markdown() -> None:
+    from moviegenre.results import Prediction
+
+    genre = hostile_genres("http://127.0.0.1:9")["comedy"]
+    assert page.labels_text([(genre, 0.9), ("drama", 0.6)]) == (
+        f"### Genres: **{page.plain(genre)}** (90%), **drama** (60%)"
+    )
+    result = Prediction(genre_set=[(genre, 0.9)], recall=0.8)
+    assert f"genres): {page.plain(genre)} (90%)." in page.recall_set_text(result, 5)
+    assert page.recall_set_text(Prediction(genres=[(genre, 0.9)]), 5) is None

@@ -16,7 +16,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import all_exit_within, children_of, tiny_rows
+from conftest import (
+    all_exit_within,
+    children_of,
+    run_cli,
+    tiny_multi_dataset,
+    tiny_multi_rows,
+    tiny_rows,
+)
 
 from moviegenre import ConfigError, DataError, GenreClassifier, MissingDependencyError
 from moviegenre.batch import BatchSettings, score_file
@@ -85,6 +92,23 @@ def test_parquet_output_and_row_numbers_without_id_column(tiny_classifier, tmp_p
     assert table.column("id").to_pylist() == [str(i) for i in range(1, 8)]
     assert table.schema.field("probability_3").type == pa.float64()
     assert table.column("error").null_count == 7
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_jsonl_output_holds_the_parquet_rows_as_objects(tiny_classifier, tmp_path):
+    rows = [*described(5), ["=1+1", "too short"]]
+    data = write_csv(tmp_path / "in.csv", rows)
+    settings = BatchSettings(chunk_rows=2, top_k=2)
+    score_file(tiny_classifier, data, tmp_path / "out.parquet", settings)
+    summary = score_file(tiny_classifier, data, out := tmp_path / "out.jsonl", settings)
+    assert summary.rows == 6 and summary.chunks == 3
+    assert read_jsonl(out) == pq.read_table(tmp_path / "out.parquet").to_pylist()
+    last = read_jsonl(out)[-1]
+    assert last["id"] == "=1+1" and last["genre"] is None and "at least 20" in last["error"]
+    assert isinstance(read_jsonl(out)[0]["probability"], float)
 
 
 def test_parquet_and_jsonl_inputs_give_the_same_scores(tiny_classifier, tmp_path):
@@ -443,7 +467,7 @@ def damage(part: Path, how: str, other: Path) -> None:
         shutil.copyfile(other, part)
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
 @pytest.mark.parametrize("how", ["truncated", "emptied", "garbage", "copied"])
 def test_a_damaged_finished_part_is_scored_again_on_resume(tiny_classifier, tmp_path, how, suffix):
     data = write_csv(tmp_path / "in.csv", described(23))
@@ -457,8 +481,8 @@ def test_a_damaged_finished_part_is_scored_again_on_resume(tiny_classifier, tmp_
     with pytest.warns(ResumeWarning, match="part-000001.* does not match the manifest"):
         summary = score_file(tiny_classifier, data, out, settings)
     assert summary.rows == 23 and summary.resumed_rows == 10
-    if suffix == ".csv":
-        ids = [r["id"] for r in read_csv(out)]
+    if suffix in (".csv", ".jsonl"):
+        ids = [r["id"] for r in (read_csv(out) if suffix == ".csv" else read_jsonl(out))]
         assert out.read_bytes() == ref.read_bytes()
     else:
         ids = pq.read_table(out).column("id").to_pylist()
@@ -619,3 +643,164 @@ def test_rows_without_an_id_never_take_another_rows_id(tiny_classifier, tmp_path
     rows = read_csv(tmp_path / "out.csv")
     assert [r["id"] for r in rows] == ["2", "", "1"]
     assert rows[1]["error"].endswith("line 3: empty id") and rows[1]["genre"] == ""
+
+
+# -- multi-label models (issue 22) ---------------------------------------------------------------
+
+
+def multi_input(tmp_path: Path, n: int = 9) -> tuple[Path, list[tuple[str, ...]]]:
+    """A CSV of texts of one and of two genres (every third a pair), and their genre sets."""
+    texts, sets = tiny_multi_rows(n, seed=11)
+    return write_csv(tmp_path / "in.csv", [[f"m{i}", t] for i, t in enumerate(texts)]), sets
+
+
+def test_wide_output_of_a_multi_label_model_has_a_labels_column(tiny_multi_classifier, tmp_path):
+    data, sets = multi_input(tmp_path)
+    out = tmp_path / "scores.csv"
+    score_file(tiny_multi_classifier, data, out, BatchSettings(top_k=2, chunk_rows=4))
+    rows = read_csv(out)
+    assert list(rows[0]) == [
+        *("id", "genre", "probability", "genre_2", "probability_2", "labels", "truncated", "error")
+    ]
+    assert [sorted(r["labels"].split("|")) for r in rows] == [sorted(s) for s in sets]
+    assert all(r["labels"].split("|")[0] == r["genre"] for r in rows)
+    assert any("|" in r["labels"] for r in rows)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_every_output_kind_carries_the_labels(tiny_multi_classifier, tmp_path, suffix):
+    data, _ = multi_input(tmp_path)
+    settings = BatchSettings(chunk_rows=4)
+    score_file(tiny_multi_classifier, data, tmp_path / "ref.csv", settings)
+    score_file(tiny_multi_classifier, data, out := tmp_path / f"out{suffix}", settings)
+    rows = pq.read_table(out).to_pylist() if suffix == ".parquet" else read_jsonl(out)
+    assert [r["labels"] for r in rows] == [r["labels"] for r in read_csv(tmp_path / "ref.csv")]
+
+
+def test_kaggle_output_of_a_multi_label_model_is_its_top_genre(tiny_multi_classifier, tmp_path):
+    data, _ = multi_input(tmp_path)
+    score_file(tiny_multi_classifier, data, tmp_path / "wide.csv")
+    score_file(tiny_multi_classifier, data, out := tmp_path / "k.csv", BatchSettings("kaggle"))
+    assert out.read_text(encoding="utf-8").splitlines()[0] == "id,genre"
+    wide = [(r["id"], r["genre"]) for r in read_csv(tmp_path / "wide.csv")]
+    assert [(r["id"], r["genre"]) for r in read_csv(out)] == wide
+
+
+def test_recall_adds_a_genre_set_column(tiny_multi_classifier, tmp_path):
+    data, _ = multi_input(tmp_path)
+    out = tmp_path / "scores.csv"
+    with data.open("a", encoding="utf-8") as handle:
+        handle.write("m-short,far too short\n")
+    score_file(tiny_multi_classifier, data, out, BatchSettings(recall=0.9, chunk_rows=4))
+    rows = read_csv(out)
+    assert list(rows[0]) == ["id", "genre", "probability", "labels", "genre_set"] + [
+        *("truncated", "error")
+    ]
+    texts = [r[1] for r in list(csv.reader(data.open(encoding="utf-8")))[1:-1]]
+    want = tiny_multi_classifier.classify(texts, recall=0.9)
+    assert [r["genre_set"] for r in rows[:-1]] == [
+        "|".join(g for g, _ in p.genre_set) for p in want
+    ]
+    assert rows[-1]["genre_set"] == "" and rows[-1]["labels"] == "" and rows[-1]["error"]
+
+
+@pytest.mark.parametrize(
+    ("model", "settings", "message"),
+    [
+        ("multi", {"coverage": 0.9}, "coverage sets are for single-label models"),
+        ("single", {"recall": 0.9}, "recall sets are for multi-label models"),
+    ],
+)
+def test_a_set_the_model_cannot_give_fails_before_writing(
+    tiny_classifier, tiny_multi_classifier, tiny_imdb_test, tmp_path, model, settings, message
+):
+    classifier = tiny_multi_classifier if model == "multi" else tiny_classifier
+    out = tmp_path / "scores.csv"
+    with pytest.raises(ConfigError, match=message):
+        score_file(classifier, tiny_imdb_test, out, BatchSettings(**settings))
+    assert not out.exists() and not (tmp_path / "scores.csv.parts").exists()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"recall": 1.0}, "recall must be a number between 0 and 1"),
+        ({"recall": "0.9"}, "recall must be a number between 0 and 1"),
+        ({"recall": 0.9, "coverage": 0.9}, "coverage .* or recall .*, not both"),
+        ({"recall": 0.9, "output_format": "kaggle"}, "needs the 'wide' format"),
+    ],
+)
+def test_bad_recall_settings_are_refused(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        BatchSettings(**settings)
+
+
+def test_a_multi_label_run_resumes_like_any_other(tiny_multi_classifier, tmp_path):
+    data, _ = multi_input(tmp_path, n=12)
+    settings = BatchSettings(chunk_rows=4, recall=0.8, top_k=2)
+    score_file(tiny_multi_classifier, data, tmp_path / "ref.csv", settings)
+    out = tmp_path / "out.csv"
+    with pytest.raises(Stop):
+        score_file(tiny_multi_classifier, data, out, settings, on_chunk=stop_after(2, 4))
+    summary = score_file(tiny_multi_classifier, data, out, settings)
+    assert summary.resumed_rows == 8 and summary.rows == 12
+    assert out.read_bytes() == (tmp_path / "ref.csv").read_bytes()
+
+
+def test_score_command_recall_and_its_errors(
+    tiny_multi_model_dir, tiny_model_dir, tmp_path, capsys
+):
+    data, _ = multi_input(tmp_path)
+    out = tmp_path / "o.csv"
+    argv = ["score", "--input", str(data), "--output", str(out), "--recall", "0.9"]
+    code, stdout, _ = run_cli([*argv, "--model", str(tiny_multi_model_dir)], capsys)
+    assert code == 0 and "scored 9 rows" in stdout
+    assert all(r["genre_set"] and r["labels"] for r in read_csv(out))
+    for model, extra, message in [
+        (tiny_model_dir, [], "recall sets are for multi-label models"),
+        (tiny_multi_model_dir, ["--coverage", "0.9"], "not both"),
+    ]:
+        code, stdout, err = run_cli([*argv, "--overwrite", "--model", str(model), *extra], capsys)
+        assert code == 2 and stdout == "" and len(err.strip().splitlines()) == 1
+        assert message in err
+    code, _, err = run_cli(
+        ["score", "--input", str(data), "--output", str(tmp_path / "c.csv"), "--coverage", "0.9",
+         "--model", str(tiny_multi_model_dir)],
+        capsys,
+    )  # fmt: skip
+    assert code == 2 and "coverage sets are for single-label models" in err
+
+
+def test_a_run_started_before_recall_existed_asks_for_overwrite(tiny_classifier, tmp_path):
+    """Version-3 manifests have no ``recall`` setting: resuming one said "unfinished run with
+    different settings ()", naming no difference; now the version says what to do."""
+    data = write_csv(tmp_path / "in.csv", described(8))
+    out, settings = tmp_path / "out.csv", BatchSettings(chunk_rows=4)
+    with pytest.raises(Stop):
+        score_file(tiny_classifier, data, out, settings, on_chunk=stop_after(1, 4))
+    manifest = tmp_path / "out.csv.parts" / "manifest.json"
+    old = json.loads(manifest.read_text())
+    del old["settings"]["recall"]
+    manifest.write_text(json.dumps({**old, "version": 3}))
+    with pytest.raises(ConfigError, match="written by another moviegenre version; pass --overw"):
+        score_file(tiny_classifier, data, out, settings)
+    assert score_file(tiny_classifier, data, out, settings, overwrite=True).rows == 8
+
+
+def test_labels_cells_are_spreadsheet_safe(tmp_path):
+    """A model genre that reads as a formula (``=cmd``) leads a ``labels`` cell: CSV gets the
+    leading quote like every cell; Parquet and JSONL keep the value."""
+    from dataclasses import replace
+
+    from moviegenre.training import TrainSettings, train
+
+    data = tiny_multi_dataset()
+    data = replace(data, labels=[tuple(f"={g}" for g in s) for s in data.labels])
+    model = train(data, TrainSettings(params={"C": 0.5})).classifier
+    source, _ = multi_input(tmp_path, n=3)
+    score_file(model, source, tmp_path / "o.csv")
+    score_file(model, source, tmp_path / "o.jsonl")
+    cells = [r["labels"] for r in read_csv(tmp_path / "o.csv")]
+    raw = [r["labels"] for r in read_jsonl(tmp_path / "o.jsonl")]
+    assert all(c.startswith("'=") for c in cells) and cells == ["'" + r for r in raw]
+    assert "|=" in raw[0]  # the first row has two genres

@@ -58,6 +58,23 @@ def test_ray_engine_matches_local_row_by_row(local_ray, tiny_classifier, tmp_pat
 
 
 @pytest.mark.slow
+def test_ray_engine_matches_local_for_a_multi_label_model(
+    local_ray, tiny_multi_classifier, tmp_path
+):
+    """The multi-label columns (``labels``, a recall ``genre_set``) come back from Ray too."""
+    data = input_file(tmp_path / "in.csv", 60)
+    settings = BatchSettings(chunk_rows=25, top_k=2, recall=0.9)
+    score_file(tiny_multi_classifier, data, tmp_path / "local.parquet", settings)
+    score_file(tiny_multi_classifier, data, tmp_path / "ray.parquet", settings, engine="ray")
+    a, b = pq.read_table(tmp_path / "local.parquet"), pq.read_table(tmp_path / "ray.parquet")
+    assert a.schema == b.schema and {"labels", "genre_set"} <= set(a.column_names)
+    assert a.to_pylist() == b.to_pylist()
+    assert (
+        a.column("labels").null_count == a.column("error").length() - a.column("error").null_count
+    )
+
+
+@pytest.mark.slow
 def test_ray_resumes_a_run_the_local_engine_started(local_ray, tiny_classifier, tmp_path):
     data = input_file(tmp_path / "in.csv", 100)
     settings = BatchSettings(chunk_rows=30, output_format="kaggle")

@@ -22,7 +22,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import hostile_genres, hostile_name, save_hostile_model, tiny_rows
+from conftest import (
+    hostile_genres,
+    hostile_name,
+    save_hostile_model,
+    tiny_multi_dataset,
+    tiny_rows,
+)
 
 from moviegenre.classifier import BUNDLED_MODEL_DIR, GenreClassifier
 from moviegenre.examples import EXAMPLES
@@ -146,8 +152,9 @@ def test_type_predict_read_genre(page_url: str, browser, model_dir: Path) -> Non
         assert target.stat().st_size > 10_000
 
 
-def type_and_predict(browser, url: str, text: str):
-    """Open the page, type ``text``, press Predict; the "Most likely genre" heading."""
+def type_and_predict(browser, url: str, text: str, heading: str = "Most likely genre"):
+    """Open the page, type ``text``, press Predict; the heading that starts with ``heading``
+    ("Genres:" for a multi-label model)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ec
@@ -163,7 +170,7 @@ def type_and_predict(browser, url: str, text: str):
     predict = browser.find_element(By.XPATH, "//button[.//p[normalize-space()='Predict']]")
     predict.click()
     return wait.until(
-        ec.visibility_of_element_located((By.XPATH, "//h3[contains(., 'Most likely genre')]"))
+        ec.visibility_of_element_located((By.XPATH, f"//h3[contains(., '{heading}')]"))
     )
 
 
@@ -219,5 +226,33 @@ def test_a_hostile_model_strings_are_plain_text_in_the_browser(
         images = [i.get_attribute("src") or "" for i in browser.find_elements(By.TAG_NAME, "img")]
     assert heading.find_element(By.TAG_NAME, "strong").text.strip() == genre
     assert f"name: {hostile_name(sentinel_url)}" in body
+    assert not [src for src in images if src.startswith(sentinel_url)]
+    assert _Sentinel.seen == [], f"the page fetched {_Sentinel.seen} from a model's markup"
+
+
+def test_a_hostile_multi_label_models_genres_are_plain_text_in_the_browser(
+    browser, sentinel_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 22: the genres a multi-label model assigns lead the page ("Genres: ..."); genres
+    that are markup are shown literally there too, and nothing is fetched."""
+    from dataclasses import replace
+
+    from selenium.webdriver.common.by import By
+
+    from moviegenre.training import TrainSettings, train
+
+    genres = hostile_genres(sentinel_url)
+    data = tiny_multi_dataset()
+    data = replace(data, labels=[tuple(genres[g] for g in s) for s in data.labels])
+    settings = TrainSettings(params={"C": 0.5}, name=hostile_name(sentinel_url))
+    model = train(data, settings).classifier.save(tmp_path_factory.mktemp("hostile-multi") / "m")
+    text = tiny_multi_dataset().texts[0]  # two genres
+    want = GenreClassifier.load(model).classify([text])[0].labels
+    assert want is not None and len(want) == 2
+    with serving_page(model, tmp_path_factory.mktemp("streamlit_home")) as url:
+        heading = type_and_predict(browser, url, text, heading="Genres:")
+        shown = [strong.text.strip() for strong in heading.find_elements(By.TAG_NAME, "strong")]
+        images = [i.get_attribute("src") or "" for i in browser.find_elements(By.TAG_NAME, "img")]
+    assert shown == [g for g, _ in want]
     assert not [src for src in images if src.startswith(sentinel_url)]
     assert _Sentinel.seen == [], f"the page fetched {_Sentinel.seen} from a model's markup"

@@ -5,8 +5,12 @@ succeeds), POST /v1/explain, GET /v1/model, GET /healthz; OpenAPI docs at /docs.
 Limits (texts per request, characters per text, body bytes) are answered with 413 and a message
 naming the limit; any other bad input (a JSON key sent twice included) with 422. Model calls run
 in a small thread pool, off the event loop; concurrent /v1/predict requests share model calls
-(``serve_batching.MicroBatcher``). A full server answers 503 with Retry-After: too many requests
-in the app at once (``Admission``) or too much work queued for the model (``Overloaded``).
+(``serve_batching.MicroBatcher``). A multi-label model (``GET /v1/model`` says ``multi_label``)
+also answers each text's assigned genres (``labels``), and its genre sets are asked for with
+``recall`` (conformal risk control) where a single-label model's are asked for with ``coverage``;
+the other one is refused with 422 naming the field to use. A full server answers 503 with
+Retry-After: too many requests in the app at once (``Admission``) or too much work queued for
+the model (``Overloaded``).
 """
 
 # No ``from __future__ import annotations``: FastAPI must resolve the request models, which
@@ -22,7 +26,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from moviegenre._util import bind_socket
 from moviegenre._version import __version__
@@ -96,9 +101,19 @@ class PredictItem(BaseModel):
     error: str | None
     code: str | None = Field(description="too_short, not_english, empty, ...")
     truncated: bool
+    labels: list[GenreScore] | None = Field(
+        None,
+        description="Multi-label models only (present for them, absent otherwise): the genres "
+        "assigned to the text, each at or above its decision threshold and at least the most "
+        "probable one, most probable first. `genres` is then the top-k ranking of independent "
+        "per-genre probabilities, which do not sum to 1.",
+    )
     set: list[GenreScore] | None = Field(
         None,
-        description="The genre set at the requested coverage; present only with `coverage`.",
+        description="The genre set asked for, most probable first; present only with "
+        "`coverage` (single-label models: holds the true genre at that rate) or `recall` "
+        "(multi-label models: holds that mean share of a film's true genres); null for a "
+        "refused text.",
     )
 
 
@@ -138,6 +153,10 @@ class ModelResponse(BaseModel):
     server_version: str
     created: str
     genres: list[str]
+    multi_label: bool = Field(
+        description="True: several genres per text (`labels`, sets by `recall`); false: one "
+        "genre per text (probabilities sum to 1, sets by `coverage`)."
+    )
     metrics: dict[str, Any]
 
 
@@ -318,6 +337,41 @@ def _validation_response(exc: RequestValidationError, settings: ApiSettings) -> 
     return _invalid(issues)
 
 
+#: The 422 messages of a set asked for with the field of the other kind of model.
+MULTI_LABEL_COVERAGE = (
+    "coverage is for single-label models; this model is multi-label: ask for its genre sets "
+    'with "recall" (the mean share of a film\'s genres a set holds), or send no coverage'
+)
+SINGLE_LABEL_RECALL = (
+    "recall is for multi-label models; this model gives one genre per text: ask for its "
+    'genre sets with "coverage", or send no recall'
+)
+#: What ``coverage`` and ``recall`` ask for, in the request schema.
+COVERAGE_DOC = (
+    "Single-label models: also return each text's conformal genre set, which holds the true "
+    "genre for this share of texts like the training data (marginal coverage)."
+)
+RECALL_DOC = (
+    "Multi-label models: also return each text's genre set, which holds this mean share of a "
+    "film's true genres on texts like the training data (conformal risk control)."
+)
+
+
+def _set_level(doc: str, refusal: str | None) -> Any:
+    """The type of a request's ``coverage`` or ``recall``: a level strictly between 0 and 1,
+    or, where the served model takes the other field, null only, anything else refused with
+    ``refusal`` (one 422 line naming the field to use). So the served OpenAPI document is
+    true for the served model, and generated "valid" requests are valid."""
+    if refusal is None:
+        return Annotated[float | None, Field(gt=0, lt=1, description=doc)]
+
+    def refuse(value: Any) -> None:
+        if value is not None:
+            raise PydanticCustomError("not_for_this_model", refusal)
+
+    return Annotated[None, BeforeValidator(refuse), Field(description=f"{doc} {refusal}")]
+
+
 # -- the app ---------------------------------------------------------------------------------
 
 
@@ -328,6 +382,7 @@ def create_app(
     settings = settings or ApiSettings()
     clf = classifier if classifier is not None else GenreClassifier.load()
     n_genres = len(clf.genres)
+    multi_label = bool(clf.info.multi_label)
     pool = WorkerPool(settings.workers)
     metrics = ServerMetrics()
     batcher = MicroBatcher(
@@ -345,6 +400,8 @@ def create_app(
 
     Text = Annotated[str, Field(max_length=settings.max_chars)]
     TopK = Annotated[int, Field(ge=1, le=n_genres, description="Genres per text.")]
+    Coverage = _set_level(COVERAGE_DOC, MULTI_LABEL_COVERAGE if multi_label else None)
+    Recall = _set_level(RECALL_DOC, None if multi_label else SINGLE_LABEL_RECALL)
 
     class PredictRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -356,13 +413,8 @@ def create_app(
             ),
         )
         top_k: TopK = 3
-        coverage: float | None = Field(
-            None,
-            gt=0,
-            lt=1,
-            description="Also return each text's conformal genre set, which holds the true "
-            "genre for this share of texts like the training data (marginal coverage).",
-        )
+        coverage: Coverage = None
+        recall: Recall = None
 
     class ExplainRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -417,12 +469,13 @@ def create_app(
         responses=ERRORS,
     )
     async def predict(body: PredictRequest) -> PredictResponse:
-        """Top genres of each text; a refused text gets an ``error`` and the rest still score."""
-        if body.coverage is None:
+        """Top genres of each text (and, for a multi-label model, its assigned genres); a
+        refused text gets an ``error`` and the rest still score."""
+        if body.coverage is None and body.recall is None:
             results = await batcher.classify(body.texts, body.top_k)
-        else:  # sets need the request's own coverage: one model call of its own
-            run = partial(clf.classify, body.texts, top_k=body.top_k, coverage=body.coverage)
-            results = await off_loop(run)
+        else:  # sets need the request's own level: one model call of its own
+            level = {"recall": body.recall} if multi_label else {"coverage": body.coverage}
+            results = await off_loop(partial(clf.classify, body.texts, top_k=body.top_k, **level))
         return PredictResponse.model_validate(predictions_payload(clf.name, results))
 
     @app.post("/v1/explain", response_model=ExplainResponse, responses=ERRORS)
@@ -451,6 +504,7 @@ def create_app(
             server_version=__version__,
             created=info.created,
             genres=list(info.genres),
+            multi_label=bool(info.multi_label),
             metrics=json.loads(json.dumps(info.metrics, default=str)),
         )
 

@@ -2,7 +2,9 @@
 
 The seed's Streamlit page, grown: the same checks (20+ words, English) as friendly messages,
 a horizontal bar chart of the top genres, the words that pushed the prediction highlighted,
-one-click examples and a model panel. The model loads once per process (``st.cache_resource``);
+one-click examples and a model panel. For a multi-label model the page leads with the genres
+it assigns (each at or above its decision threshold, at least the top one) and offers genre
+sets by recall instead of coverage. The model loads once per process (``st.cache_resource``);
 the page logic lives in small functions that the tests call directly.
 """
 
@@ -21,6 +23,7 @@ from moviegenre.classifier import MODEL_ENV, GenreClassifier, GenreScores
 from moviegenre.errors import MovieGenreError
 from moviegenre.examples import EXAMPLES
 from moviegenre.explain import Explanation
+from moviegenre.results import Prediction
 
 TOP_K = 5
 #: Words whose |weight| is under this share of the largest one are left unmarked, and so are
@@ -28,6 +31,8 @@ TOP_K = 5
 HIGHLIGHT_FLOOR = 0.15
 #: Coverage choices for the genre set ("off" shows none).
 COVERAGES = {"off": None, "80%": 0.8, "90%": 0.9, "95%": 0.95}
+#: The same choices for a multi-label model's genre set: the mean share of a film's genres.
+RECALLS = COVERAGES
 #: Every ASCII punctuation character, each backslash-escaped by :func:`plain`.
 _MARKDOWN_PUNCTUATION = str.maketrans({c: "\\" + c for c in string.punctuation})
 LANGUAGES = {"fr": "French", "de": "German", "es": "Spanish", "it": "Italian", "pt": "Portuguese"}
@@ -110,12 +115,29 @@ def model_facts(classifier: GenreClassifier) -> dict[str, str]:
         "version": info.moviegenre_version,
         "created": info.created[:10] or "unknown",
         "genres": str(len(info.genres)),
+        "genres per text": "several (multi-label)" if info.multi_label else "one",
     }
 
 
-def metric_rows(metrics: dict[str, Any]) -> pd.DataFrame:
-    """Headline metrics (rows) of each evaluated split (columns, e.g. validation, test)."""
-    names = {"accuracy": "accuracy", "macro_f1": "macro-F1", "top3_accuracy": "top-3 acc."}
+#: Headline scores of the side panel, by key: a single-label model's, a multi-label one's.
+SINGLE_LABEL_SCORES = {
+    "accuracy": "accuracy",
+    "macro_f1": "macro-F1",
+    "top3_accuracy": "top-3 acc.",
+}
+MULTI_LABEL_SCORES = {
+    "micro_f1": "micro-F1",
+    "macro_f1": "macro-F1",
+    "samples_f1": "samples-F1",
+    "hit_at_1": "hit@1",
+    "hit_at_3": "hit@3",
+}
+
+
+def metric_rows(metrics: dict[str, Any], multi_label: bool = False) -> pd.DataFrame:
+    """Headline metrics (rows) of each evaluated split (columns, e.g. validation, test); a
+    multi-label model's are its genre-set scores (micro-F1, ..., hit@3)."""
+    names = MULTI_LABEL_SCORES if multi_label else SINGLE_LABEL_SCORES
     table: dict[str, list[float | None]] = {}
     for split, values in metrics.items():
         if isinstance(values, dict) and any(k in values for k in names):
@@ -126,6 +148,25 @@ def metric_rows(metrics: dict[str, Any]) -> pd.DataFrame:
     if not table:
         return pd.DataFrame()
     return pd.DataFrame({"metric": list(names.values()), **table})
+
+
+def labels_text(labels: GenreScores) -> str:
+    """A multi-label model's assigned genres as a Markdown headline (genres escaped)."""
+    listed = ", ".join(f"**{plain(g)}** ({p:.0%})" for g, p in labels)
+    return f"### Genres: {listed}"
+
+
+def recall_set_text(result: Prediction, n_genres: int) -> str | None:
+    """A multi-label model's recall set (``classify(recall=...)``) as a sentence, or None when
+    none was asked for (genres escaped)."""
+    if result.recall is None or result.genre_set is None:
+        return None
+    listed = ", ".join(f"{plain(g)} ({p:.0%})" for g, p in result.genre_set)
+    return (
+        f"Genre set at {result.recall:.0%} recall ({len(result.genre_set)} of {n_genres} "
+        f"genres): {listed}. Over descriptions like the training data, such sets hold "
+        f"{result.recall:.0%} of a film's genres on average."
+    )
 
 
 def set_text(classifier: GenreClassifier, text: str, coverage: float | None) -> str | None:
@@ -154,14 +195,21 @@ def _predict(classifier: GenreClassifier) -> None:
     text = st.session_state.get("description", "")
     st.session_state.problem = check_message(classifier, text)
     st.session_state.result = None
+    st.session_state.labels = None
     st.session_state.genre_set = None
     if st.session_state.problem is None:
         try:
             st.session_state.result = classifier.explain(
                 text, top_k=min(TOP_K, len(classifier.genres))
             )
-            coverage = COVERAGES.get(st.session_state.get("coverage", "off"))
-            st.session_state.genre_set = set_text(classifier, text, coverage)
+            if classifier.info.multi_label:  # its genres and, if asked, its recall set
+                recall = RECALLS.get(st.session_state.get("recall", "off"))
+                assigned = classifier.classify([text], check=False, recall=recall)[0]
+                st.session_state.labels = assigned.labels
+                st.session_state.genre_set = recall_set_text(assigned, len(classifier.genres))
+            else:
+                coverage = COVERAGES.get(st.session_state.get("coverage", "off"))
+                st.session_state.genre_set = set_text(classifier, text, coverage)
         except MovieGenreError as exc:  # e.g. a model that cannot score this text
             st.session_state.problem = f"The model could not classify this text: {plain(str(exc))}"
 
@@ -170,6 +218,7 @@ def _clear() -> None:
     st.session_state.description = ""
     st.session_state.problem = None
     st.session_state.result = None
+    st.session_state.labels = None
 
 
 def _use_example(classifier: GenreClassifier, text: str) -> None:
@@ -184,15 +233,22 @@ def _side_panel(classifier: GenreClassifier) -> None:
             st.text(f"{key}: {value}")  # plain text: these come from model.json
         if classifier.card_path is not None:
             st.text(f"model card: {classifier.card_path}")  # a path: plain text too
-        table = metric_rows(classifier.metrics)
+        table = metric_rows(classifier.metrics, classifier.info.multi_label)
         if not table.empty:
             st.caption("Scores")
             st.dataframe(table, hide_index=True)
 
 
-def _results(result: Explanation) -> None:
+def _results(result: Explanation, labels: GenreScores | None) -> None:
     genre, probability = result.genres[0]
-    st.markdown(f"### Most likely genre: **{plain(genre)}** ({probability:.0%})")
+    if labels:
+        st.markdown(labels_text(labels))
+        st.caption(
+            "Each genre at or above its decision threshold (at least the top one); the chart "
+            "shows each genre's own probability, so they need not add up to 100%."
+        )
+    else:
+        st.markdown(f"### Most likely genre: **{plain(genre)}** ({probability:.0%})")
     st.bar_chart(
         chart_frame(result.genres),
         x="genre",
@@ -225,6 +281,7 @@ def main() -> None:
     st.session_state.setdefault("problem", None)
     st.session_state.setdefault("result", None)
     st.session_state.setdefault("genre_set", None)
+    st.session_state.setdefault("labels", None)
     _side_panel(classifier)
 
     left, right = st.columns([3, 2])
@@ -236,7 +293,10 @@ def main() -> None:
             "Predict", key="predict", type="primary", on_click=_predict, args=[classifier]
         )
         clear.button("Clear", key="clear", on_click=_clear)
-        if classifier.info.conformal is not None:
+        if classifier.info.multi_label:
+            if classifier.info.label_rule is not None and classifier.info.label_rule.calibrated:
+                st.selectbox("Genre set (recall)", list(RECALLS), index=0, key="recall")
+        elif classifier.info.conformal is not None:
             st.selectbox("Genre set (coverage)", list(COVERAGES), index=2, key="coverage")
     with right:
         if st.session_state.problem:
@@ -246,7 +306,7 @@ def main() -> None:
             st.button(title, key=f"example_{i}", on_click=_use_example, args=[classifier, example])
 
     if st.session_state.result is not None:
-        _results(st.session_state.result)
+        _results(st.session_state.result, st.session_state.labels)
         if st.session_state.genre_set:
             st.info(st.session_state.genre_set)
 

@@ -233,7 +233,7 @@ def score_file(
     on_chunk: Callable[[int], None] | None = None,
     workers: int = 1,
 ) -> BatchSummary:
-    """Score ``input`` into ``output`` (.csv or .parquet), resuming an interrupted run.
+    """Score ``input`` into ``output`` (.csv, .parquet or .jsonl), resuming an interrupted run.
 
     ``workers`` > 1 scores chunks on that many local processes (engine "local" only; Ray
     sizes its own actor pool).
@@ -249,8 +249,12 @@ def score_file(
     output_kind(out)
     if settings.top_k > len(classifier.genres):
         raise ConfigError(f"top_k must be at most {len(classifier.genres)}, got {settings.top_k}")
+    # before any output is written: a set the model cannot give (the wrong kind of model for
+    # coverage or recall, or no stored scores) is one line, not a run of errors
     if settings.coverage is not None:
-        classifier.require_conformal(settings.coverage)  # before any output is written
+        classifier.require_conformal(settings.coverage)
+    if settings.recall is not None:
+        classifier.recall_threshold(settings.recall)
     chunks: Iterator[Dataset] = iter_chunks(
         input,
         chunk_rows=settings.chunk_rows,
@@ -321,7 +325,7 @@ def _run(
     finally:
         if progress is not None:
             progress.stop()
-    schema = output_schema(settings)
+    schema = output_schema(settings, classifier.info.multi_label)
     store.finalize(n_chunks, summary.rows, schema.names, schema)
     summary.chunks = n_chunks
     summary.resumed_rows = store.reused_rows  # the manifest's count was only an estimate

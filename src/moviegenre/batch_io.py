@@ -1,6 +1,6 @@
 """Resumable output for batch scoring: atomic part files, a manifest, and the final concatenation.
 
-A run writes ``OUTPUT.parts/part-NNNNNN.{csv,parquet}`` (one per input chunk, each written
+A run writes ``OUTPUT.parts/part-NNNNNN.{csv,parquet,jsonl}`` (one per input chunk, each written
 atomically, see :func:`moviegenre._util.atomic_write`) and ``OUTPUT.parts/manifest.json``,
 rewritten the same way after every part. The manifest pins the input (path, size, mtime, sha256
 of the first MiB: a cheap check that it is the same job), the model (sha256 of its weights) and
@@ -17,7 +17,9 @@ that was killed (SIGKILL) is removed by the next run that joins.
 
 CSV output is neutralised against spreadsheet formula injection (OWASP "CSV Injection"): a cell
 that starts with ``= + - @``, a tab or a carriage return gets a leading ``'``, so Excel, LibreOffice
-and Google Sheets show it as text instead of running it. Parquet keeps values as they are.
+and Google Sheets show it as text instead of running it. Parquet keeps values as they are, and
+so does JSON Lines (``*.jsonl``): one JSON object per row, the same columns as keys, nulls as
+``null``, probabilities as numbers.
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ from moviegenre._util import atomic_write, csv_cell, remove_stale_temporaries
 from moviegenre.errors import ConfigError
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 3  # 3: parts hold the sha256 of their rows, not only of their ids
+#: 3: parts hold the sha256 of their rows, not only of their ids; 4: the settings hold
+#: ``recall`` (a version-3 run resumed now would differ in settings by a key it never had).
+MANIFEST_VERSION = 4
 HEAD_BYTES = 1 << 20
-OUTPUT_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+OUTPUT_KINDS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl"}
 #: First characters that make a spreadsheet read a CSV cell as a formula (OWASP).
 #: Each manifest part entry: key -> the type its value must have.
 PART_FIELDS = {
@@ -64,7 +68,7 @@ def output_kind(output: Path) -> str:
     if kind is None:
         raise ConfigError(
             f"--output {output}: unknown output type {output.suffix or '(no suffix)'!r}; "
-            "name the file *.csv or *.parquet"
+            "name the file *.csv, *.parquet or *.jsonl"
         )
     return kind
 
@@ -102,11 +106,17 @@ def file_digest(path: Path) -> str:
 
 
 def write_table(table: pa.Table, path: Path, kind: str, *, header: bool = True) -> None:
-    """Write ``table`` to ``path`` as CSV (6-decimal probabilities, "" for null) or Parquet."""
+    """Write ``table`` to ``path`` as CSV (6-decimal probabilities, "" for null), Parquet or
+    JSON Lines (one object per row; ``header`` is a CSV matter)."""
     if kind == "parquet":
         import pyarrow.parquet as pq
 
         pq.write_table(table, path)
+        return
+    if kind == "jsonl":
+        with path.open("w", encoding="utf-8", newline="\n") as handle:
+            for row in table.to_pylist():
+                handle.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
         return
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -292,9 +302,10 @@ class PartStore:
         """Check the parts, concatenate them into the output atomically, drop the parts folder."""
         paths = self._verified(n_chunks, rows)
         with atomic_write(self.output) as tmp:
-            if self.kind == "csv":
+            if self.kind in ("csv", "jsonl"):
                 header = io.StringIO()
-                csv.writer(header).writerow(columns)
+                if self.kind == "csv":
+                    csv.writer(header).writerow(columns)
                 with tmp.open("wb") as out:
                     out.write(header.getvalue().encode("utf-8"))
                     for part in paths:

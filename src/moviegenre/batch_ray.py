@@ -152,6 +152,7 @@ def run_ray(
             empty = score_rows(classifier, [], [], None, settings)[0]
             store.write_part(index, empty, 0, digest)
     if pending:
+        multi_label = classifier.info.multi_label
         connect(ray)
         files = ray.put(model_files(classifier))
         n = _actors(ray, len(pending))
@@ -174,7 +175,7 @@ def run_ray(
         )
         dataset.write_parquet(str(scored), partition_cols=[CHUNK_COL])
         for index, (rows, digest) in pending.items():
-            table = _collect(scored / f"{CHUNK_COL}={index}", settings)
+            table = _collect(scored / f"{CHUNK_COL}={index}", settings, multi_label)
             if table.num_rows != rows:
                 raise RuntimeError(
                     f"ray returned {table.num_rows} rows for chunk {index}, not {rows}"
@@ -188,9 +189,9 @@ def run_ray(
     return n_chunks, errors
 
 
-def _collect(folder: Path, settings: BatchSettings) -> pa.Table:
+def _collect(folder: Path, settings: BatchSettings, multi_label: bool) -> pa.Table:
     """One chunk's scored rows from Ray's output folder, back in input order."""
-    schema = output_schema(settings)
+    schema = output_schema(settings, multi_label)
     files = sorted(folder.glob("*.parquet"))
     tables = [pq.read_table(f) for f in files]
     table = (

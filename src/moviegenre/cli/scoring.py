@@ -166,18 +166,22 @@ def _utf8_argument(text: str, number: int) -> str:
 @app.command()
 def score(
     input: Annotated[Path, typer.Option(help="File of descriptions to score.")],
-    output: Annotated[Path, typer.Option(help="Where to write scores: *.csv or *.parquet.")],
+    output: Annotated[
+        Path, typer.Option(help="Where to write scores: *.csv, *.parquet or *.jsonl.")
+    ],
     model: ModelOpt = None,
     top_k: TopK = 1,
     format: Annotated[
         str,
         typer.Option(
-            help="Output layout: 'wide' (top-k columns + error) or 'kaggle' (exactly id,genre; "
-            "every row is scored: the 20-word/English checks are skipped)."
+            help="Output layout: 'wide' (top-k columns, a multi-label model's 'labels', error) "
+            "or 'kaggle' (exactly id,genre; every row is scored: the 20-word/English checks "
+            "are skipped)."
         ),
     ] = "wide",
     no_checks: NoChecks = False,
     coverage: Coverage = None,
+    recall: Recall = None,
     text_col: TextCol = None,
     id_col: IdCol = None,
     batch_size: BatchSize = 256,
@@ -208,6 +212,7 @@ def score(
         check=check,
         chunk_rows=chunk_rows,
         coverage=coverage,
+        recall=recall,
     )
     try:
         summary = score_file(
