@@ -50,6 +50,22 @@ def test_one_word_is_singular():
     assert "1 word;" in check_text("word").problem
 
 
+@pytest.mark.parametrize("min_words", [0, 1, 2, 5, 20])
+@pytest.mark.parametrize("extra", [-2, -1, 0, 1, 7])
+def test_words_are_counted_exactly_up_to_the_minimum(min_words, extra):
+    """The count stops at the minimum (a speed-up) but a short text is told its exact count,
+    whatever whitespace separates the words."""
+    n = max(0, min_words + extra)
+    text = " \t".join(f"word{i}\n" for i in range(n)) + "  "
+    result = check_text(text, CheckSettings(min_words=min_words, require_english=False))
+    if n == 0:
+        assert result.code == "empty"
+    elif n < min_words:
+        assert result.code == "too_short" and f"has {n} word" in result.problem
+    else:
+        assert result.ok and result.text == text.strip()
+
+
 def test_long_text_is_truncated_and_flagged():
     result = check_text(ENGLISH * 10, CheckSettings(max_chars=100, require_english=False))
     assert result.ok and result.truncated and len(result.text) == 100
