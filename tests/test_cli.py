@@ -893,3 +893,35 @@ def test_train_and_evaluate_on_a_really_full_disk(
     code, _, err = run([*argv, "--out", str(small_tmpfs / "eval")], capsys)
     assert code == 2 and "(No space left on device)" in err and "Traceback" not in err
     assert not list((small_tmpfs / "eval").glob("*.png")) and not list(small_tmpfs.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "built", "shown"),
+    [
+        (["predict", "--help"], ["predict"], "Classify descriptions given here"),
+        (["score", "--help"], ["score"], "Usage:"),
+        (["--help"], "all", "predict"),
+        (["predikt", "x"], "all", "Did you mean 'predict'?"),
+    ],
+)
+def test_a_command_builds_only_its_own_parameters(argv, built, shown, monkeypatch, capsys):
+    """typer builds the parameters of the command named (a cold-start cost per command);
+    the whole app for help, root options and unknown names; the app itself keeps them all."""
+    import typer.main
+
+    from moviegenre.cli import app
+
+    every = len(app.registered_commands)
+    names: list[str] = []
+    original = typer.main.get_command_from_info
+
+    def recording(**kwargs):
+        command = original(**kwargs)
+        names.append(command.name)
+        return command
+
+    monkeypatch.setattr(typer.main, "get_command_from_info", recording)
+    _, out, err = run(argv, capsys)
+    assert shown in out + err
+    assert names == built if built != "all" else len(names) == every > 10
+    assert len(app.registered_commands) == every
