@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from moviegenre._util import atomic_write, cache_root
+from moviegenre._util import atomic_write, cache_root, count_matrix
 
 #: The arrays of py3langid's model file and the kind of each (checked when read back).
 _ARRAYS = {"ptc": "f", "pc": "f", "classes": "U", "nextmove": "u", "nextmove_row": "u"}
@@ -239,17 +239,12 @@ class LanguageIdentifier:
         numbers; every other text is scored again exactly as py3langid does (its product,
         per text, in Counter order), so its numbers are py3langid's to the bit.
         """
-        from scipy import sparse
-
         text, feature = self._visits(encoded)
         n_texts = len(encoded)
         bounds = np.searchsorted(text, np.arange(n_texts + 1))
         scores = np.zeros((n_texts, len(self.classes)), dtype=np.float32)
         if sure_english <= 1 and self.english >= 0:
-            counts = sparse.coo_matrix(
-                (np.ones(len(text), dtype=np.float32), (text, feature)),
-                shape=(n_texts, len(self.ptc)),
-            ).tocsr()  # duplicates summed: counts in float32, exact
+            counts = count_matrix(text, feature, (n_texts, len(self.ptc)))  # float32, exact
             counts.data = np.log1p(counts.data)
             scores = np.asarray(counts @ self.ptc + self.pc, dtype=np.float32)
             scores[np.diff(bounds) == 0] = 0.0
