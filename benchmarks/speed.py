@@ -14,7 +14,8 @@ One run prints, side by side:
   descriptions, quiet and with a busy-loop process keeping one core busy, and one text's
   latency at concurrency 1 and 32 (threads of one process calling ``predict_proba``), for
   ONNX Runtime's own session settings (``MOVIEGENRE_ORT=ort``: what moviegenre used before)
-  and for today's ``RuntimeSettings``, each in a fresh process, alternately.
+  and for today's ``RuntimeSettings``, and for a candidate (spinning bounded to 200 µs by
+  ``MOVIEGENRE_ORT=threads=0,spinning=1,spin_us=200``), each in a fresh process, alternately.
 
 The machine's load average is printed before and after: on a shared machine, read the ratios
 of one run (measured side by side), not the absolute rates. About 3-5 minutes on 2 cores.
@@ -45,7 +46,12 @@ TEXT = (
     "water rights, and the sheriff is in his pocket, so he straps on his revolver again."
 )
 HOG = "while True: pass"
-RUNTIMES = {"ONNX Runtime defaults (before)": "ort", "RuntimeSettings (now)": ""}
+RUNTIMES = {
+    "ONNX Runtime defaults (before)": "ort",
+    "RuntimeSettings (now)": "",
+    # the candidate middle ground: spinning, but an idle thread sleeps after 200 µs
+    "spinning <= 200 µs (candidate)": "threads=0,spinning=1,spin_us=200",
+}
 
 
 def _load() -> str:

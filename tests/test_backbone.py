@@ -20,6 +20,8 @@ ort = pytest.importorskip("onnxruntime")
         ("threads=1", RuntimeSettings(threads=1)),
         ("threads=0,spinning=1", RuntimeSettings(threads=0, spinning=True)),
         (" spinning=0 ", RuntimeSettings()),
+        ("spinning=1,spin_us=200", RuntimeSettings(spinning=True, spin_us=200)),
+        ("spin_us=0,threads=2", RuntimeSettings(threads=2, spin_us=0)),
     ],
 )
 def test_settings_from_the_environment(monkeypatch, value, expected):
@@ -27,7 +29,10 @@ def test_settings_from_the_environment(monkeypatch, value, expected):
     assert RuntimeSettings.from_env() == expected
 
 
-@pytest.mark.parametrize("value", ["fast", "threads=-1", "threads=x", "spinning=yes", "threads"])
+@pytest.mark.parametrize(
+    "value",
+    ["fast", "threads=-1", "threads=x", "spinning=yes", "threads", "spin_us=-5", "spin_us=100001"],
+)
 def test_a_bad_value_names_the_variable(monkeypatch, value):
     monkeypatch.setenv(RUNTIME_ENV, value)
     with pytest.raises(ConfigError, match=f"{RUNTIME_ENV}=.*not understood"):
@@ -48,3 +53,14 @@ def test_ort_defaults_set_nothing():
     assert options.intra_op_num_threads == 0  # ONNX Runtime decides
     with pytest.raises(Exception, match="allow_spinning"):  # not set: ONNX Runtime's default
         options.get_session_config_entry("session.intra_op.allow_spinning")
+
+
+@pytest.mark.parametrize(("spinning", "set_to"), [(True, "150"), (False, None)])
+def test_spin_us_bounds_spinning_only_when_threads_spin(spinning, set_to):
+    options = RuntimeSettings(spinning=spinning, spin_us=150).session_options(ort)
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == str(int(spinning))
+    if set_to is None:
+        with pytest.raises(Exception, match="spin_duration_us"):
+            options.get_session_config_entry("session.intra_op.spin_duration_us")
+    else:
+        assert options.get_session_config_entry("session.intra_op.spin_duration_us") == set_to

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
-from moviegenre.models.base import power_class_weights
+from moviegenre.models.base import as_float32, power_class_weights
 
 
 @pytest.mark.parametrize("power", [0.0, 0.5, 1.0])
@@ -23,3 +23,21 @@ def test_a_class_absent_from_the_rows_gets_no_weight_and_does_not_lift_the_other
     weights = power_class_weights(y, 3, 1.0)
     assert list(weights) == [0, 2]
     assert np.allclose([weights[0], weights[2]], [8 / (3 * 6), 8 / (3 * 2)])
+
+
+@pytest.mark.parametrize("column_major", [False, True])
+@pytest.mark.parametrize("shape", [(1 << 16,), (256, 256), (4, 128, 128)])
+def test_as_float32_casts_every_float16_bit_pattern_as_numpy_does(shape, column_major):
+    """The table lookup gives numpy's cast to the bit (NaN payloads, signed zeros, infinities,
+    subnormals), in the order asked for; other dtypes are cast by numpy."""
+    every = np.arange(1 << 16, dtype=np.uint16).view(np.float16).reshape(shape)
+    for source in (every, every[..., ::-1]):  # and a non-contiguous view
+        cast = as_float32(source, column_major=column_major)
+        expected = source.astype(np.float32)
+        assert cast.dtype == np.float32 and cast.shape == source.shape
+        assert np.array_equal(cast.view(np.uint32), expected.view(np.uint32))
+        assert cast.flags.f_contiguous if column_major else cast.flags.c_contiguous
+    doubles = np.linspace(-3, 3, 12).reshape(3, 4)
+    assert np.array_equal(
+        as_float32(doubles, column_major=column_major), doubles.astype(np.float32)
+    )

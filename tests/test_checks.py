@@ -50,6 +50,22 @@ def test_one_word_is_singular():
     assert "1 word;" in check_text("word").problem
 
 
+@pytest.mark.parametrize("min_words", [0, 1, 2, 5, 20])
+@pytest.mark.parametrize("extra", [-2, -1, 0, 1, 7])
+def test_words_are_counted_exactly_up_to_the_minimum(min_words, extra):
+    """The count stops at the minimum (a speed-up) but a short text is told its exact count,
+    whatever whitespace separates the words."""
+    n = max(0, min_words + extra)
+    text = " \t".join(f"word{i}\n" for i in range(n)) + "  "
+    result = check_text(text, CheckSettings(min_words=min_words, require_english=False))
+    if n == 0:
+        assert result.code == "empty"
+    elif n < min_words:
+        assert result.code == "too_short" and f"has {n} word" in result.problem
+    else:
+        assert result.ok and result.text == text.strip()
+
+
 def test_long_text_is_truncated_and_flagged():
     result = check_text(ENGLISH * 10, CheckSettings(max_chars=100, require_english=False))
     assert result.ok and result.truncated and len(result.text) == 100
@@ -173,3 +189,50 @@ def test_the_unpacked_model_is_cached_and_a_bad_cache_rebuilt(tmp_path):
     cached.write_bytes(b"not an npz file")
     rebuilt = load_arrays(tmp_path)
     assert all((first[k] == rebuilt[k]).all() for k in first) and cached.stat().st_size > 1000
+
+
+def test_the_cache_is_mapped_not_read_and_holds_the_table_as_float32(tmp_path):
+    """A cold check maps the cache (a one-text check touches a few pages of it) and casts
+    nothing: the float16 table is stored as its exact float32 cast."""
+    import numpy as np
+
+    from moviegenre.language import LanguageIdentifier, load_arrays
+
+    load_arrays(tmp_path)  # builds the cache
+    mapped = load_arrays(tmp_path)  # reads it back
+    ptc = mapped["ptc"]
+    assert ptc.dtype == np.float32 and not ptc.flags.owndata and not ptc.flags.writeable
+    assert LanguageIdentifier(mapped).ptc.base is ptc.base  # no copy, no cast
+
+
+def _object_record(path):
+    """The cache with a pickled object array appended in place of its last record."""
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    path.write_bytes(path.read_bytes() + buffer.getvalue())
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), id="cut"),
+        pytest.param(lambda p: p.write_bytes(p.read_bytes() + b"\0" * 64), id="trailing"),
+        pytest.param(lambda p: p.write_bytes(b""), id="empty"),
+        pytest.param(_object_record, id="object-record"),
+    ],
+)
+def test_an_odd_cache_is_rebuilt_never_mapped(tmp_path, spoil):
+    from moviegenre.language import _read_cache, load_arrays
+
+    first = load_arrays(tmp_path)
+    (cached,) = (tmp_path / "langid").iterdir()
+    spoil(cached)
+    with pytest.raises((ValueError, OSError)):
+        _read_cache(cached)
+    rebuilt = load_arrays(tmp_path)
+    assert all((first[k] == rebuilt[k]).all() for k in first)
+    assert all((rebuilt[k] == v).all() for k, v in _read_cache(cached).items())

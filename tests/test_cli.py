@@ -1059,3 +1059,35 @@ def test_mixing_single_and_multi_label_files_is_stated_and_recorded(
     training = json.loads((model / "model.json").read_text())["training"]
     assert training["rows"] == 50 and training["data_notes"][-1].startswith(mixing)
     assert training["genre_counts"]["comedy"] == 4 + 12  # 4 rows of train.csv, 12 of multi.csv
+
+
+@pytest.mark.parametrize(
+    ("argv", "built", "shown"),
+    [
+        (["predict", "--help"], ["predict"], "Classify descriptions given here"),
+        (["score", "--help"], ["score"], "Usage:"),
+        (["--help"], "all", "predict"),
+        (["predikt", "x"], "all", "Did you mean 'predict'?"),
+    ],
+)
+def test_a_command_builds_only_its_own_parameters(argv, built, shown, monkeypatch, capsys):
+    """typer builds the parameters of the command named (a cold-start cost per command);
+    the whole app for help, root options and unknown names; the app itself keeps them all."""
+    import typer.main
+
+    from moviegenre.cli import app
+
+    every = len(app.registered_commands)
+    names: list[str] = []
+    original = typer.main.get_command_from_info
+
+    def recording(**kwargs):
+        command = original(**kwargs)
+        names.append(command.name)
+        return command
+
+    monkeypatch.setattr(typer.main, "get_command_from_info", recording)
+    _, out, err = run(argv, capsys)
+    assert shown in out + err
+    assert names == built if built != "all" else len(names) == every > 10
+    assert len(app.registered_commands) == every

@@ -225,6 +225,7 @@ def test_predicting_with_a_bundled_model_imports_no_sklearn_or_scipy_optimize():
     # scipy.stats alone took ~0.7 s (explain's noise band imported it with the classifier);
     # a few texts are scored with numpy alone (scipy.sparse: ~0.35 s of a cold start)
     assert not {"scipy.stats", "scipy.optimize", "scipy.sparse"} & loaded
+    assert "moviegenre.explain" not in loaded  # imported by GenreClassifier.explain
 
 
 def test_the_moviegenre_command_prints_its_version_and_runs_the_app():

@@ -333,3 +333,35 @@ def test_a_multi_label_model_without_its_entry_decides_at_one_half(multi_copy: P
     _, info = load_model(multi_copy)
     assert info.label_rule.thresholds.tolist() == [0.5] * len(info.genres)
     assert not info.label_rule.calibrated
+
+
+def _deep(levels: int, leaf):
+    tree = leaf
+    for _ in range(levels):
+        tree = {"a": tree}
+    return tree
+
+
+@pytest.mark.parametrize(
+    ("meta", "problem"),
+    [
+        ({"c": {"scores": [0.5] * 11_000, "labels": list(range(11_000))}}, None),
+        (
+            {"c": {"scores": [0.1, float("nan"), 0.2, float("inf")]}},
+            "field c.scores[3] is inf; every number must be finite",
+        ),
+        ({"l": [1, "x", None, True, -float("inf")]}, "field l[4] is -inf; every number"),
+        ({"l": [1, {"x": float("nan")}]}, "field l[1].x is nan; every number"),
+        (_deep(31, [1.0, 2.0]), None),
+        (_deep(32, [1.0, 2.0]), "nests deeper than 32 levels (at " + "a." * 31 + "a[1])"),
+        (_deep(32, []), None),
+    ],
+)
+def test_flat_lists_get_the_verdict_of_a_walk_item_by_item(meta, problem):
+    """A list of plain values is checked at once (a 0.1 MB model.json's conformal scores),
+    with the message the item-by-item walk gives (the last offending item, as it pops)."""
+    from moviegenre.modelio import MAX_METADATA_DEPTH, _check_tree
+
+    assert MAX_METADATA_DEPTH == 32
+    found = _check_tree(meta)
+    assert found == problem if problem is None or found is None else found.startswith(problem)

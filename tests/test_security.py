@@ -169,6 +169,7 @@ def _reshape(name: str, grow: Callable[[np.ndarray], np.ndarray]) -> Callable[[d
     [
         (_poison("coef", np.nan), "weights 'coef' in weights.safetensors hold NaN or infinite"),
         (_poison("coef", np.inf), "weights 'coef' in weights.safetensors hold NaN or infinite"),
+        (_poison("coef", -np.inf), "weights 'coef' in weights.safetensors hold NaN or infinite"),
         (_poison("intercept", np.nan), "weights 'intercept' .* hold NaN or infinite"),
         (_poison("idf", -np.inf), "weights 'idf' .* hold NaN or infinite"),
         (

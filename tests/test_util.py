@@ -45,3 +45,26 @@ def test_require_names_the_extra_never_a_bare_pip_install(monkeypatch, module, e
     assert f"pip install {module}" not in str(e.value) and "this test needs" in str(e.value)
     assert missing_modules(module, "json") == [module]
     assert install_hint([module]).startswith(f'pip install "moviegenre[{extra}]"')
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "n_columns", "n"), [(1, 1, 0), (5, 7, 40), (64, 300_000, 5_000)]
+)
+def test_count_matrix_is_scipys_summed_coo_matrix(n_rows, n_columns, n):
+    """The same canonical CSR (indptr, sorted indices, float32 counts) as scipy builds."""
+    import numpy as np
+    from scipy import sparse
+
+    from moviegenre._util import count_matrix
+
+    rng = np.random.default_rng(n)
+    rows = np.sort(rng.integers(0, n_rows, n))  # rows in order, as the callers give them
+    columns = rng.integers(0, min(n_columns, 50), n) * (n_columns // min(n_columns, 50))
+    ours = count_matrix(rows, columns, (n_rows, n_columns))
+    theirs = sparse.coo_matrix(
+        (np.ones(n, dtype=np.float32), (rows, columns)), shape=(n_rows, n_columns)
+    ).tocsr()
+    theirs.sum_duplicates()
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype == np.float32
+    for name in ("indptr", "indices", "data"):
+        assert np.array_equal(getattr(ours, name), getattr(theirs, name)), name

@@ -226,3 +226,25 @@ def csv_cell(value: Any) -> str:
         return f"{value:.6f}"
     text = str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def count_matrix(rows: Any, columns: Any, shape: tuple[int, int]) -> Any:
+    """The float32 CSR matrix of how often each (row, column) pair occurs in two index arrays.
+
+    The same matrix as scipy's ``coo_matrix((ones, (rows, columns)), shape).tocsr()`` with
+    duplicates summed (canonical: columns sorted within rows), built from one ``np.unique``
+    of int64 keys instead of scipy's per-row index sort: ~2x faster for the linear model's
+    features and the language identifier's byte n-grams.
+    """
+    import numpy as np
+    from scipy import sparse
+
+    n_rows, n_columns = shape
+    keys, counts = np.unique(
+        np.asarray(rows, dtype=np.int64) * n_columns + columns, return_counts=True
+    )
+    row_of = keys // n_columns
+    index = np.int32 if max(n_columns, len(keys)) < np.iinfo(np.int32).max else np.int64
+    indptr = np.searchsorted(row_of, np.arange(n_rows + 1)).astype(index)
+    indices = (keys - row_of * n_columns).astype(index)
+    return sparse.csr_matrix((counts.astype(np.float32), indices, indptr), shape=shape)

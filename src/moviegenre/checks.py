@@ -118,8 +118,11 @@ def check_text(text: Any, settings: CheckSettings = CheckSettings()) -> TextChec
     truncated = len(stripped) > settings.max_chars
     if truncated:
         stripped = stripped[: settings.max_chars]
-    # A truncated text is long by definition; counting only matters below the limit.
-    n_words = settings.min_words if truncated else len(stripped.split())
+    # A truncated text is long by definition; counting only matters below the limit, so the
+    # count stops there (exact when it is short of it): splitting whole 4,000-character
+    # descriptions cost ~10% of an unchecked linear predict_proba
+    limit = settings.min_words
+    n_words = limit if truncated else len(stripped.split(maxsplit=limit))
     if n_words < settings.min_words:
         problem = (
             f"the text has {n_words} word{'s' if n_words != 1 else ''}; "

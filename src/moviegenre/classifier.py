@@ -17,7 +17,7 @@ import os
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,12 +32,14 @@ from moviegenre.checks import (
 )
 from moviegenre.conformal import HOW_TO_ADD, ConformalScores, SetBasis, check_coverage
 from moviegenre.errors import ConfigError
-from moviegenre.explain import Explanation, explain
 from moviegenre.heldout import TrainingPredictions
 from moviegenre.modelio import METADATA_FILE, ModelInfo, load_model, save_model
 from moviegenre.models import GenreModel
 from moviegenre.multilabel import LabelRule, check_recall, decide_sets
 from moviegenre.results import GenreScores, Prediction, top_k_of
+
+if TYPE_CHECKING:  # explain.py is imported by explain(): a cold predict never needs it
+    from moviegenre.explain import Explanation
 
 #: Models that ship inside the package, one folder of pretrained/ each (see MODEL_CARD.md).
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
@@ -454,6 +456,8 @@ class GenreClassifier:
         Uses the model's own weights when it has them, else sampled Banzhaf values with a noise
         band per word (``samples``: SampleSettings); see ``moviegenre.explain``.
         """
+        from moviegenre.explain import explain
+
         return explain(self, text, top_k, **options)
 
 

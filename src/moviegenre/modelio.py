@@ -407,8 +407,23 @@ def _check_tree(meta: Any) -> str | None:
         if isinstance(value, dict):
             stack.extend((v, f"{where}.{k}" if where else k, depth + 1) for k, v in value.items())
         elif isinstance(value, list):
+            if all(type(v) in _FLAT for v in value):  # conformal's 11k scores: no path per item
+                # the same verdict as pushing the items (popped last first), ~5x faster
+                if value and depth + 1 > MAX_METADATA_DEPTH:
+                    last = len(value) - 1
+                    return f"nests deeper than {MAX_METADATA_DEPTH} levels (at {where}[{last}])"
+                bad = [i for i, v in enumerate(value) if type(v) is float and not math.isfinite(v)]
+                if bad:
+                    return (
+                        f"field {where}[{bad[-1]}] is {value[bad[-1]]}; every number must be finite"
+                    )
+                continue
             stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value))
     return None
+
+
+#: JSON values that hold nothing: a list of only these is checked without a path per item.
+_FLAT = frozenset({int, float, str, bool, type(None)})
 
 
 def _check_folder(folder: Path) -> None:
@@ -577,7 +592,11 @@ def _check_arrays(arrays: Mapping[str, np.ndarray], source: Mapping[str, str]) -
                 f"weights {name!r} in {source[name]} have type {array.dtype}; only numbers "
                 "are allowed"
             )
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
+        if array.dtype == np.float16 and array.size:  # by the bits: ~3x numpy's isfinite
+            finite = int((array.view(np.uint16) & 0x7C00).max()) != 0x7C00  # exponent all 1s
+        else:
+            finite = array.dtype.kind != "f" or bool(np.isfinite(array).all())
+        if not finite:
             raise ModelFileError(
                 f"weights {name!r} in {source[name]} hold NaN or infinite values: the model "
                 "file is damaged"

@@ -132,8 +132,11 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarr
 
 #: Environment variable choosing ONNX Runtime's threads: unset (RuntimeSettings' defaults),
 #: ``ort`` (ONNX Runtime's own defaults: what moviegenre used before issue 20; kept for
-#: benchmarks/speed.py), or ``threads=N,spinning=0|1`` (N=0: one per usable core).
+#: benchmarks/speed.py), or ``threads=N,spinning=0|1,spin_us=U`` (N=0: one per usable core;
+#: U: how long an idle spinning thread spins before it sleeps, in microseconds).
 RUNTIME_ENV = "MOVIEGENRE_ORT"
+#: The largest ``spin_us`` accepted (0.1 s: longer spinning only burns a shared CPU).
+MAX_SPIN_US = 100_000
 
 
 @dataclass(frozen=True)
@@ -149,12 +152,19 @@ class RuntimeSettings:
     container limits count), idle threads sleep instead of spinning, and operators run one at
     a time (``inter_op_threads=1``: a MiniLM layer is a chain). ``threads=0`` means that
     count; ``ort_defaults=True`` gives ONNX Runtime's own settings.
+
+    ``spin_us`` bounds how long an idle thread spins before sleeping, when ``spinning`` is on
+    (ONNX Runtime's ``session.intra_op.spin_duration_us``; None: its own default). It is the
+    candidate middle ground between spinning (fast on a quiet machine) and sleeping (steady
+    beside a busy one) that benchmarks/speed.py measures side by side; not the default until
+    a quiet run shows it keeps both (issue 20).
     """
 
     threads: int = 0
     spinning: bool = False
     inter_op_threads: int = 1
     ort_defaults: bool = False
+    spin_us: int | None = None
 
     @classmethod
     def from_env(cls) -> RuntimeSettings:
@@ -172,10 +182,13 @@ class RuntimeSettings:
                 fields["threads"] = int(raw)
             elif key == "spinning" and raw.strip() in ("0", "1"):
                 fields["spinning"] = raw.strip() == "1"
+            elif key == "spin_us" and raw.strip().isdigit() and int(raw) <= MAX_SPIN_US:
+                fields["spin_us"] = int(raw)
             else:
                 raise ConfigError(
                     f"${RUNTIME_ENV}={value!r} is not understood; use 'ort' or "
-                    "'threads=N,spinning=0|1' (N=0: one per usable core)"
+                    "'threads=N,spinning=0|1,spin_us=U' (N=0: one per usable core; U: "
+                    f"microseconds an idle thread spins, 0-{MAX_SPIN_US:,})"
                 )
         return cls(**fields)
 
@@ -192,6 +205,8 @@ class RuntimeSettings:
         spin = "1" if self.spinning else "0"
         options.add_session_config_entry("session.intra_op.allow_spinning", spin)
         options.add_session_config_entry("session.inter_op.allow_spinning", spin)
+        if self.spinning and self.spin_us is not None:
+            options.add_session_config_entry("session.intra_op.spin_duration_us", str(self.spin_us))
         return options
 
 

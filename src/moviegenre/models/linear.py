@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from moviegenre import selection
+from moviegenre._util import count_matrix
 from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.models.base import (
     GenreModel,
@@ -271,15 +272,9 @@ class FeatureIndex:
         return out
 
     def transform(self, texts: Sequence[str], idf: np.ndarray) -> sparse.csr_matrix:
-        from scipy import sparse
-
         feature_rows, columns = self._occurrences(texts)
         n_texts = len(texts)
-        counts = sparse.coo_matrix(
-            (np.ones(len(columns), dtype=np.float32), (feature_rows, columns)),
-            shape=(n_texts, self.n_features),
-        ).tocsr()
-        counts.sum_duplicates()
+        counts = count_matrix(feature_rows, columns, (n_texts, self.n_features))
         data = (1 + np.log(counts.data)) * idf[counts.indices]
         row_of = np.repeat(np.arange(n_texts), np.diff(counts.indptr))
         norms = np.sqrt(np.bincount(row_of, (data * data).astype(np.float64), n_texts))
@@ -696,7 +691,8 @@ class LinearGenreModel(GenreModel):
         n_features, n_classes = len(vocabulary), len(model.classes_)
         model.vocabulary_ = np.array(vocabulary, dtype=object)
         model.idf_ = check_array(arrays, "idf", (n_features,), cls.kind)
-        model.coef_ = _column_major(check_array(arrays, "coef", (n_classes, n_features), cls.kind))
+        shape = (n_classes, n_features)
+        model.coef_ = check_array(arrays, "coef", shape, cls.kind, column_major=True)
         model.intercept_ = check_array(arrays, "intercept", (n_classes,), cls.kind)
         model.temperature_ = check_temperature(config.get("temperature"), cls.kind)
         model.multi_label_ = config.get("multi_label", False)
