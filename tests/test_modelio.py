@@ -365,3 +365,43 @@ def test_flat_lists_get_the_verdict_of_a_walk_item_by_item(meta, problem):
     assert MAX_METADATA_DEPTH == 32
     found = _check_tree(meta)
     assert found == problem if problem is None or found is None else found.startswith(problem)
+
+
+def test_each_listed_file_is_hashed_once_and_a_changed_artifact_is_refused(tmp_path, monkeypatch):
+    """The blend's ONNX graph and tokenizer are hashed as read (the bytes used are the bytes
+    checked), not a second time before; a same-size change is still refused by name."""
+    pytest.importorskip("onnxruntime")
+    import hashlib
+    import json
+
+    from moviegenre import modelio
+    from moviegenre.classifier import PRETRAINED_DIR
+
+    folder = PRETRAINED_DIR / "blend"
+    listed = json.loads((folder / modelio.METADATA_FILE).read_text())["files"]
+    hashed = [0]
+    real = hashlib.sha256
+
+    class Counting:
+        def __init__(self, data: bytes = b"") -> None:
+            self._hash = real(data)
+            hashed[0] += len(data)
+
+        def update(self, data: bytes) -> None:
+            hashed[0] += len(data)
+            self._hash.update(data)
+
+        def hexdigest(self) -> str:
+            return self._hash.hexdigest()
+
+    monkeypatch.setattr(modelio.hashlib, "sha256", Counting)
+    modelio.load_model(folder)
+    assert hashed[0] == sum(entry["bytes"] for entry in listed.values())
+    monkeypatch.setattr(modelio.hashlib, "sha256", real)
+
+    name = "partner.tokenizer.json"
+    changed = tmp_path / name
+    text = (folder / name).read_bytes()
+    changed.write_bytes(text[:-2] + (b"}}" if text[-2:] != b"}}" else b"] "))
+    with pytest.raises(ModelFileError, match=rf"{name} does not match its sha256"):
+        modelio.load_model(folder, sources={name: changed})
