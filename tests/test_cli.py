@@ -141,6 +141,7 @@ def test_models_lists_the_bundled_models(capsys):
     code, out, _ = run(["models", "--json"], capsys)
     rows = json.loads(out)
     assert code == 0 and rows[0]["default"] and {"name", "kind", "megabytes"} <= set(rows[0])
+    assert [row["multi_label"] for row in rows] == [False, False]  # both bundled: one genre
     code, out, _ = run(["models"], capsys)
     assert code == 0 and "(default)" in out and rows[0]["kind"] in out
 
@@ -895,6 +896,111 @@ def test_train_and_evaluate_on_a_really_full_disk(
     assert not list((small_tmpfs / "eval").glob("*.png")) and not list(small_tmpfs.rglob("*.tmp"))
 
 
+# -- issue 22: data options (--label-sep, --strict), rows skipped, genre sets refused --------
+
+
+def _holey_csv(tmp_path: Path) -> Path:
+    """The tiny CSV plus a row without a description and one without a genre (lines 22, 23)."""
+    path = tmp_path / "holes.csv"
+    rows = [("name", "genre", "text")] + [
+        (t, g, d) for _, t, g, d in tiny_rows(20, seed=2)
+    ] + [("Blank", "drama", "  "), ("No genre", "", tiny_rows(1, seed=5)[0][3])]  # fmt: skip
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    return path
+
+
+def test_train_skips_rows_without_text_or_genre_and_records_them(tmp_path, capsys):
+    data, model = _holey_csv(tmp_path), tmp_path / "model"
+    code, out, err = run(["train", "--data", str(data), "--out", str(model)], capsys)
+    assert code == 0, err
+    assert "skipped 1 row(s) without a description (first: " in err and "line 22" in err
+    assert "1 row(s) without a genre" in err and "pass --strict to stop" in err
+    training = json.loads((model / "model.json").read_text())["training"]
+    assert training["rows"] == 20
+    assert training["skipped_rows"] == {"no_description": 1, "no_genres": 1}
+    card = (model / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert (
+        "| rows left out (lacking a description or a genre) | 1 no description, 1 no genres |"
+        in card
+    )
+
+
+def test_strict_stops_at_the_first_row_without_text(tmp_path, capsys):
+    data = _holey_csv(tmp_path)
+    for argv in (
+        ["train", "--data", str(data), "--out", str(tmp_path / "m"), "--strict"],
+        ["report", "--data", str(data), "--out", str(tmp_path / "r"), "--strict"],
+    ):
+        code, _, err = run(argv, capsys)
+        assert code == 2 and "holes.csv, line 22: empty description (column 'text')" in err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_strict_and_label_sep_are_recorded_in_the_training_command(tiny_csv, tmp_path, capsys):
+    model = tmp_path / "model"
+    code, _, _ = run(["train", "--data", str(tiny_csv), "--out", str(model), "--strict"], capsys)
+    command = json.loads((model / "model.json").read_text())["training"]["command"]
+    assert code == 0 and command.endswith("--strict")
+
+
+@pytest.mark.parametrize("value", ["a", " ", "-"])
+def test_a_bad_label_sep_is_one_line(value, tiny_csv, tmp_path, capsys):
+    argv = ["train", "--data", str(tiny_csv), "--out", str(tmp_path / "m"), "--label-sep", value]
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "--label-sep must be a separator such as ',' or '|'" in err
+
+
+def test_a_kind_of_one_genre_per_row_refuses_genre_sets(
+    tiny_multilabel_csv, tmp_path, monkeypatch, capsys
+):
+    """Every kind learns genre sets (issue 22): one is made not to, as in test_training."""
+    from moviegenre.models import model_class
+
+    monkeypatch.setattr(model_class("static"), "supports_multi_label", False)
+    argv = ["train", "--data", str(tiny_multilabel_csv), "--out", str(tmp_path / "m")]
+    code, _, err = run([*argv, "--kind", "static"], capsys)
+    assert code == 2 and "Traceback" not in err and not (tmp_path / "m").exists()
+    assert "has several genres per row, which kind 'static' cannot learn" in err
+    assert "note: " in err and "genres separated by ','" in err  # how the file was read
+
+
+def test_evaluate_points_at_a_wrong_label_sep(tiny_multi_model_dir, tmp_path, capsys):
+    path = tmp_path / "pipes.csv"
+    rows = [("text", "genre")] + [(d, "Comedy|Horror") for _, _, _, d in tiny_rows(4, seed=6)]
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    argv = ["evaluate", "--model", str(tiny_multi_model_dir), "--data", str(path)]
+    code, out, err = run([*argv, "--label-sep", ";"], capsys)
+    assert code == 2 and "pipes.csv has genres the model does not know: comedy|horror;" in err
+    assert "split on another one (pass --label-sep to choose it)" in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].endswith("(pass --label-sep to choose it)")
+    code, out, _ = run(argv, capsys)  # '|' detected: the genres the model knows
+    assert code == 0 and "micro-F1" in out
+
+
+@pytest.mark.parametrize("command", ["audit", "baselines"])
+def test_single_label_commands_refuse_genre_sets(command, tiny_multilabel_csv, capsys):
+    code, _, err = run([command, "--data", str(tiny_multilabel_csv)], capsys)
+    assert code == 2 and "several genres per row (multi-label)" in err
+    assert "needs one genre per row" in err and "Traceback" not in err
+
+
+def test_label_sep_forces_a_separator_on_the_command_line(tmp_path, capsys):
+    path = tmp_path / "semi.csv"
+    rows = [("text", "genre")] + [(d, g) for _, _, g, d in tiny_rows(10, seed=4)]
+    rows[1] = (rows[1][0], "Comedy;Horror")
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    code, _, err = run(["report", "--data", str(path), "--out", str(tmp_path / "r")], capsys)
+    assert code == 0 and "note:" not in err  # ';' is not detected: one genre "comedy;horror"
+    argv = ["report", "--data", str(path), "--out", str(tmp_path / "r2"), "--label-sep", ";"]
+    code, _, err = run(argv, capsys)
+    assert code == 0 and "genres separated by ';' (given by --label-sep)" in err
+    assert "genre_cooccurrence.png" in {p.name for p in (tmp_path / "r2").iterdir()}
+
+
 # -- several genres per film (issue 22) ------------------------------------------------------
 
 BOTH = " ".join(TINY_GENRE_WORDS["horror"][:9] + TINY_GENRE_WORDS["western"][:9]) + " at night"
@@ -940,3 +1046,16 @@ def test_evaluate_prints_the_multi_label_scores(
     assert code == 0 and "micro-F1" in out and "Jaccard" in out and "accuracy" not in out
     metrics = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert metrics["multi_label"] and {"samples_f1", "hamming_loss", "hit_at_3"} <= set(metrics)
+
+
+def test_mixing_single_and_multi_label_files_is_stated_and_recorded(
+    tiny_csv, tiny_multilabel_csv, tmp_path, capsys
+):
+    model = tmp_path / "model"
+    argv = ["train", "--data", str(tiny_csv), "--data", str(tiny_multilabel_csv)]
+    code, _, err = run([*argv, "--out", str(model), "--param", "C=0.5"], capsys)
+    mixing = "mixing one genre per row (train.csv) with genre lists: a single genre counts as a "
+    assert code == 0 and f"note: {mixing}" in " ".join(err.split())
+    training = json.loads((model / "model.json").read_text())["training"]
+    assert training["rows"] == 50 and training["data_notes"][-1].startswith(mixing)
+    assert training["genre_counts"]["comedy"] == 4 + 12  # 4 rows of train.csv, 12 of multi.csv

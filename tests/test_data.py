@@ -788,6 +788,18 @@ def test_parquet_list_column(tmp_path):
     assert ds.labels == [("crime", "drama"), ("comedy",)] and ds.multi_label
 
 
+def test_parquet_null_and_empty_genre_lists_are_rows_without_a_genre(tmp_path):
+    texts = [TEXT, "Two " + TEXT, "Three " + TEXT, None]
+    path = write_parquet(
+        tmp_path / "holes.parquet", {"text": texts, "genre": [["Crime"], None, [], ["Drama"]]}
+    )
+    with pytest.raises(DataError, match="holes.parquet, row 2: label is null"):
+        load_dataset(path, strict=True)
+    ds, message = load_warned(path)
+    assert ds.labels == [("crime",)] and ds.skipped == {"no_genres": 2, "no_description": 1}
+    assert "row 4: description is null" in message and "row 2: label is null" in message
+
+
 def test_a_single_label_file_is_read_as_before(tiny_csv):
     ds = quiet_load(tiny_csv)
     assert not ds.multi_label and ds.notes == []
@@ -806,6 +818,12 @@ def test_a_single_label_file_is_read_as_before(tiny_csv):
 def test_label_sep_forces_the_separator(tmp_path, cell, label_sep, expected):
     path = write(tmp_path / "sep.csv", f'text,genre\n{TEXT},"{cell}"\n')
     assert quiet_load(path, label_sep=label_sep).labels == [expected]
+
+
+@pytest.mark.parametrize("cell", ["[bold]x[/bold]", "[1]", "[ w ]"])
+def test_brackets_without_a_quote_are_a_genre_name_not_a_list(tmp_path, cell):
+    path = write(tmp_path / "b.csv", f"text,genre\n{TEXT},{cell}\n")
+    assert quiet_load(path).labels == [cell]
 
 
 def test_a_separator_nobody_detects_stays_one_genre(tmp_path):
@@ -857,7 +875,7 @@ def test_an_empty_genre_list_stops_strict_loading_and_is_skipped_otherwise(
          "line 1: genre list holds the number 3, not a string"),
         ("nested.jsonl", f'{{"text": "{TEXT}", "genre": [["crime"]]}}\n',
          "genre list holds a list, not a string"),
-        ("object.csv", f'text,genre\n{TEXT},"[1]"\n', "genre list holds the number 1"),
+        ("number.csv", f'text,genre\n{TEXT},"[""crime"", 1]"\n', "genre list holds the number 1"),
     ],
 )  # fmt: skip
 def test_malformed_genre_lists_are_errors_even_when_not_strict(tmp_path, name, content, words):
@@ -915,32 +933,6 @@ def test_several_multi_label_files_sum_their_skipped_rows(tmp_path):
     assert ds.skipped == {"no_description": 2} and len(ds.notes) == 2
 
 
-def test_genre_counts_cardinality_and_cooccurrence_match_an_independent_count(
-    tiny_multilabel_csv,
-):
-    import csv
-
-    with tiny_multilabel_csv.open(encoding="utf-8") as fh:
-        cells = [row["genre"] for row in csv.DictReader(fh)]
-    sets = [[g.strip().lower() for g in cell.split(",")] for cell in cells]
-    ds = quiet_load(tiny_multilabel_csv)
-    assert ds.genre_counts() == dict(Counter(g for s in sets for g in s))
-    assert ds.genres_per_row() == dict(Counter(len(s) for s in sets))
-    names, matrix = ds.cooccurrence()
-    for i, a in enumerate(names):
-        for j, b in enumerate(names):
-            assert matrix[i, j] == sum(a in s and b in s for s in sets)
-    assert ds.quality()["genres"] == len(TINY_GENRES)
-    assert ds.quality()["multi_genre_rows"] == sum(len(s) > 1 for s in sets)
-
-
-def test_single_label_statistics_are_sets_of_one(tiny_imdb_train):
-    ds = quiet_load(tiny_imdb_train)
-    assert ds.genres_per_row() == {1: 60}
-    names, matrix = ds.cooccurrence()
-    assert (matrix == np.diag([12] * 5)).all() and sorted(names) == sorted(TINY_GENRES)
-
-
 def test_conflicting_genre_sets_ignore_order(tmp_path):
     content = f'text,genre\n{TEXT},"Crime, Drama"\n{TEXT},"Drama, Crime"\nTwo {TEXT},Crime\n'
     with pytest.warns(DataQualityWarning, match="0 description"):
@@ -948,50 +940,11 @@ def test_conflicting_genre_sets_ignore_order(tmp_path):
     assert ds.quality()["conflicting_labels"] == 0
 
 
-@pytest.mark.parametrize(
-    ("classes", "words"),
-    [
-        (["crime"], "1 genre(s) that the model does not know: 'drama'; the model knows crime"),
-        (["crime", "drama"], None),
-    ],
-)
-def test_check_genres_names_unknown_genres(tmp_path, classes, words):
-    ds = quiet_load(write(tmp_path / "g.csv", f"text,genre\n{TEXT},Crime|Drama\n"))
-    if words is None:
-        ds.check_genres(classes)
-    else:
-        with pytest.raises(DataError, match=re.escape(words)):
-            ds.check_genres(classes)
-
-
-def test_check_genres_points_at_a_wrong_separator(tmp_path):
-    path = write(tmp_path / "g.csv", f'text,genre\n{TEXT},"Crime|Drama"\n')
-    ds = quiet_load(path, label_sep=";")
-    with pytest.raises(DataError, match="pass label_sep to choose it") as info:
-        ds.check_genres(GENRES, "linear")
-    assert "'crime|drama'" in str(info.value) and "linear does not know" in str(info.value)
-
-
-def test_require_single_label(tiny_multilabel_csv, tiny_csv):
-    quiet_load(tiny_csv).require_single_label("audit")
-    with pytest.raises(DataError, match="several genres per row.*; audit needs one genre per row"):
-        quiet_load(tiny_multilabel_csv).require_single_label("audit")
-
-
 def test_iter_chunks_splits_on_the_first_chunks_separator(tiny_multilabel_csv):
     chunks = list(iter_chunks(tiny_multilabel_csv, chunk_rows=7))
     assert [label for c in chunks for label in c.labels] == quiet_load(tiny_multilabel_csv).labels
     forced = next(iter_chunks(tiny_multilabel_csv, label_sep="|"))
     assert forced.labels[1] == ("horror, western",)
-
-
-def test_from_records_takes_genre_sets():
-    ds = from_records([TEXT, TEXT + "!"], [["Crime", "Drama", "crime"], "Comedy"])
-    assert ds.labels == [("crime", "drama"), ("comedy",)] and ds.multi_label
-    with pytest.raises(DataError, match="item 1: empty genre list"):
-        from_records([TEXT, TEXT], ["drama", []])
-    with pytest.raises(DataError, match="item 0: label is"):
-        from_records([TEXT], [["drama", 3]])
 
 
 def test_real_multilabel_sample(shared_multilabel_csv):

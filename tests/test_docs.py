@@ -113,11 +113,11 @@ def shell_commands(text: str) -> list[list[str]]:
 
 def _readme_files(folder: Path, tiny_model_dir: Path) -> None:
     """The files the README's commands name, small: tiny labelled/unlabelled IMDb files, a
-    Kaggle CSV, a catalogue CSV and Parquet file, and ``models/mine``."""
+    Kaggle CSV, a CSV of genre lists, a catalogue CSV and Parquet file, and ``models/mine``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from tests.conftest import _write_imdb, tiny_rows
+    from tests.conftest import _write_imdb, tiny_multi_rows, tiny_rows
 
     _write_imdb(folder / "train_data.txt", tiny_rows(60, seed=0), labelled=True)
     _write_imdb(folder / "test_data.txt", tiny_rows(12, seed=1), labelled=False)
@@ -127,6 +127,13 @@ def _readme_files(folder: Path, tiny_model_dir: Path) -> None:
         writer = csv.writer(fh)
         writer.writerow(["name", "genre", "text"])
         writer.writerows((title, genre, text) for _, title, genre, text in tiny_rows(20, seed=2))
+    with (folder / "genres.csv").open("w", encoding="utf-8", newline="") as fh:  # genre lists
+        writer = csv.writer(fh)
+        writer.writerow(["name", "genre", "text"])
+        texts, sets = tiny_multi_rows(90, seed=7)
+        writer.writerows(
+            (f"film {i}", ", ".join(g), t) for i, (t, g) in enumerate(zip(texts, sets, strict=True))
+        )
     rows = tiny_rows(8, seed=4)
     with (folder / "catalogue.csv").open("w", encoding="utf-8", newline="") as fh:
         csv.writer(fh).writerows([("id", "text"), *((r[0], r[3]) for r in rows)])
@@ -179,16 +186,22 @@ def test_readme_shell_command_runs(words, tiny_model_dir, tmp_path, monkeypatch,
 
 def _makers_of_its_model(words: list[str], commands: list[list[str]] = SHELL) -> list[list[str]]:
     """The README's last command before ``words`` that names the folder ``words`` passes as
-    --model, when that folder is not one of the files _readme_files provides (e.g. a model an
-    earlier example writes), else nothing. Examples run alone, so such a command runs first."""
+    --model, other than as its own --model (so it wrote it), when that folder is not one of
+    the files _readme_files provides (e.g. a model an earlier example writes), else nothing.
+    Examples run alone, so such a command runs first."""
     if "--model" not in words:
         return []
     target = words[words.index("--model") + 1]
     if target in ("models/mine", "linear", "blend") or target.startswith("path/"):
         return []
     runs = [w for w in commands if _kind(w) == "run"]
-    earlier = [w for w in runs[: runs.index(words)] if target in w]
+    earlier = [w for w in runs[: runs.index(words)] if target in w and not _reads(w, target)]
     return earlier[-1:]
+
+
+def _reads(words: list[str], folder: str) -> bool:
+    """Whether a command only reads ``folder`` as its --model (so it did not write it)."""
+    return any(a == "--model" and b == folder for a, b in zip(words, words[1:], strict=False))
 
 
 def test_a_command_on_a_model_an_earlier_example_writes_runs_that_example_first():
@@ -198,6 +211,8 @@ def test_a_command_on_a_model_an_earlier_example_writes_runs_that_example_first(
     commands = [export, ["moviegenre", "models"], calibrate, mine]
     assert _makers_of_its_model(calibrate, commands) == [export]
     assert _makers_of_its_model(mine, commands) == [] == _makers_of_its_model(export, commands)
+    again = ["moviegenre", "evaluate", "--model", "models/copy", "--data", "x.txt"]
+    assert _makers_of_its_model(again, [*commands, again]) == [export]  # not the calibrate
 
 
 def _run_cli(argv: list[str], monkeypatch, request) -> tuple[int, str, str]:

@@ -19,6 +19,7 @@ from moviegenre.report import (
     ALL_ROWS,
     ReportSettings,
     build_report,
+    cooccurring_pairs,
     genre_counts,
     genre_terms,
     read_history,
@@ -337,3 +338,86 @@ def test_a_model_card_never_makes_the_browser_fetch_anything() -> None:
     html = report._markdown(card + "\n[x](javascript:alert(1))\n")
     assert "<img" not in html and 'href="http://127.0.0.1:9/card.png"' in html
     assert "&lt;img" in html and 'href="javascript' not in html
+
+
+# -- several genres per row ------------------------------------------------------------------
+
+
+def _csv_genre_sets(path: Path) -> list[list[str]]:
+    """The genre sets of a CSV's genre column, counted here with the csv module alone."""
+    import csv
+
+    with path.open(encoding="utf-8") as fh:
+        return [[g.strip().lower() for g in row["genre"].split(",")] for row in csv.DictReader(fh)]
+
+
+def test_multi_label_summary_matches_an_independent_count(tiny_multilabel_csv: Path) -> None:
+    sets = _csv_genre_sets(tiny_multilabel_csv)
+    s = summarize(load_dataset(tiny_multilabel_csv))
+    assert s["multi_label"] and s["rows"] == len(sets)
+    assert s["genres_per_row_mean"] == pytest.approx(sum(map(len, sets)) / len(sets))
+    assert s["multi_genre_rows"] == sum(len(g) > 1 for g in sets)
+    assert s["genres"] == len({g for genres in sets for g in genres})
+
+
+def test_cooccurring_pairs_match_an_independent_count(tiny_multilabel_csv: Path) -> None:
+    from collections import Counter
+    from itertools import combinations
+
+    sets = _csv_genre_sets(tiny_multilabel_csv)
+    expected = Counter(frozenset(p) for genres in sets for p in combinations(genres, 2))
+    pairs = cooccurring_pairs(load_dataset(tiny_multilabel_csv), top=100)
+    assert {frozenset((a, b)): n for a, b, n in pairs} == dict(expected)
+    assert [n for _, _, n in pairs] == sorted((n for _, _, n in pairs), reverse=True)
+    assert cooccurring_pairs(from_records([ENGLISH, GERMAN], ["drama", "crime"])) == []
+
+
+def test_multi_label_report_has_the_several_genres_section(
+    tmp_path: Path, tiny_multilabel_csv: Path, tiny_model
+) -> None:
+    ds = load_dataset(tiny_multilabel_csv)
+    index = build_report(ds, tmp_path, GenreClassifier.load(tiny_model[1]))
+    page = assert_self_contained(index)
+    assert "Several genres per row" in page and "2.00 genres per row on average" in page
+    assert "genre_cooccurrence.png" in pngs(tmp_path)
+    a, b, n = cooccurring_pairs(ds)[0]
+    assert f"<tr><td>{a}</td><td>{b}</td><td class=n>{n}</td>" in page
+    assert "<tr><td class=n>3</td><td class=n>10</td><td class=n>33.3%</td></tr>" in page
+    # the model is not graded on genre sets here (evaluate does); no single-label figures
+    assert "does not score the model on it" in page and not MODEL_FIGURES & pngs(tmp_path)
+    assert "a row counts for each of its genres" not in page  # that is in the figure
+
+
+def test_single_label_report_has_no_several_genres_section(tmp_path: Path) -> None:
+    page = build_report(from_records([ENGLISH, GERMAN], ["drama", "crime"]), tmp_path).read_text()
+    assert "Several genres per row" not in page and "genre_cooccurrence.png" not in pngs(tmp_path)
+
+
+def test_rows_left_out_while_loading_are_in_the_summary(tmp_path: Path) -> None:
+    source = tmp_path / "holes.csv"
+    source.write_text(f'text,genre\n"{ENGLISH}",Drama|Crime\n,Drama\n"{GERMAN}",\n', "utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = load_dataset(source)
+    s = summarize(ds)
+    assert (s["skipped_no_description"], s["skipped_no_genres"], s["rows"]) == (1, 1, 1)
+    page = build_report(ds, tmp_path / "out").read_text()
+    assert "<td>rows left out while loading (no description)</td><td class=n>1</td>" in page
+    assert "<td>rows left out while loading (no genre)</td><td class=n>1</td>" in page
+
+
+def test_genre_terms_of_multi_label_rows_count_each_genre(tiny_multilabel_csv: Path) -> None:
+    terms = genre_terms(load_dataset(tiny_multilabel_csv))
+    assert set(terms) == set(TINY_GENRE_WORDS)
+    for genre, words in terms.items():
+        assert set(list(words)[:3]) <= set(TINY_GENRE_WORDS[genre])
+
+
+def test_cli_report_on_a_multi_label_file(tmp_path, tiny_multilabel_csv, capsys) -> None:
+    assert run_cli("--data", str(tiny_multilabel_csv), "--out", str(tmp_path)) == 0
+    captured = capsys.readouterr()
+    assert "genres separated by ','" in captured.err and "pass --label-sep" in captured.err
+    assert "genres separated" not in captured.out
+    assert "genre_cooccurrence.png" in pngs(tmp_path)
+    assert run_cli("--data", str(tiny_multilabel_csv), "--out", str(tmp_path), "--audit") == 2
+    assert "needs one genre per row" in capsys.readouterr().err

@@ -97,8 +97,9 @@ def shared_sources(folder: Path) -> dict[str, Path]:
 
 
 def bundled_models() -> list[dict[str, Any]]:
-    """Name, kind, size (of the files it loads; a shared file counts for each model that
-    loads it) and recorded scores of each bundled model, default first.
+    """Name, kind, whether it is multi-label, size (of the files it loads; a shared file
+    counts for each model that loads it) and recorded scores of each bundled model, default
+    first.
 
     ``benchmark``: the model's recipe trained on the shared training file and scored on the
     shared test file; ``speed``: what benchmarks/serving.py measured on 2 cores.
@@ -119,6 +120,7 @@ def bundled_models() -> list[dict[str, Any]]:
                 "name": name,
                 "default": name == DEFAULT_MODEL,
                 "kind": meta["kind"],
+                "multi_label": meta["config"].get("multi_label") is True,
                 "megabytes": round(size / 1e6, 1),
                 "path": str(folder),
                 "validation": metrics.get("validation", {}),

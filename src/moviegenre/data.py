@@ -457,7 +457,7 @@ def _load_one(
         several = sum(len(genres) > 1 for genres in ds.labels or [])
         how = f"genres separated by {sep!r}" if sep else "genre lists (JSON lists)"
         if sep:
-            how += " (label_sep)" if forced else " (detected; pass label_sep to force one)"
+            how += " (given by label_sep)" if forced else " (detected; pass label_sep to force one)"
         ds.notes.append(
             f"{path}: {how}: {several:,} of {len(ds):,} rows hold several genres, "
             f"{_mean_genres(ds):.2f} genres per row on average"

@@ -28,7 +28,8 @@ _YEAR = re.compile(r"\((\d{4}|\?{4})(?:/[IVXLC]+)?\)")
 
 
 class DataQualityWarning(UserWarning):
-    """Duplicate descriptions or conflicting labels in a loaded file (rows are kept)."""
+    """Duplicate descriptions or conflicting labels in a loaded file (rows are kept), or rows
+    skipped while loading for lacking a description or a genre (counted in ``skipped``)."""
 
 
 #: What ``Dataset.skipped`` counts, in words.
@@ -89,15 +90,18 @@ class Dataset:
         unknown = unknown_genres(self.genre_sets(), classes)
         if not unknown:
             return
-        shown = ", ".join(repr(g) for g in unknown[:8]) + (" ..." if len(unknown) > 8 else "")
+        more = len(unknown) - 10
+        shown = ", ".join(unknown[:10]) + (f" and {more} more" if more > 0 else "")
+        separators = (*LABEL_SEPARATORS, ";", "/")
         hint = (
-            "; a genre holding a separator means the file's separator was not the one used "
-            "(pass label_sep to choose it)"
-            if any(sep in g for g in unknown for sep in (*LABEL_SEPARATORS, ";", "/"))
-            else f"; {model} knows {', '.join(classes)}"
+            "; a genre holding a separator means the genres were split on another one (pass "
+            "label_sep to choose it)"
+            if any(sep in g for g in unknown for sep in separators)
+            else " (use data with those genres, or retrain)"
         )
-        raise DataError(
-            f"{self.source}: {len(unknown)} genre(s) that {model} does not know: {shown}{hint}"
+        raise ConfigError(
+            f"{self.source} has genres {model} does not know: {shown}; {model}'s genres are: "
+            f"{', '.join(classes)}{hint}"
         )
 
     def genre_sets(self) -> list[GenreSet]:
@@ -297,6 +301,7 @@ def as_genre_lists(ds: Dataset, sep: str | None) -> Dataset:
 
 
 def warn_quality(ds: Dataset) -> None:
+    """Warn (DataQualityWarning) about duplicate descriptions and conflicting labels."""
     dup, conflicts, example = _duplicates(ds)
     if dup or conflicts:
         where = f" (first pair: ids {example[0]} and {example[1]})" if example else ""

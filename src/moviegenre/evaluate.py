@@ -23,7 +23,7 @@ from moviegenre.conformal import ConformalScores
 from moviegenre.data import Dataset, dataset_fingerprint
 from moviegenre.errors import ConfigError
 from moviegenre.metrics import hit_rates, multi_label_score, score
-from moviegenre.multilabel import as_sets, is_multi_label, unknown_genres
+from moviegenre.multilabel import as_sets, is_multi_label
 
 #: Why a single-label model on genre sets is scored by hit@k only.
 HIT_ONLY = (
@@ -73,15 +73,7 @@ def _scores(classifier: GenreClassifier, dataset: Dataset, proba: np.ndarray) ->
     if not is_multi_label(labels) and rule is None:
         return score(labels, proba, classifier.genres)
     sets = as_sets(labels)
-    unknown = unknown_genres(sets, classifier.genres)
-    if unknown:
-        shown = ", ".join(unknown[:10]) + (
-            f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-        )
-        raise ConfigError(
-            f"{dataset.source} has genres the model does not know: {shown}; the model's genres "
-            f"are: {', '.join(classifier.genres)} (evaluate on data with those genres, or retrain)"
-        )
+    dataset.check_genres(classifier.genres)  # one line, naming them (and a wrong separator)
     if rule is None:
         return {**hit_rates(sets, proba, classifier.genres), "note": HIT_ONLY}
     return {

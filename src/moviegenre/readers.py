@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import IO, Any, NamedTuple
 
@@ -191,6 +192,10 @@ def _kind(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
+#: A cell written as a list: '[' then a quote or ']' ... ']' ("[bold]x[/bold]" is a name).
+_LIST_CELL = re.compile(r"\s*\[\s*[\"'\]].*\]\s*$", re.DOTALL)
+
+
 def split_genres(cell: str, sep: str) -> tuple[str, ...]:
     """A normalised genre-list cell split on ``sep``: genres normalised, empties and repeats
     dropped, the file's order kept ("Crime, Drama" -> ("crime", "drama"))."""
@@ -233,7 +238,7 @@ def _label(
         return None, f"label is missing (field {label_col!r})", True
     if label is None:
         return None, f"label is null, not a string (column {label_col!r})", True
-    if isinstance(label, str) and label.strip().startswith("[") and label.strip().endswith("]"):
+    if isinstance(label, str) and _LIST_CELL.match(label):
         label, problem = _json_list(label.strip(), label_col)
         if problem:
             return None, problem, False

@@ -190,6 +190,7 @@ CLI_TERMS = {
     "pass check=False or relax CheckSettings": "pass --no-checks",
     "pass strict=True": "pass --strict",
     "pass label_sep": "pass --label-sep",
+    "given by label_sep": "given by --label-sep",
 }
 
 
