@@ -177,7 +177,7 @@ class EnsembleGenreModel(GenreModel):
         if problem := _partner_problem(self.partner):
             raise ConfigError(problem)
         partner_cls = model_class(self.partner)
-        if getattr(self, "multi_label_", False) and not partner_cls.supports_multi_label:
+        if self._multi_label() and not partner_cls.supports_multi_label:
             able = sorted(k for k in MODEL_KINDS if model_class(k).supports_multi_label)
             raise ConfigError(
                 f"{self.kind}: partner {self.partner!r} cannot learn several genres per row; "
@@ -240,12 +240,17 @@ class EnsembleGenreModel(GenreModel):
         self._check_members()
         return self
 
+    def _multi_label(self) -> bool:
+        """Whether the blend was fit on genre sets (False for one assembled by hand from
+        fitted members without ``multi_label_``, as older code did)."""
+        return getattr(self, "multi_label_", False)
+
     def _check_members(self, error: type[Exception] = ConfigError) -> None:
         """Refuse members that disagree with the blend on genre sets (one multi-label, one not):
         their probabilities are not the same kind of number and cannot be blended."""
         for name, member in (("linear", self.linear_), ("partner", self.partner_)):
-            if getattr(member, "multi_label_", False) != self.multi_label_:
-                mine = "multi-label" if self.multi_label_ else "single-label"
+            if getattr(member, "multi_label_", False) != self._multi_label():
+                mine = "multi-label" if self._multi_label() else "single-label"
                 raise error(
                     f"{self.kind}: the {name} member ({member.kind}) is not {mine} like the "
                     "blend; a multi-label member cannot be blended with a single-label one"
@@ -300,7 +305,7 @@ class EnsembleGenreModel(GenreModel):
 
     def _combine(self, p_lin: np.ndarray, p_partner: np.ndarray) -> np.ndarray:
         """The blend of the members' probabilities with the fitted weight (and temperature)."""
-        if self.multi_label_:
+        if self._multi_label():
             return blend_sets(p_lin, p_partner, self.weight_)
         return softmax(blend_logits(p_lin, p_partner, self.weight_) / self.temperature_, axis=1)
 
@@ -322,7 +327,7 @@ class EnsembleGenreModel(GenreModel):
             "linear": lin_config,
             "partner": partner_config,
         }
-        if self.multi_label_:
+        if self._multi_label():
             config["multi_label"] = True
         arrays = {f"linear.{k}": v for k, v in lin_arrays.items()}
         arrays.update({f"partner.{k}": v for k, v in partner_arrays.items()})
