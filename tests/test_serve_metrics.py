@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from moviegenre import GenreClassifier
-from moviegenre.api import ApiSettings, create_app, server_config
-from moviegenre.serve_batching import Overloaded
-from moviegenre.serve_metrics import ACCESS_LOGGER, log_config
+from moviegenre.serve.api import ApiSettings, create_app, server_config
+from moviegenre.serve.batching import Overloaded
+from moviegenre.serve.metrics import ACCESS_LOGGER, log_config
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_a_request_left_unanswered_is_counted_apart(fails: bool, status: str) ->
     import asyncio
     import contextlib
 
-    from moviegenre.serve_metrics import Observe, ServerMetrics
+    from moviegenre.serve.metrics import Observe, ServerMetrics
 
     async def app(scope, receive, send):
         if fails:
