@@ -115,8 +115,8 @@ def test_the_server_logs_access_to_stderr_only_when_asked(classifier, access_log
 
 
 def test_serve_has_an_access_log_option(tiny_model_dir, monkeypatch) -> None:
-    from moviegenre import api
     from moviegenre.cli import main
+    from moviegenre.serve import api
 
     seen = []
     monkeypatch.setattr(api, "serve", lambda *args, **kwargs: seen.append(args[3]))
