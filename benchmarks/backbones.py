@@ -120,10 +120,10 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
 
     from moviegenre.data import load_dataset
+    from moviegenre.data.split import stratified_folds
     from moviegenre.metrics import score
     from moviegenre.models.base import power_class_weights
     from moviegenre.models.linear import LinearGenreModel
-    from moviegenre.split import stratified_folds
 
     train = load_dataset(DATA / "train_data.txt")
     test = load_dataset(DATA / "test_data_solution.txt")

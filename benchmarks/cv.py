@@ -45,8 +45,8 @@ def main() -> None:
         sys.exit(f"shared data not found at {DATA}; this benchmark needs ../shared/data")
 
     from moviegenre.data import load_dataset
+    from moviegenre.data.split import stratified_folds
     from moviegenre.metrics import headline, score
-    from moviegenre.split import stratified_folds
     from moviegenre.training import TrainSettings, train
 
     with warnings.catch_warnings():

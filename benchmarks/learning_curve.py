@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 
 def subsample(labels: list[str], size: int, seed: int = 0) -> np.ndarray:
     """Indices of a stratified subsample of ``size`` rows (all rows when size >= len)."""
-    from moviegenre.split import stratified_split
+    from moviegenre.data.split import stratified_split
 
     if size >= len(labels):
         return np.arange(len(labels))

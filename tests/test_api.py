@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import positive_data_acceptance
 
 from moviegenre import ConfigError, GenreClassifier
-from moviegenre.api import ApiSettings, create_app
+from moviegenre.serve.api import ApiSettings, create_app
 
 FRENCH = (
     "Un homme rentre chez lui après la guerre et découvre que sa famille a disparu sans laisser "
@@ -189,7 +189,7 @@ def test_a_repeated_json_key_is_422(client: TestClient, path: str, body: bytes) 
 
 
 def test_an_overloaded_model_queue_is_503_with_retry_after(classifier: GenreClassifier):
-    from moviegenre.serve_batching import Overloaded
+    from moviegenre.serve.batching import Overloaded
 
     app = create_app(classifier, LIMITS)
 

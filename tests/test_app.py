@@ -12,9 +12,9 @@ from conftest import hostile_genres, hostile_name, tiny_multi_rows, tiny_rows
 from streamlit.testing.v1 import AppTest
 
 from moviegenre import GenreClassifier
-from moviegenre import app as page
 from moviegenre.examples import EXAMPLES
 from moviegenre.explain import Explanation, WordWeight
+from moviegenre.serve import app as page
 
 FRENCH = (
     "Un homme rentre chez lui après la guerre et découvre que sa famille a disparu sans laisser "

@@ -27,7 +27,7 @@ from conftest import (
 
 from moviegenre import ConfigError, DataError, GenreClassifier, MissingDependencyError
 from moviegenre.batch import BatchSettings, score_file
-from moviegenre.batch_io import ResumeWarning
+from moviegenre.batch.store import ResumeWarning
 from moviegenre.cli import main
 
 
@@ -358,7 +358,7 @@ def test_cli_scores_a_file_and_prints_errors_without_traceback(tiny_model_dir, t
 #: store, in the child only) and waits on stdin, which the test never writes, until it is killed.
 STALLED_CLI = """
 import sys
-from moviegenre.batch_io import PartStore
+from moviegenre.batch.store import PartStore
 from moviegenre.cli import main
 
 write_part = PartStore.write_part
@@ -559,7 +559,7 @@ def test_a_full_disk_at_the_join_leaves_no_temporary_file(tiny_model_dir, tmp_pa
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return copy(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr("moviegenre.batch_io.shutil.copyfileobj", disk_full)
+    monkeypatch.setattr("moviegenre.batch.store.shutil.copyfileobj", disk_full)
     classifier = GenreClassifier.load(tiny_model_dir)
     with pytest.raises(ConfigError, match="cannot write .*No space left on device.*rerun"):
         score_file(classifier, data, out, BatchSettings(chunk_rows=4))

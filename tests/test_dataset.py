@@ -1,4 +1,4 @@
-"""Tests for moviegenre.dataset: genre sets, their counts, and the checks a model needs."""
+"""Tests for moviegenre.data.dataset: genre sets, their counts, and the checks a model needs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from conftest import TINY_GENRES
 
 from moviegenre.data import load_dataset
-from moviegenre.dataset import Dataset, from_records
+from moviegenre.data.dataset import Dataset, from_records
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.genres import GENRES
 

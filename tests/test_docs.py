@@ -299,7 +299,7 @@ def test_readme_api_example_is_what_the_server_answers():
     from fastapi.testclient import TestClient
 
     from moviegenre import GenreClassifier
-    from moviegenre.api import create_app
+    from moviegenre.serve.api import create_app
 
     words, shown = _api_example()
     assert words[:2] == ["curl", "-s"] and shown == json.dumps(json.loads(shown), indent=4) + "\n"

@@ -9,7 +9,7 @@ import sys
 #: and which backend matplotlib is set to (still unresolved unless someone switched it).
 SCRIPT = """
 import sys, matplotlib
-from moviegenre import figures
+from moviegenre.report import figures
 out = sys.argv[1]
 before = matplotlib.rcParams._get_backend_or_none()
 figures.genre_bars({"drama": 3, "comedy": 1}, out + "/g.png")
@@ -43,8 +43,8 @@ def test_cooccurrence_heatmap_shows_the_counts_of_the_data(tiny_multilabel_csv):
 
     import numpy as np
 
-    from moviegenre import figures
     from moviegenre.data import load_dataset
+    from moviegenre.report import figures
 
     with tiny_multilabel_csv.open(encoding="utf-8") as fh:
         sets = [[g.strip().lower() for g in r["genre"].split(",")] for r in csv.DictReader(fh)]
@@ -73,7 +73,7 @@ def test_cooccurrence_heatmap_shows_the_counts_of_the_data(tiny_multilabel_csv):
 def test_genre_bars_of_genre_sets_give_shares_of_rows(tmp_path):
     from matplotlib import image
 
-    from moviegenre import figures
+    from moviegenre.report import figures
 
     path = figures.genre_bars({"drama": 3, "crime": 2}, tmp_path / "g.png", rows=4)
     assert image.imread(path).shape[0] > 100
@@ -93,7 +93,7 @@ def _drawn(draw, *args, **kwargs):
     """The Figure a figures function saves, caught instead of written."""
     from unittest import mock
 
-    from moviegenre import figures
+    from moviegenre.report import figures
 
     saved = []
     with mock.patch.object(figures, "_save", lambda fig, path: saved.append(fig) or path):

@@ -11,9 +11,9 @@ from conftest import tiny_rows
 
 from moviegenre.classifier import GenreClassifier
 from moviegenre.data import from_records
-from moviegenre.grading import model_scores
 from moviegenre.metrics import score
 from moviegenre.report import build_report
+from moviegenre.report.grading import model_scores
 from moviegenre.training import train
 
 

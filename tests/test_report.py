@@ -332,10 +332,10 @@ def test_full_report_on_the_shared_file(tmp_path: Path, shared_data_dir: Path) -
 
 def test_a_model_card_never_makes_the_browser_fetch_anything() -> None:
     """Issue 19: a card beside a crafted model is untrusted text; images become links."""
-    from moviegenre import report
+    from moviegenre.report.html import markdown
 
     card = "# Card\n\n![w](http://127.0.0.1:9/card.png) <img src=http://127.0.0.1:9/i.png>\n"
-    html = report._markdown(card + "\n[x](javascript:alert(1))\n")
+    html = markdown(card + "\n[x](javascript:alert(1))\n")
     assert "<img" not in html and 'href="http://127.0.0.1:9/card.png"' in html
     assert "&lt;img" in html and 'href="javascript' not in html
 

@@ -477,7 +477,7 @@ MARKDOWN_NAME = "![pixel](https://evil.example/p.png) [click me](https://evil.ex
 def test_page_shows_model_metadata_as_plain_text(case, monkeypatch, change):
     from streamlit.testing.v1 import AppTest
 
-    from moviegenre import app
+    from moviegenre.serve import app
 
     edit_meta(case.model, change)
     monkeypatch.setenv("MOVIEGENRE_MODEL", str(case.model))

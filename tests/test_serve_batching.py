@@ -10,7 +10,7 @@ import pytest
 from conftest import tiny_rows
 
 from moviegenre import ConfigError, GenreClassifier
-from moviegenre.serve_batching import (
+from moviegenre.serve.batching import (
     MAX_QUEUED_CALLS,
     Admission,
     Backlog,

@@ -13,8 +13,8 @@ import pytest
 from conftest import tiny_rows
 
 from moviegenre import GenreClassifier
-from moviegenre.api import ApiSettings, create_app, server_config
-from moviegenre.serve_connections import ConnectionTable, descriptor_cap
+from moviegenre.serve.api import ApiSettings, create_app, server_config
+from moviegenre.serve.connections import ConnectionTable, descriptor_cap
 
 HALF_SENT = [
     b"",  # connected, sent nothing

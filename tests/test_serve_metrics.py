@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from moviegenre import GenreClassifier
-from moviegenre.api import ApiSettings, create_app, server_config
-from moviegenre.serve_batching import Overloaded
-from moviegenre.serve_metrics import ACCESS_LOGGER, log_config
+from moviegenre.serve.api import ApiSettings, create_app, server_config
+from moviegenre.serve.batching import Overloaded
+from moviegenre.serve.metrics import ACCESS_LOGGER, log_config
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +115,8 @@ def test_the_server_logs_access_to_stderr_only_when_asked(classifier, access_log
 
 
 def test_serve_has_an_access_log_option(tiny_model_dir, monkeypatch) -> None:
-    from moviegenre import api
     from moviegenre.cli import main
+    from moviegenre.serve import api
 
     seen = []
     monkeypatch.setattr(api, "serve", lambda *args, **kwargs: seen.append(args[3]))
@@ -132,7 +132,7 @@ def test_a_request_left_unanswered_is_counted_apart(fails: bool, status: str) ->
     import asyncio
     import contextlib
 
-    from moviegenre.serve_metrics import Observe, ServerMetrics
+    from moviegenre.serve.metrics import Observe, ServerMetrics
 
     async def app(scope, receive, send):
         if fails:

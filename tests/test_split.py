@@ -1,4 +1,4 @@
-"""Tests for moviegenre.split: a seeded stratified split that survives tiny classes."""
+"""Tests for moviegenre.data.split: a seeded stratified split that survives tiny classes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from moviegenre.data.split import strata, stratified_folds, stratified_split
 from moviegenre.errors import ConfigError
-from moviegenre.split import strata, stratified_folds, stratified_split
 
 LABELS = ["drama"] * 40 + ["comedy"] * 25 + ["war"] * 4 + ["news"] * 2 + ["musical"] * 1
 

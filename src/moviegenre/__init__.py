@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from moviegenre import _moved
 from moviegenre._version import __version__
 from moviegenre.checks import CheckSettings
 from moviegenre.errors import (
@@ -26,6 +27,8 @@ from moviegenre.errors import (
     MovieGenreError,
 )
 from moviegenre.genres import GENRES
+
+_moved.install()  # old module paths (moviegenre.api, ...) import for one more release
 
 if TYPE_CHECKING:
     from moviegenre.classifier import GenreClassifier

@@ -23,9 +23,9 @@ import numpy as np
 
 from moviegenre._util import atomic_write, csv_cell
 from moviegenre.data import Dataset
+from moviegenre.data.split import check_folds, stratified_folds
 from moviegenre.errors import ConfigError
 from moviegenre.models import model_class
-from moviegenre.split import check_folds, stratified_folds
 
 SNIPPET_CHARS = 160
 

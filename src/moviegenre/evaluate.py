@@ -89,7 +89,7 @@ def write_report(metrics: dict[str, Any], directory: str | os.PathLike[str]) -> 
     json_path = write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     if "confusion" not in metrics:  # genre sets: no single true genre, so no confusion matrix
         return [json_path]
-    from moviegenre.figures import confusion
+    from moviegenre.report.figures import confusion
 
     return [json_path, confusion(metrics, out / "confusion_matrix.png")]
 

@@ -21,16 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from moviegenre.errors import ConfigError
-from moviegenre.metrics import headline, score_any, selection_score
-from moviegenre.multilabel import as_sets, choose_thresholds, indicator, is_multi_label
-from moviegenre.split import (
+from moviegenre.data.split import (
     check_fraction,
     check_random_state,
     strata,
     stratified_folds,
     stratified_split,
 )
+from moviegenre.errors import ConfigError
+from moviegenre.metrics import headline, score_any, selection_score
+from moviegenre.multilabel import as_sets, choose_thresholds, indicator, is_multi_label
 
 #: Why held-out validation is impossible, said the same way by every protocol.
 TOO_FEW_ROWS = (

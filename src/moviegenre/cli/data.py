@@ -93,7 +93,7 @@ def baselines(
 ) -> None:
     """Compare the seed's TF-IDF baselines with our linear model, in one table."""
     from moviegenre.baselines import run_baselines
-    from moviegenre.split import stratified_split
+    from moviegenre.data.split import stratified_split
 
     dataset = load_data(data, label_sep=label_sep, strict=strict)
     if test is None:

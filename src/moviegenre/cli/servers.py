@@ -55,8 +55,8 @@ def serve(
 ) -> None:
     """Run the HTTP API (FastAPI + uvicorn); docs at http://HOST:PORT/docs, metrics at /metrics."""
     require("fastapi", "uvicorn", "prometheus_client", purpose="moviegenre serve")
-    from moviegenre.api import ApiSettings
-    from moviegenre.api import serve as run_server
+    from moviegenre.serve.api import ApiSettings
+    from moviegenre.serve.api import serve as run_server
 
     settings = ApiSettings(
         max_texts,
@@ -92,7 +92,7 @@ def web_app(
     require("streamlit", purpose="moviegenre app")
     folder = GenreClassifier.load(model).path  # the page would only show the error
     bind_socket(host, port).close()
-    page = Path(__file__).parents[1] / "app.py"
+    page = Path(__file__).parents[1] / "serve" / "app.py"
     env = dict(os.environ, **({"MOVIEGENRE_MODEL": str(folder)} if model and folder else {}))
     command = [sys.executable, "-m", "streamlit", "run", str(page), "--server.port", str(port)]
     command += ["--server.address", host, "--server.headless", "true"]

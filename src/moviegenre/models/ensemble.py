@@ -42,6 +42,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from moviegenre import selection
+from moviegenre.data.split import check_folds
 from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.models import MODEL_KINDS, model_class
 from moviegenre.models.base import (
@@ -61,7 +62,6 @@ from moviegenre.models.base import (
 from moviegenre.models.linear import LinearGenreModel
 from moviegenre.multilabel import is_multi_label
 from moviegenre.progress import report
-from moviegenre.split import check_folds
 
 #: Kinds that cannot be the partner: the blends themselves, and linear (already a member).
 NOT_PARTNERS = frozenset({"ensemble", "blend", "fast", "linear"})

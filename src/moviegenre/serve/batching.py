@@ -1,3 +1,4 @@
+# Long (350+ lines): the three admission rules (Admission, MicroBatcher, Backlog) share one pool.
 """Who the API serves when: a cap on requests in the app (``Admission``), micro-batching of
 model calls in two lanes, with a row cap and a bounded queue (``MicroBatcher``), and a bound
 on the model jobs that do not batch (``Backlog``: explanations, coverage sets).

@@ -1,4 +1,5 @@
-"""Load movie descriptions (and genres) from IMDb ':::' text, Kaggle CSV, CSV, JSONL or Parquet.
+"""The loading entry points, ``load_dataset`` (whole files) and ``iter_chunks`` (streamed):
+movie descriptions (and genres) from IMDb ':::' text, Kaggle CSV, CSV, JSONL or Parquet.
 
 Every reader streams, also through ``.gz`` and single-file ``.zip``; every problem becomes a
 DataError naming file, line and what is wrong. Labels are always ``normalise_label``-ed.
@@ -19,196 +20,28 @@ Every other bad row (malformed CSV or JSON, a number for a description...) is an
 
 from __future__ import annotations
 
-import gzip
-import re
 import warnings
-import zipfile
-import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from numbers import Integral
 from pathlib import Path
 from typing import IO
 
-from moviegenre.dataset import (
+from moviegenre.data.dataset import (
     SKIPPED,
     DataQualityWarning,
     Dataset,
     as_genre_lists,
     check_label_sep,
-    dataset_fingerprint,
     detect_separator,
-    from_records,
     parse_year,
     warn_quality,
 )
+from moviegenre.data.files import FORMATS, READ_FAILURES, detect_format, open_binary
+from moviegenre.data.readers import csv_rows, imdb_rows, jsonl_rows, parquet_rows
+from moviegenre.data.rows import NO_DESCRIPTION, Layout, Lines, Row
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.multilabel import as_sets
-from moviegenre.readers import (
-    NO_DESCRIPTION,
-    Layout,
-    Lines,
-    Row,
-    csv_rows,
-    failure,
-    jsonl_rows,
-    make_row,
-    parquet_rows,
-    undecodable,
-)
-
-FORMATS = ("imdb", "kaggle", "csv", "jsonl", "parquet")
-
-# ' ::: ' with any run of spaces around it; a trailing ':::' ends the line with an empty field.
-_IMDB_SEP = re.compile(r"\s+:::(?:\s+|$)")
-_IMDB_LAYOUTS = {4: "ID ::: TITLE ::: GENRE ::: DESCRIPTION", 3: "ID ::: TITLE ::: DESCRIPTION"}
-_PARQUET_SUFFIXES = (".parquet", ".pq")
-_JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
-
-
-# -- opening files ---------------------------------------------------------------------------
-
-
-def _zip_member(zf: zipfile.ZipFile, path: Path) -> str:
-    members = [
-        info.filename
-        for info in zf.infolist()
-        if not info.is_dir()
-        and not info.filename.startswith("__MACOSX/")
-        and not Path(info.filename).name.startswith(".")
-    ]
-    if len(members) != 1:
-        found = ", ".join(members) if members else "none"
-        raise DataError(
-            f"{path}: a zip archive must hold exactly one data file, found {len(members)} "
-            f"({found}); unpack it and load the file you mean"
-        )
-    return members[0]
-
-
-@contextmanager
-def _open_binary(path: str | Path) -> Iterator[tuple[IO[bytes], str, str]]:
-    """Yield (binary stream, name for messages, inner file name), looking through .gz/.zip."""
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"file not found: {p}")
-    if p.is_dir():
-        raise DataError(f"{p} is a directory, not a data file")
-    if not p.is_file():
-        raise DataError(
-            f"{p} is not a regular file (a pipe, /dev/stdin or a device): it is read more than "
-            "once (format detection, resume checks), so save the stream to a file first"
-        )
-    suffix = p.suffix.lower()
-    if suffix == ".gz":
-        with gzip.open(p, "rb") as fh:
-            yield fh, str(p), p.stem
-    elif suffix == ".zip":
-        try:
-            zf = zipfile.ZipFile(p)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise DataError(f"{p}: not a readable zip archive ({exc})") from None
-        with zf:
-            member = _zip_member(zf, p)
-            with zf.open(member) as fh:
-                yield fh, f"{p} [{member}]", member
-    else:
-        try:
-            fh = open(p, "rb")  # noqa: SIM115 (closed below; open errors must become DataError)
-        except OSError as exc:
-            raise DataError(f"{p}: cannot open the file ({exc.strerror})") from None
-        with fh:
-            yield fh, str(p), p.name
-
-
-_READ_FAILURES = (OSError, EOFError, zlib.error, zipfile.BadZipFile)
-
-
-def detect_format(path: str | Path) -> str:
-    """Guess "imdb", "kaggle", "csv", "jsonl" or "parquet" from the name and the first line."""
-    with _open_binary(path) as (stream, name, inner):
-        suffix = Path(inner).suffix.lower()
-        try:
-            if suffix in _PARQUET_SUFFIXES or stream.read(4) == b"PAR1":
-                return "parquet"
-        except _READ_FAILURES as exc:
-            raise DataError(f"{name}: cannot read the file ({exc})") from None
-    with _open_binary(path) as (stream, name, inner):
-        try:
-            first = next((s for s in Lines(stream, name) if s.strip()), None)
-        except _READ_FAILURES as exc:
-            raise DataError(f"{name}: cannot read the file ({exc})") from None
-    if first is None:
-        raise DataError(f"{name}: file is empty")
-    if _IMDB_SEP.search(first.rstrip("\r\n")):
-        return "imdb"
-    if first.lstrip().startswith("{") or suffix in _JSONL_SUFFIXES:
-        return "jsonl"
-    if suffix in (".csv", ".tsv") or "," in first or "\t" in first:
-        header = {h.strip().strip('"').lower() for h in re.split(r"[,\t]", first.strip())}
-        return "kaggle" if {"name", "text"} <= header else "csv"
-    raise DataError(
-        f"{name}: unknown format: the first line is neither an IMDb 'ID ::: TITLE ::: ...' row, "
-        f"a CSV header nor a JSON object; supported formats: {', '.join(FORMATS)}"
-    )
-
-
-# -- IMDb ':::' text -------------------------------------------------------------------------
-
-
-def _imdb_rows(
-    lines: Lines, name: str, label_sep: str | None = None
-) -> tuple[Layout, Iterator[Row]]:
-    """IMDb text: the first line fixes 4 fields (labelled) or 3; the description keeps the rest."""
-    first = next((s for s in lines if s.strip()), None)
-    if first is None:
-        raise DataError(f"{name}: file is empty")
-    first_line = lines.number
-    parts = _IMDB_SEP.split(first.rstrip("\r\n"))
-    # A third field that reads like a genre (short) means the labelled layout.
-    if len(parts) >= 4 and 0 < len(parts[2].split()) <= 3:
-        n_fields = 4
-    elif len(parts) >= 3:
-        n_fields = 3
-    else:
-        raise DataError(
-            f"{name}, line {first_line}: wrong number of fields: expected "
-            f"{_IMDB_LAYOUTS[4]} or {_IMDB_LAYOUTS[3]}, found {len(parts)}"
-        )
-
-    def row(text: str, line: int) -> Row:
-        where = f"{name}, line {line}"
-        if lines.take_bad():
-            return failure(line, undecodable(name, line))
-        fields = _IMDB_SEP.split(text.rstrip("\r\n"), maxsplit=n_fields - 1)
-        if len(fields) < n_fields:
-            return failure(
-                line,
-                f"{where}: wrong number of fields: expected {n_fields} "
-                f"({_IMDB_LAYOUTS[n_fields]}), found {len(fields)}",
-            )
-        if not fields[0].strip():
-            return failure(line, f"{where}: empty ID (first field)")
-        return make_row(
-            where,
-            line,
-            id_=fields[0],
-            title=fields[1],
-            text=fields[-1],
-            label=fields[2] if n_fields == 4 else None,
-            labelled=n_fields == 4,
-            label_sep=label_sep,
-        )
-
-    def records() -> Iterator[Row]:
-        yield row(first, first_line)
-        for text in lines:
-            if text.strip():
-                yield row(text, lines.number)
-
-    return Layout(n_fields == 4, f"layout {_IMDB_LAYOUTS[n_fields]}", True), records()
-
 
 # -- public loading --------------------------------------------------------------------------
 
@@ -217,7 +50,7 @@ def _reader(
     fmt: str, stream: IO[bytes], name: str, inner: str, batch_rows: int, wanted: dict
 ) -> tuple[Layout, Iterator[Row]]:
     if fmt == "imdb":
-        return _imdb_rows(Lines(stream, name), name, wanted.get("label_sep"))
+        return imdb_rows(Lines(stream, name), name, wanted.get("label_sep"))
     if fmt == "parquet":
         return parquet_rows(stream, name, batch_rows=batch_rows, **wanted)
     if fmt == "jsonl":
@@ -288,7 +121,7 @@ def _stream(
     """Chunks of a file; with ``skips``, rows lacking only a description or a genre are
     counted there instead of raising (``errors="raise"``) or being yielded (``"collect"``)."""
     collect = errors == "collect"
-    with _open_binary(path) as (stream, name, inner):
+    with open_binary(path) as (stream, name, inner):
         try:
             layout, rows = _reader(fmt, stream, name, inner, chunk_rows, wanted)
             if require_labels and not layout.labelled:
@@ -310,7 +143,7 @@ def _stream(
                     buffer = []
             if buffer or start == 1:
                 yield _chunk(buffer, layout, str(path), start, collect)
-        except _READ_FAILURES as exc:
+        except READ_FAILURES as exc:
             raise DataError(f"{name}: cannot read the file ({exc})") from None
 
 
@@ -482,18 +315,3 @@ def _warn_skipped(ds: Dataset, skips: _Skips) -> None:
         DataQualityWarning,
         stacklevel=4,
     )
-
-
-__all__ = [
-    "FORMATS",
-    "DataQualityWarning",
-    "Dataset",
-    "check_label_sep",
-    "dataset_fingerprint",
-    "detect_format",
-    "detect_separator",
-    "from_records",
-    "iter_chunks",
-    "load_dataset",
-    "parse_year",
-]

@@ -2,7 +2,7 @@
 a data report needs (duplicates, conflicting labels, genres per row, co-occurrence), the
 fingerprint that ties a model to its data, and the genre-list rules shared by every reader.
 
-``moviegenre.data`` loads files into it (and re-exports what is public here).
+``moviegenre.data.loading`` loads files into it; ``moviegenre.data`` re-exports what is public.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from moviegenre.checks import MIN_WORDS
+from moviegenre.data.rows import LABEL_SEPARATORS, NO_DESCRIPTION, NO_GENRES, split_genres
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.genres import normalise_label
 from moviegenre.multilabel import GenreSet, as_sets, is_multi_label, unknown_genres
-from moviegenre.readers import LABEL_SEPARATORS, NO_DESCRIPTION, NO_GENRES, split_genres
 
 _YEAR = re.compile(r"\((\d{4}|\?{4})(?:/[IVXLC]+)?\)")
 

@@ -2,7 +2,7 @@
 
 The input is read in chunks of ``chunk_rows`` rows (boundaries depend only on the file and
 ``chunk_rows``, so a rerun sees the same chunks); each scored chunk becomes one atomic part
-(see :mod:`moviegenre.batch_io`), and a rerun after a crash skips the parts already written.
+(see :mod:`moviegenre.batch.store`), and a rerun after a crash skips the parts already written.
 Rows that fail the input checks are written with an ``error`` column, never dropped.
 """
 
@@ -23,14 +23,14 @@ from typing import Any
 import pyarrow as pa
 
 from moviegenre._util import die_with_parent, writing
-from moviegenre.batch_io import PartStore, input_fingerprint, output_kind, rows_digest
-from moviegenre.batch_scoring import (
+from moviegenre.batch.scoring import (
     BatchSettings,
     ChunkSource,
     OnRows,
     output_schema,
     score_rows,
 )
+from moviegenre.batch.store import PartStore, input_fingerprint, output_kind, rows_digest
 from moviegenre.classifier import GenreClassifier
 from moviegenre.data import Dataset, detect_format, iter_chunks
 from moviegenre.errors import ConfigError
@@ -315,7 +315,7 @@ def _run(
         progress.start()
     try:
         if engine == "ray":
-            from moviegenre.batch_ray import run_ray
+            from moviegenre.batch.ray import run_ray
 
             n_chunks, summary.errors = run_ray(classifier, all_chunks, store, settings, on_rows)
         else:

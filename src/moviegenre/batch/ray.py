@@ -23,14 +23,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from moviegenre._util import require
-from moviegenre.batch_io import PartStore, rows_digest
-from moviegenre.batch_scoring import (
+from moviegenre.batch.scoring import (
     BatchSettings,
     ChunkSource,
     OnRows,
     output_schema,
     score_rows,
 )
+from moviegenre.batch.store import PartStore, rows_digest
 from moviegenre.classifier import GenreClassifier
 from moviegenre.errors import ConfigError
 

@@ -1,15 +1,16 @@
-"""Row readers behind :mod:`moviegenre.data`: UTF-8 lines, CSV, JSONL and Parquet, all streamed.
+"""What every reader shares: the :class:`Row` record, UTF-8 line decoding pinned to line
+numbers, column resolution, and turning raw fields (text, id, title, genre cell or list) into
+a Row. The readers themselves (IMDb, CSV, JSONL, Parquet) are in :mod:`moviegenre.data.readers`.
 
-A reader yields :class:`Row` records; a problem with one row travels in ``Row.error`` so the
-caller chooses between raising and collecting. Problems with the whole file raise DataError.
+A problem with one row travels in ``Row.error`` so the caller chooses between raising and
+collecting. Problems with the whole file raise DataError.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import IO, Any, NamedTuple
 
 from moviegenre.errors import DataError
@@ -25,7 +26,8 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 #: CSV fields are as long as JSONL and IMDb lines may be: over-long texts are truncated later
 #: (CheckSettings.max_chars), the same in every format, instead of failing as malformed CSV.
 CSV_FIELD_LIMIT = 2**31 - 1
-_MISSING = object()
+#: A field absent from a record (JSONL), as opposed to a null in it.
+MISSING = object()
 
 
 #: The separators a genre list may use; detected per file when none is forced (``|`` wins).
@@ -182,7 +184,7 @@ def describe_columns(columns: Sequence[str], cols: Columns) -> str:
     )
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -206,7 +208,7 @@ def _genre_list(value: Any, column: str) -> tuple[tuple[str, ...] | None, str | 
     """A JSON/Parquet list of genres as a genre set, or (None, problem)."""
     for item in value:
         if not isinstance(item, str):
-            return None, f"genre list holds {_kind(item)}, not a string (column {column!r})"
+            return None, f"genre list holds {kind_of(item)}, not a string (column {column!r})"
     return tuple(dict.fromkeys(g for g in map(normalise_label, value) if g)), None
 
 
@@ -221,7 +223,7 @@ def _json_list(cell: str, column: str) -> tuple[Any, str | None]:
             'it as ["Crime", "Drama"] (double quotes) or as genres separated by , or |'
         )
     if not isinstance(value, list):
-        return None, f"column {column!r} looks like a JSON list but holds {_kind(value)}"
+        return None, f"column {column!r} looks like a JSON list but holds {kind_of(value)}"
     return value, None
 
 
@@ -234,7 +236,7 @@ def _label(
     split on ``label_sep`` when one is forced, else kept whole (the file's separator is
     detected once all rows are read). A cell of separators only is an empty genre list.
     """
-    if label is _MISSING:
+    if label is MISSING:
         return None, f"label is missing (field {label_col!r})", True
     if label is None:
         return None, f"label is null, not a string (column {label_col!r})", True
@@ -250,7 +252,7 @@ def _label(
             return None, f"empty genre list (column {label_col!r})", True
         return genres, None, False
     if not isinstance(label, str):
-        return None, f"label is {_kind(label)}, not a string (column {label_col!r})", False
+        return None, f"label is {kind_of(label)}, not a string (column {label_col!r})", False
     norm = normalise_label(label)
     if not norm:
         return None, f"empty label (column {label_col!r})", True
@@ -281,12 +283,12 @@ def make_row(
     def bad(problem: str, missing: str | None = None) -> Row:
         return failure(line, f"{where}: {problem}")._replace(id=rid, missing=missing)
 
-    if text is _MISSING:
+    if text is MISSING:
         return bad(f"missing field {text_col!r}", NO_DESCRIPTION)
     if text is None:
         return bad(f"description is null, not a string (column {text_col!r})", NO_DESCRIPTION)
     if not isinstance(text, str):
-        return bad(f"description is {_kind(text)}, not a string (column {text_col!r})")
+        return bad(f"description is {kind_of(text)}, not a string (column {text_col!r})")
     text = text.strip()
     if not text:
         return bad(f"empty description (column {text_col!r})", NO_DESCRIPTION)
@@ -295,188 +297,5 @@ def make_row(
         norm, problem, missing = _label(label, label_col, label_sep)
         if problem:
             return bad(problem, NO_GENRES if missing else None)
-    title = None if title is None or title is _MISSING else (str(title).strip() or None)
+    title = None if title is None or title is MISSING else (str(title).strip() or None)
     return Row(line, rid, title, text, norm)
-
-
-# -- CSV -------------------------------------------------------------------------------------
-
-
-def csv_rows(
-    lines: Lines,
-    name: str,
-    *,
-    delimiter: str = ",",
-    label_sep: str | None = None,
-    **wanted: str | None,
-) -> tuple[Layout, Iterator[Row]]:
-    """Read the header now, then stream records; ``line`` is the physical line, header = 1."""
-    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
-    reader = csv.reader(lines, delimiter=delimiter)
-    header: list[str] | None = None
-    try:
-        for record in reader:
-            if any(field.strip() for field in record):
-                header = [field.strip() for field in record]
-                break
-    except csv.Error as exc:
-        raise DataError(f"{name}, line {reader.line_num}: malformed CSV header ({exc})") from None
-    if header is None:
-        raise DataError(f"{name}: file is empty")
-    cols = resolve_columns(header, name, **wanted)
-    index = {c: header.index(c) for c in cols if c is not None}
-
-    def records() -> Iterator[Row]:
-        end = reader.line_num
-        while True:
-            start = end + 1
-            try:
-                record = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                lines.take_bad()
-                end = reader.line_num
-                yield failure(start, f"{name}, line {start}: malformed CSV ({exc})")
-                continue
-            end = reader.line_num
-            bad = lines.take_bad()
-            if not any(field.strip() for field in record):
-                continue
-            if bad:
-                yield failure(start, undecodable(name, bad[0]))
-            elif len(record) != len(header):
-                yield failure(
-                    start,
-                    f"{name}, line {start}: wrong number of fields: expected {len(header)} "
-                    f"({', '.join(header)}), found {len(record)}",
-                )
-            else:
-                yield make_row(
-                    f"{name}, line {start}",
-                    start,
-                    id_=record[index[cols.id]] if cols.id else None,
-                    title=record[index[cols.title]] if cols.title else None,
-                    text=record[index[cols.text]],
-                    label=record[index[cols.label]] if cols.label else None,
-                    labelled=cols.label is not None,
-                    text_col=cols.text,
-                    label_col=cols.label or "",
-                    label_sep=label_sep,
-                )
-
-    return Layout(
-        cols.label is not None, describe_columns(header, cols), cols.id is not None
-    ), records()
-
-
-# -- JSONL -----------------------------------------------------------------------------------
-
-
-def _parse_object(text: str, where: str) -> tuple[dict | None, str | None]:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, f"{where}: invalid JSON ({exc.msg} at column {exc.colno}); expected JSON Lines"
-    except RecursionError:
-        return None, f"{where}: JSON nested too deeply to read"
-    except ValueError:  # int() refuses numbers over sys.get_int_max_str_digits() digits
-        return None, f"{where}: a JSON number too long to read; write long ids as strings"
-    if not isinstance(obj, dict):
-        return None, f"{where}: expected a JSON object, found {_kind(obj)}"
-    return obj, None
-
-
-def jsonl_rows(
-    lines: Lines, name: str, *, label_sep: str | None = None, **wanted: str | None
-) -> tuple[Layout, Iterator[Row]]:
-    """JSON Lines: the first object must parse and names the columns; blank lines are skipped."""
-    first = next((s for s in lines if s.strip()), None)
-    if first is None:
-        raise DataError(f"{name}: file is empty")
-    first_line = lines.number
-    obj, error = _parse_object(first, f"{name}, line {first_line}")
-    if error:
-        raise DataError(error)
-    cols = resolve_columns(list(obj), name, **wanted)
-
-    def row(o: dict, line: int) -> Row:
-        return make_row(
-            f"{name}, line {line}",
-            line,
-            id_=o.get(cols.id) if cols.id else None,
-            title=o.get(cols.title) if cols.title else None,
-            text=o.get(cols.text, _MISSING),
-            label=o.get(cols.label, _MISSING) if cols.label else None,
-            labelled=cols.label is not None,
-            text_col=cols.text,
-            label_col=cols.label or "",
-            label_sep=label_sep,
-        )
-
-    def records() -> Iterator[Row]:
-        yield row(obj, first_line)
-        for text in lines:
-            if not text.strip():
-                continue
-            line = lines.number
-            if lines.take_bad():
-                yield failure(line, undecodable(name, line))
-                continue
-            o, err = _parse_object(text, f"{name}, line {line}")
-            yield failure(line, err) if err else row(o, line)
-
-    return Layout(
-        cols.label is not None, describe_columns(list(obj), cols), cols.id is not None
-    ), records()
-
-
-# -- Parquet ---------------------------------------------------------------------------------
-
-
-def parquet_rows(
-    stream: IO[bytes],
-    name: str,
-    *,
-    batch_rows: int,
-    label_sep: str | None = None,
-    **wanted: str | None,
-) -> tuple[Layout, Iterator[Row]]:
-    """Parquet, read batch by batch; ``line`` is the 1-based data row."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    failures = (pa.ArrowException, OSError, ValueError, EOFError)
-    try:
-        pf = pq.ParquetFile(stream)
-        columns = list(pf.schema_arrow.names)
-    except failures as exc:
-        raise DataError(f"{name}: unreadable Parquet file ({exc})") from None
-    cols = resolve_columns(columns, name, **wanted)
-    needed = list(dict.fromkeys(c for c in cols if c is not None))
-
-    def records() -> Iterator[Row]:
-        number = 0
-        try:
-            for batch in pf.iter_batches(batch_size=batch_rows, columns=needed):
-                data = {c: batch.column(c).to_pylist() for c in needed}
-                for i in range(batch.num_rows):
-                    number += 1
-                    yield make_row(
-                        f"{name}, row {number}",
-                        number,
-                        id_=data[cols.id][i] if cols.id else None,
-                        title=data[cols.title][i] if cols.title else None,
-                        text=data[cols.text][i],
-                        label=data[cols.label][i] if cols.label else None,
-                        labelled=cols.label is not None,
-                        text_col=cols.text,
-                        label_col=cols.label or "",
-                        label_sep=label_sep,
-                    )
-        except failures as exc:
-            raise DataError(f"{name}, row {number + 1}: unreadable Parquet data ({exc})") from None
-
-    return Layout(
-        cols.label is not None, describe_columns(columns, cols), cols.id is not None
-    ), records()
