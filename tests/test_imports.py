@@ -117,6 +117,8 @@ SERVE_PARTS = (
     "moviegenre.serve_connections",
     "moviegenre.serve_metrics",
 )
+#: Persistence (model folders) sits above the model kinds and below the public API.
+SERIALIZATION = "moviegenre.serialization"
 #: Modules the model layer may never import: everything that sits above it (DESIGN.md).
 ABOVE_MODELS = (
     "moviegenre.classifier",
@@ -129,6 +131,7 @@ ABOVE_MODELS = (
     "moviegenre.batch_ray",
     "moviegenre.report",
     "moviegenre.training",
+    SERIALIZATION,
 )
 #: The public-API layer never imports a shell built on it.
 SHELLS = ("moviegenre.cli", "moviegenre.api", *SERVE_PARTS, "moviegenre.app", "moviegenre.report")
@@ -142,6 +145,7 @@ SHELLS = ("moviegenre.cli", "moviegenre.api", *SERVE_PARTS, "moviegenre.app", "m
         ("moviegenre.classifier", SHELLS + ("moviegenre.batch", "moviegenre.training")),
         ("moviegenre.explain", ("moviegenre.classifier", *SHELLS)),
         ("moviegenre.results", ("moviegenre.classifier", "moviegenre.explain")),
+        (SERIALIZATION, tuple(m for m in ABOVE_MODELS if m != SERIALIZATION)),
         ("moviegenre.batch_scoring", ("moviegenre.batch", "moviegenre.batch_ray")),
         *((part, ("moviegenre.api", "moviegenre.cli")) for part in SERVE_PARTS),
     ],
@@ -242,3 +246,27 @@ def test_the_moviegenre_command_prints_its_version_and_runs_the_app():
     assert usage.returncode == 0 and "--top-k" in usage.stdout
     typer = subprocess.run([*run, "--version", "extra"], capture_output=True, text=True, env=env)
     assert (typer.returncode, typer.stdout) == (0, version.stdout)  # the app's own --version
+
+
+#: File names of a model folder that only ``moviegenre.serialization`` spells out.
+MODEL_FOLDER_FILES = ("model.json", "history.json", "weights.safetensors", "heldout.safetensors")
+
+
+def test_only_serialization_names_the_files_of_a_model_folder():
+    """Issue 23: the classifier, CLI, batch and report ask ``ModelDir`` for a model folder's
+    paths instead of joining "model.json" to a folder themselves (a message may mention it)."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        name = _module_name(path)
+        if name.startswith(SERIALIZATION):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            joined = isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
+            if joined and getattr(node.right, "value", None) in MODEL_FOLDER_FILES:
+                found.append(f"{name}:{node.lineno} / {node.right.value!r}")
+    assert not found, "; ".join(found)
+
+
+def test_the_modelio_shim_is_only_a_shim():
+    """``moviegenre.modelio`` (deprecated) imports nothing but the package it forwards to."""
+    assert import_graph()["moviegenre.modelio"] == {SERIALIZATION}
