@@ -1,4 +1,4 @@
-"""The contract every model kind follows, so classifier.py and modelio.py treat them alike.
+"""The contract every model kind follows, so classifier.py and serialization/ treat them alike.
 
 A model is a scikit-learn style estimator over raw texts: parameters are keyword arguments
 stored as-is in ``__init__``, ``fit(texts, labels)`` returns ``self``, fitted attributes end
