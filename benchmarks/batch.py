@@ -49,7 +49,9 @@ def synthetic(path: Path, rows: int, texts: list[str]) -> Path:
 
 def linear_model(folder: Path) -> Path:
     """A linear model trained on the shared training file (C fixed: this times scoring only)."""
-    if not (folder / "model.json").exists():
+    from moviegenre.serialization import ModelDir
+
+    if not ModelDir(folder).holds_model():
         from moviegenre.data import load_dataset
         from moviegenre.training import TrainSettings, train
 
@@ -188,9 +190,10 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     texts = descriptions()
     from moviegenre.classifier import BUNDLED_MODEL_DIR
+    from moviegenre.serialization import ModelDir
 
     plan = [(linear_model(args.workdir / "linear"), "linear", n) for n in args.rows]
-    if args.default_rows and (BUNDLED_MODEL_DIR / "model.json").exists():
+    if args.default_rows and ModelDir(BUNDLED_MODEL_DIR).holds_model():
         plan.append((BUNDLED_MODEL_DIR, "default", args.default_rows))
     results = []
     for model, label, n in plan:

@@ -75,7 +75,7 @@ def main() -> None:
     if not DATA.is_dir():
         sys.exit(f"shared data not found at {DATA}; this benchmark needs ../shared/data")
     from moviegenre.classifier import BUNDLED_MODELS, bundled_path
-    from moviegenre.modelio import record_metrics
+    from moviegenre.serialization import record_metrics
 
     lines = [
         "| model | kind | load + first prediction s | desc/s (3,670 rows) | peak RSS MB | torch |",

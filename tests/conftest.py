@@ -318,7 +318,7 @@ def save_hostile_model(folder: Path, url: str = "http://127.0.0.1:9") -> Path:
     """The tiny linear model trained on labels that are markup, named with markup, with
     metrics recorded under a markup key: a crafted model.json's strings, made honestly."""
     from moviegenre.data import from_records
-    from moviegenre.modelio import record_metrics
+    from moviegenre.serialization import record_metrics
     from moviegenre.training import TrainSettings, train
 
     genres = hostile_genres(url)

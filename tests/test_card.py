@@ -15,7 +15,7 @@ from moviegenre.card import CARD_FILE, md, model_card
 from moviegenre.classifier import GenreClassifier
 from moviegenre.cli import main
 from moviegenre.data import from_records
-from moviegenre.modelio import record_metrics
+from moviegenre.serialization import record_metrics
 from moviegenre.training import TrainSettings, train
 from tests.test_cli import run
 

@@ -174,7 +174,7 @@ def test_a_set_far_below_its_top_genre_says_why(tiny_model_dir: Path, tmp_path, 
     import numpy as np
 
     from moviegenre.conformal import ConformalScores
-    from moviegenre.modelio import record_conformal
+    from moviegenre.serialization import record_conformal
 
     model = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
     genres = sorted(TINY_GENRE_WORDS)
@@ -404,7 +404,9 @@ def test_train_overwrite_replaces_a_model_whole(tiny_model_dir, tiny_imdb_train,
 
 def test_record_as_refuses_a_bundled_model(tiny_imdb_solution, monkeypatch, capsys):
     written: list[Path] = []
-    monkeypatch.setattr("moviegenre.modelio._write_json", lambda path, data: written.append(path))
+    monkeypatch.setattr(
+        "moviegenre.serialization.store._write_json", lambda path, data: written.append(path)
+    )
     code, _, err = run(["evaluate", "--data", str(tiny_imdb_solution), "--record-as", "t"], capsys)
     assert code == 2 and "bundled model inside the installed package" in err
     assert "`moviegenre export blend DIR` and pass --model DIR" in err
@@ -413,7 +415,9 @@ def test_record_as_refuses_a_bundled_model(tiny_imdb_solution, monkeypatch, caps
 
 def test_calibrate_refuses_a_bundled_model(tiny_imdb_solution, monkeypatch, capsys):
     written: list[Path] = []
-    monkeypatch.setattr("moviegenre.modelio._write_json", lambda path, data: written.append(path))
+    monkeypatch.setattr(
+        "moviegenre.serialization.store._write_json", lambda path, data: written.append(path)
+    )
     argv = ["calibrate", "--model", "linear", "--data", str(tiny_imdb_solution)]
     code, _, err = run(argv, capsys)
     assert code == 2 and "bundled model inside the installed package" in err and written == []

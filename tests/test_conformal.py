@@ -14,7 +14,7 @@ from moviegenre import GenreClassifier
 from moviegenre.classifier import BUNDLED_MODELS
 from moviegenre.conformal import ConformalScores, check_coverage, score_matrix
 from moviegenre.errors import ConfigError, ModelFileError
-from moviegenre.modelio import record_conformal
+from moviegenre.serialization import record_conformal
 from tests.conftest import TINY_GENRE_WORDS
 
 GENRES = [f"g{j}" for j in range(8)]

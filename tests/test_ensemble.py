@@ -7,7 +7,6 @@ import pytest
 from sklearn.base import clone
 
 from moviegenre.errors import ConfigError, ModelFileError
-from moviegenre.modelio import load_model, save_model
 from moviegenre.models import model_class
 from moviegenre.models.ensemble import (
     BlendGenreModel,
@@ -16,6 +15,7 @@ from moviegenre.models.ensemble import (
     blend_sets,
     choose_weight,
 )
+from moviegenre.serialization import load_model, save_model
 from tests.conftest import TINY_GENRES, predict_without_torch, tiny_multi_rows, tiny_rows
 
 pytest.importorskip("torch")

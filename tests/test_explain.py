@@ -14,7 +14,7 @@ from moviegenre import ConfigError, GenreClassifier, InvalidTextError
 from moviegenre.classifier import BUNDLED_MODEL_DIR
 from moviegenre.examples import EXAMPLES
 from moviegenre.explain import Explanation, SampleSettings, WordWeight, _spread, explain
-from moviegenre.modelio import ModelInfo
+from moviegenre.serialization import ModelInfo
 
 
 @pytest.fixture(scope="module")

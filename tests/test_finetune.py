@@ -9,10 +9,10 @@ import pytest
 from sklearn.base import clone
 
 from moviegenre.errors import ConfigError, ModelFileError
-from moviegenre.modelio import load_model, save_model
 from moviegenre.models import model_class
 from moviegenre.models.finetune import FinetuneGenreModel, _schedule
 from moviegenre.progress import reporting
+from moviegenre.serialization import load_model, save_model
 from tests.conftest import TINY_GENRES, predict_without_torch, tiny_multi_rows, tiny_rows
 
 pytest.importorskip("torch")

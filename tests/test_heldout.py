@@ -14,7 +14,7 @@ from safetensors.numpy import load_file, save_file
 from moviegenre.classifier import GenreClassifier
 from moviegenre.errors import ModelFileError
 from moviegenre.heldout import HELDOUT_FILE, TrainingPredictions, text_hashes
-from moviegenre.modelio import METADATA_FILE, load_model, sha256_file
+from moviegenre.serialization import METADATA_FILE, load_model, sha256_file
 
 
 @pytest.fixture

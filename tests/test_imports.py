@@ -118,8 +118,16 @@ SERVE_PARTS = tuple(
 )
 #: The shells over the public API (DESIGN.md): each sits on the classifier, never on another.
 SHELLS = ("moviegenre.cli", "moviegenre.serve", "moviegenre.batch", "moviegenre.report")
+#: Persistence (model folders) sits above the model kinds and below the public API.
+SERIALIZATION = "moviegenre.serialization"
 #: Modules the model layer may never import: everything that sits above it (DESIGN.md).
-ABOVE_MODELS = (*SHELLS, "moviegenre.classifier", "moviegenre.explain", "moviegenre.training")
+ABOVE_MODELS = (
+    *SHELLS,
+    "moviegenre.classifier",
+    "moviegenre.explain",
+    "moviegenre.training",
+    SERIALIZATION,
+)
 
 
 def _inside(module: str, names: tuple[str, ...]) -> bool:
@@ -160,6 +168,7 @@ def test_inside_matches_packages_not_prefixes(module, names, inside):
             (part, ("moviegenre.serve.api", "moviegenre.serve.app", "moviegenre.cli"))
             for part in SERVE_PARTS
         ),
+        (SERIALIZATION, tuple(m for m in ABOVE_MODELS if m != SERIALIZATION)),
     ],
 )
 def test_layers_flow_one_way(lower, forbidden):
@@ -258,3 +267,22 @@ def test_the_moviegenre_command_prints_its_version_and_runs_the_app():
     assert usage.returncode == 0 and "--top-k" in usage.stdout
     typer = subprocess.run([*run, "--version", "extra"], capture_output=True, text=True, env=env)
     assert (typer.returncode, typer.stdout) == (0, version.stdout)  # the app's own --version
+
+
+#: File names of a model folder that only ``moviegenre.serialization`` spells out.
+MODEL_FOLDER_FILES = ("model.json", "history.json", "weights.safetensors", "heldout.safetensors")
+
+
+def test_only_serialization_names_the_files_of_a_model_folder():
+    """Issue 23: the classifier, CLI, batch and report ask ``ModelDir`` for a model folder's
+    paths instead of joining "model.json" to a folder themselves (a message may mention it)."""
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        name = _module_name(path)
+        if name.startswith(SERIALIZATION):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            joined = isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
+            if joined and getattr(node.right, "value", None) in MODEL_FOLDER_FILES:
+                found.append(f"{name}:{node.lineno} / {node.right.value!r}")
+    assert not found, "; ".join(found)

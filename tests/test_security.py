@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from moviegenre.errors import ModelFileError
-from moviegenre.modelio import METADATA_FILE, WEIGHTS_FILE, load_model, save_model
+from moviegenre.serialization import METADATA_FILE, WEIGHTS_FILE, load_model, save_model
 
 
 @dataclass
@@ -241,8 +241,8 @@ class Saved:
     def to_state(self) -> tuple[dict, dict]:
         return self.config, self.arrays
 
-    def write_extras(self, directory: Path) -> None:
-        pass
+    def training_history(self) -> None:
+        return None
 
 
 @pytest.fixture
@@ -268,7 +268,7 @@ def other_kind(case: Case, request: pytest.FixtureRequest) -> Path:
     if kind == "ensemble":
         model = EnsembleGenreModel()
         model.classes_, model.weight_, model.weight_trials_ = linear.classes_, 0.5, []
-        model.temperature_ = 1.0
+        model.temperature_, model.multi_label_ = 1.0, False
         model.linear_, model.partner_ = linear, _encoder(classes)
         return save_model(model, folder)
     assert kind == "finetune"
@@ -409,7 +409,7 @@ def test_cache_dir_in_a_model_file_is_never_used(case, tmp_path, monkeypatch):
 
     ensemble = EnsembleGenreModel(partner_params={"max_seq_length": 32, "cache_dir": evil})
     ensemble.classes_, ensemble.weight_, ensemble.weight_trials_ = linear.classes_, 0.5, []
-    ensemble.temperature_ = 1.0
+    ensemble.temperature_, ensemble.multi_label_ = 1.0, False
     ensemble.linear_, ensemble.partner_ = linear, _encoder(list(linear.classes_))
     ensemble_dir = save_model(ensemble, case.model.parent / "ensemble")
     edit_meta(ensemble_dir, set_key("config.partner.params.cache_dir", evil))

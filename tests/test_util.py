@@ -68,3 +68,27 @@ def test_count_matrix_is_scipys_summed_coo_matrix(n_rows, n_columns, n):
     assert ours.shape == theirs.shape and ours.dtype == theirs.dtype == np.float32
     for name in ("indptr", "indices", "data"):
         assert np.array_equal(getattr(ours, name), getattr(theirs, name)), name
+
+
+def test_install_hints_and_model_requirements_come_from_one_table():
+    """Issue 23: one table of optional modules; the pip hints and the modules a model file may
+    name in ``requires`` (the load check) are both read from it."""
+    from moviegenre import _util
+    from moviegenre.serialization import KNOWN_REQUIREMENTS
+
+    table = _util.OPTIONAL_MODULES
+    assert {m: extra for m, (extra, _) in table.items()} == _util.EXTRAS
+    assert KNOWN_REQUIREMENTS == _util.MODEL_REQUIREMENTS
+    assert set(KNOWN_REQUIREMENTS) == {m for m, (_, allowed) in table.items() if allowed}
+    assert set(KNOWN_REQUIREMENTS) <= set(_util.EXTRAS)  # each refusal can name its extra
+    assert "ray" not in KNOWN_REQUIREMENTS and "torch" in KNOWN_REQUIREMENTS
+
+
+def test_sha256_file_is_the_one_file_digest(tmp_path):
+    import hashlib
+
+    from moviegenre._util import sha256_file
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 3_000_000)
+    assert sha256_file(path) == hashlib.sha256(b"x" * 3_000_000).hexdigest()

@@ -23,6 +23,7 @@ ALIASES = {
     "moviegenre.api": "moviegenre.serve.api",
     "moviegenre.batch_io": "moviegenre.batch.store",
     "moviegenre.figures": "moviegenre.report.figures",
+    "moviegenre.modelio": "moviegenre.serialization",
     "moviegenre.serve_connections": "moviegenre.serve.connections",
     "moviegenre.split": "moviegenre.data.split",
 }

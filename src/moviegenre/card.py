@@ -4,7 +4,7 @@ In the spirit of Hugging Face and setfit model cards: what the model is (kind, s
 genres), what it was trained on (files, rows, rows per genre, fingerprint), how its validation
 figures were obtained and what they mean, the exact command, the package version and the files
 with their checksums. Every figure is read from ``model.json`` (``meta``), so the card cannot
-disagree with it; ``modelio`` writes it whenever it writes ``model.json``. Every string that
+disagree with it; ``serialization`` writes it whenever it writes ``model.json``. Every string that
 comes from the data or the model file is plain text here: Markdown punctuation is escaped and
 line breaks become spaces, and the command sits in a fenced code block.
 """

@@ -33,10 +33,10 @@ from moviegenre.checks import (
 from moviegenre.conformal import HOW_TO_ADD, ConformalScores, SetBasis, check_coverage
 from moviegenre.errors import ConfigError
 from moviegenre.heldout import TrainingPredictions
-from moviegenre.modelio import METADATA_FILE, ModelInfo, load_model, save_model
 from moviegenre.models import GenreModel
 from moviegenre.multilabel import LabelRule, check_recall, decide_sets
 from moviegenre.results import GenreScores, Prediction, top_k_of
+from moviegenre.serialization import METADATA_FILE, ModelDir, ModelInfo
 
 if TYPE_CHECKING:  # explain.py is imported by explain(): a cold predict never needs it
     from moviegenre.explain import Explanation
@@ -77,7 +77,7 @@ def bundled_path(path: str | os.PathLike[str]) -> Path:
         return folder
     if not folder.exists():
         return PRETRAINED_DIR / str(path)
-    if not (folder / METADATA_FILE).is_file():
+    if not ModelDir(folder).holds_model():
         warnings.warn(
             f"a folder {str(path)!r} exists here but holds no {METADATA_FILE}, so the bundled "
             f"model {str(path)!r} was loaded; pass a model folder's path to load another",
@@ -106,14 +106,12 @@ def bundled_models() -> list[dict[str, Any]]:
     ``benchmark``: the model's recipe trained on the shared training file and scored on the
     shared test file; ``speed``: what benchmarks/serving.py measured on 2 cores.
     """
-    from moviegenre.modelio import read_metadata
-
     rows = []
     for name in sorted(BUNDLED_MODELS, key=lambda n: n != DEFAULT_MODEL):
         folder = PRETRAINED_DIR / name
-        meta = read_metadata(folder)
+        meta = ModelDir(folder).read_metadata()
         shared = SHARED_FILES.get(name, {})
-        size = (folder / "model.json").stat().st_size + sum(
+        size = ModelDir(folder).metadata_path.stat().st_size + sum(
             int(f["bytes"]) for f in meta["files"].values()
         )
         metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
@@ -173,7 +171,7 @@ class GenreClassifier:
         if path is None:
             path = os.environ.get(MODEL_ENV) or BUNDLED_MODEL_DIR
         folder = bundled_path(path)
-        model, info = load_model(folder, sources=shared_sources(folder))
+        model, info = ModelDir(folder).load(sources=shared_sources(folder))
         return cls(model, info, checks=checks, path=folder)
 
     @classmethod
@@ -195,33 +193,26 @@ class GenreClassifier:
         ``label_rule``: a multi-label model's thresholds (training chooses them on held-out
         rows); a multi-label model given none decides at 0.5 and gives no recall sets.
         """
-        config, _ = model.to_state()
-        multi_label = getattr(model, "multi_label_", False) is True
-        if multi_label and label_rule is None:
-            label_rule = LabelRule.fixed(len(model.classes_))
-        if not multi_label and label_rule is not None:
-            raise ConfigError("a label_rule (decision thresholds) needs a multi-label model")
-        info = ModelInfo(
-            kind=model.kind,
-            genres=[str(c) for c in model.classes_],
-            config=config,
+        info = ModelInfo.of(
+            model,
             name=name,
             metrics=dict(metrics or {}),
             training=dict(training or {}),
-            requires=list(model.requires),
             conformal=conformal,
             heldout=heldout,
-            multi_label=multi_label,
-            label_rule=label_rule,
         )
+        if info.multi_label and label_rule is None:
+            label_rule = LabelRule.fixed(len(info.genres))
+        if not info.multi_label and label_rule is not None:
+            raise ConfigError("a label_rule (decision thresholds) needs a multi-label model")
+        info.label_rule = label_rule
         return cls(model, info, checks=checks)
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
         """Write the model directory (model.json + weights.safetensors); an existing model
-        there is replaced only with ``overwrite`` (see ``modelio.check_output_dir``)."""
-        self.path = save_model(
+        there is replaced only with ``overwrite`` (see ``ModelDir.check_writable``)."""
+        self.path = ModelDir(path).save(
             self.model,
-            path,
             name=self.info.name,
             metrics=self.info.metrics,
             training=self.info.training,
@@ -469,12 +460,10 @@ def export_model(
 
     A plain copy of a bundled folder is incomplete: the bundled ``linear`` reads its weights
     from the blend's folder (``SHARED_FILES``), so its copy would lack them. Here the model is
-    loaded (every file checked) and saved whole by ``GenreClassifier.save`` (modelio's staged
+    loaded (every file checked) and saved whole by ``GenreClassifier.save`` (serialization's staged
     save), weights byte for byte; ``calibrate`` and ``evaluate --record-as`` accept the copy.
-    ``directory`` follows ``modelio.check_output_dir`` (new or empty; ``overwrite`` replaces a
+    ``directory`` follows ``ModelDir.check_writable`` (new or empty; ``overwrite`` replaces a
     model there).
     """
-    from moviegenre.modelio import check_output_dir
-
-    check_output_dir(directory, overwrite=overwrite)
+    ModelDir(directory).check_writable(overwrite=overwrite)
     return GenreClassifier.load(model).save(directory, overwrite=overwrite)

@@ -10,7 +10,7 @@ its own training file, so they are saved beside ``model.json`` as ``heldout.safe
   columns = the model's genres) and given genre (column index).
 
 A text's hash is the first 8 bytes of the sha256 of its words joined by single spaces. The file
-is untrusted input like every model file: ``modelio`` checks its size and sha256 against
+is untrusted input like every model file: ``serialization`` checks its size and sha256 against
 ``model.json`` and reads it with safetensors (never pickle); ``from_arrays`` checks every array's
 type and shape, that probabilities are finite distributions and labels valid columns.
 """

@@ -34,6 +34,7 @@ from moviegenre.batch.store import PartStore, input_fingerprint, output_kind, ro
 from moviegenre.classifier import GenreClassifier
 from moviegenre.data import Dataset, detect_format, iter_chunks
 from moviegenre.errors import ConfigError
+from moviegenre.serialization import ModelDir
 
 ENGINES = ("local", "ray")
 
@@ -53,18 +54,15 @@ class BatchSummary:
 
 def model_fingerprint(classifier: GenreClassifier) -> dict[str, Any]:
     """The sha256 of the weights listed in model.json (or of the in-memory state), kind, genres."""
-    digest = hashlib.sha256()
-    meta_path = classifier.path / "model.json" if classifier.path else None
-    if meta_path is not None and meta_path.is_file():
-        files = json.loads(meta_path.read_text(encoding="utf-8")).get("files", {})
-        for name in sorted(files):
-            digest.update(f"{name}:{files[name].get('sha256')}\n".encode())
-    else:
+    saved = ModelDir(classifier.path).files_digest() if classifier.path else None
+    if saved is None:
+        digest = hashlib.sha256()
         config, arrays = classifier.model.to_state()
         digest.update(json.dumps(config, sort_keys=True, default=str).encode())
         for name in sorted(arrays):
             digest.update(name.encode() + arrays[name].tobytes())
-    return {"kind": classifier.kind, "genres": len(classifier.genres), "sha256": digest.hexdigest()}
+        saved = digest.hexdigest()
+    return {"kind": classifier.kind, "genres": len(classifier.genres), "sha256": saved}
 
 
 def _estimate_rows(path: Path) -> int | None:
@@ -135,7 +133,7 @@ def _pool(classifier: GenreClassifier, store: PartStore, settings: BatchSettings
     from concurrent.futures import ProcessPoolExecutor
 
     model_dir = classifier.path
-    if model_dir is None or not (model_dir / "model.json").is_file():
+    if model_dir is None or not ModelDir(model_dir).holds_model():
         model_dir = GenreClassifier(classifier.model, classifier.info).save(
             store.dir / "model", overwrite=True
         )

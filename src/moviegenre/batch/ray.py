@@ -33,6 +33,7 @@ from moviegenre.batch.scoring import (
 from moviegenre.batch.store import PartStore, rows_digest
 from moviegenre.classifier import GenreClassifier
 from moviegenre.errors import ConfigError
+from moviegenre.serialization import ModelDir
 
 CHUNK_COL, ROW_COL = "batch_chunk", "batch_row"
 ACTOR_CPUS = 0.5
@@ -71,7 +72,7 @@ def connect(ray: Any) -> None:
 
 def model_files(classifier: GenreClassifier) -> dict[str, bytes]:
     """The model directory as {file name: bytes}; an unsaved classifier is saved first."""
-    if classifier.path is not None and (classifier.path / "model.json").is_file():
+    if classifier.path is not None and ModelDir(classifier.path).holds_model():
         folder = classifier.path
         return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     with tempfile.TemporaryDirectory() as tmp:

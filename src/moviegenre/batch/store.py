@@ -36,7 +36,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from moviegenre._util import atomic_write, csv_cell, remove_stale_temporaries
+from moviegenre._util import atomic_write, csv_cell, remove_stale_temporaries, sha256_file
 from moviegenre.errors import ConfigError
 
 MANIFEST = "manifest.json"
@@ -98,11 +98,6 @@ def rows_digest(chunk: Any) -> str:
             raw = str(value).encode("utf-8", "surrogatepass")
             digest.update(len(raw).to_bytes(8, "little") + raw)
     return digest.hexdigest()
-
-
-def file_digest(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def write_table(table: pa.Table, path: Path, kind: str, *, header: bool = True) -> None:
@@ -210,7 +205,7 @@ class PartStore:
             path = self.dir / self.part_name(index)
             if not path.is_file():
                 continue  # killed between the part and the manifest: score it again
-            if path.stat().st_size != info["bytes"] or file_digest(path) != info["sha256"]:
+            if path.stat().st_size != info["bytes"] or sha256_file(path) != info["sha256"]:
                 warnings.warn(
                     f"{path} does not match the manifest (truncated, emptied, replaced or "
                     "copied over); scoring that chunk again",
@@ -257,7 +252,7 @@ class PartStore:
             "first_id": ids[0] if ids else None,
             "last_id": ids[-1] if ids else None,
             "rows_sha256": digest,
-            "sha256": file_digest(path),
+            "sha256": sha256_file(path),
             "bytes": path.stat().st_size,
         }
         self.save()
@@ -282,7 +277,7 @@ class PartStore:
             raise ConfigError(f"{self.dir}: parts {missing[:5]} are missing; rerun the command")
         paths = [self.dir / self.part_name(i) for i in range(n_chunks)]
         for i, path in enumerate(paths):
-            if not path.is_file() or file_digest(path) != self.parts[i]["sha256"]:
+            if not path.is_file() or sha256_file(path) != self.parts[i]["sha256"]:
                 del self.parts[i]
                 self.save()
                 raise ConfigError(

@@ -65,11 +65,11 @@ def train(
     _model: Annotated[str | None, kind_not_model("train")] = None,
 ) -> None:
     """Train a model, choosing its settings on held-out rows, and save it."""
-    from moviegenre.modelio import check_output_dir
+    from moviegenre.serialization import ModelDir
     from moviegenre.training import TrainSettings
     from moviegenre.training import train as train_model
 
-    check_output_dir(out, overwrite=overwrite)  # before the fit, which may take minutes
+    ModelDir(out).check_writable(overwrite=overwrite)  # before the fit, which may take minutes
     params = parse_params(param or [])
     dataset = load_data(
         data, text_col=text_col, label_col=label_col, label_sep=label_sep, strict=strict
@@ -168,7 +168,7 @@ def evaluate(
     from moviegenre.evaluate import evaluate as run_evaluation
     from moviegenre.evaluate import write_report
     from moviegenre.metrics import headline
-    from moviegenre.modelio import record_metrics
+    from moviegenre.serialization import ModelDir
 
     classifier = GenreClassifier.load(model)
     record_dir = writable_model_dir(classifier, "--record-as") if record_as else None
@@ -194,9 +194,10 @@ def evaluate(
         for path in written:
             console.print(f"wrote {escape(str(path))}")
     if record_as and record_dir is not None:
-        with writing(record_dir / "model.json", "--model (a copy of the model)"):
-            record_metrics(record_dir, record_as, {"data": str(data), **headline(metrics)})
-        console.print(escape(f"recorded as {record_as!r} in {record_dir / 'model.json'}"))
+        target = ModelDir(record_dir)
+        with writing(target.metadata_path, "--model (a copy of the model)"):
+            target.record_metrics(record_as, {"data": str(data), **headline(metrics)})
+        console.print(escape(f"recorded as {record_as!r} in {target.metadata_path}"))
 
 
 @app.command()
@@ -235,19 +236,19 @@ def calibrate(
     """Store conformity scores in a model so that it gives genre sets (predict --coverage)."""
     from moviegenre.classifier import GenreClassifier
     from moviegenre.evaluate import calibrate as run_calibration
-    from moviegenre.modelio import record_conformal
+    from moviegenre.serialization import ModelDir
 
     classifier = GenreClassifier.load(model)
-    folder = writable_model_dir(classifier, "calibrate")
+    folder = ModelDir(writable_model_dir(classifier, "calibrate"))
     dataset = load_data(
         data, text_col=text_col, label_col=label_col, label_sep=label_sep, strict=strict
     )
     scores = run_calibration(classifier, dataset, method=method, batch_size=batch_size)
-    with writing(folder / "model.json", "--model (a copy of the model)"):
-        record_conformal(folder, scores)
+    with writing(folder.metadata_path, "--model (a copy of the model)"):
+        folder.record_conformal(scores)
     console.print(
         f"stored {len(scores)} {escape(method.upper())} conformity scores from "
-        f"{escape(str(data))} in [bold]{escape(str(folder / 'model.json'))}[/bold]"
+        f"{escape(str(data))} in [bold]{escape(str(folder.metadata_path))}[/bold]"
     )
 
 

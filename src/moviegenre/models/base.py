@@ -1,4 +1,4 @@
-"""The contract every model kind follows, so classifier.py and modelio.py treat them alike.
+"""The contract every model kind follows, so classifier.py and serialization/ treat them alike.
 
 A model is a scikit-learn style estimator over raw texts: parameters are keyword arguments
 stored as-is in ``__init__``, ``fit(texts, labels)`` returns ``self``, fitted attributes end
@@ -20,7 +20,6 @@ import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Union
 
 import numpy as np
@@ -192,11 +191,11 @@ class GenreModel:
         """
         raise NotImplementedError
 
-    def write_extras(self, directory: Path) -> None:
-        """Write human-facing files beside the weights (e.g. training curves); none by default.
-
-        They are not part of the model: loading never reads them.
-        """
+    def training_history(self) -> dict[str, Any] | None:
+        """Training curves to save beside the weights as ``history.json`` (JSON-able), which
+        the report draws; None (the default) saves none. Not part of the model: loading never
+        reads them."""
+        return None
 
     @classmethod
     def from_state(

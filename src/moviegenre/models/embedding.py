@@ -127,7 +127,10 @@ class TextEncoder:
         batch_size: int = 32,
         cache_dir: str | os.PathLike[str] | None = None,
         use_cache: bool = True,
+        graph: bytes | None = None,
     ) -> None:
+        """``graph``: the backbone's ONNX graph for an ONNX ``backend``, as a model folder
+        ships it; without one it is exported into the cache directory on first use (torch)."""
         self.spec = backbone_spec(backbone)
         if pooling not in POOLINGS:
             raise ConfigError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -143,6 +146,9 @@ class TextEncoder:
         self.batch_size = batch_size
         self.root = cache_root(cache_dir)
         self.use_cache = use_cache
+        if graph is not None and backend == "torch":
+            raise ConfigError("an ONNX graph was given for the torch backend, which runs none")
+        self.graph = graph
         self._tokenizer: Any = None
         self._runner: Any = None
         self._cache: EmbeddingCache | None = None
@@ -194,8 +200,20 @@ class TextEncoder:
                 if self.backend == "torch":
                     self._runner = _TorchRunner(self.spec)
                 else:
-                    self._runner = _OnnxRunner(self.spec, self.root, self.backend == "onnx-int8")
+                    self._runner = _OnnxRunner(self.onnx_graph())
             return self._runner
+
+    def onnx_graph(self) -> bytes | Path:
+        """The backbone's ONNX graph for this (ONNX) backend: the one given, else the cached
+        export, made first where missing (which needs torch once per machine)."""
+        if self.graph is not None:
+            return self.graph
+        int8 = self.backend == "onnx-int8"
+        folder = self.root / "onnx" / f"{self.spec.name}-{self.spec.version()}"
+        path = folder / ("model-int8-pertext.onnx" if int8 else "model.onnx")
+        if not path.exists():
+            export_backbone(self.spec, path, int8=int8)
+        return path
 
     def _embed_uncached(self, texts: Sequence[str]) -> np.ndarray:
         chunks, owner = self.windows(texts)
@@ -293,14 +311,11 @@ class _TorchRunner:
 
 
 class _OnnxRunner:
-    """The backbone's ONNX export (made on first use, kept in the cache directory)."""
+    """The backbone's ONNX graph (``TextEncoder.onnx_graph``): (ids, mask) -> last hidden
+    state."""
 
-    def __init__(self, spec: BackboneSpec, root: Path, int8: bool) -> None:
-        folder = root / "onnx" / f"{spec.name}-{spec.version()}"
-        path = folder / ("model-int8-pertext.onnx" if int8 else "model.onnx")
-        if not path.exists():
-            export_backbone(spec, path, int8=int8)
-        self.session = OnnxSession(path)
+    def __init__(self, graph: bytes | Path) -> None:
+        self.session = OnnxSession(graph)
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}

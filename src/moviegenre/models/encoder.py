@@ -44,6 +44,9 @@ from moviegenre.models.embedding import BUILD_LOCK, TextEncoder
 from moviegenre.models.prior import genre_description
 from moviegenre.multilabel import as_sets, indicator, is_multi_label
 
+#: The serving backbone's ONNX graph in an encoder model folder (``EncoderGenreModel.files``).
+GRAPH_FILE = "backbone.onnx"
+
 
 def one_vs_rest_head(
     X: np.ndarray, Y: np.ndarray, C: float, class_weight_power: float
@@ -129,6 +132,9 @@ class EncoderGenreModel(GenreModel):
         backend = self.backend
         if inference and self.inference_backend is not None:
             backend = self.inference_backend
+        # the graph a loaded model folder ships serves predictions (see ``files``)
+        serving = self.inference_backend or self.backend
+        graph = self.__dict__.get("_graph") if backend == serving else None
         with BUILD_LOCK:
             encoders = self.__dict__.setdefault("_encoders", {})
             if backend not in encoders:
@@ -139,6 +145,7 @@ class EncoderGenreModel(GenreModel):
                     backend=backend,
                     batch_size=self.batch_size,
                     cache_dir=self.cache_dir,
+                    graph=graph,
                 )
             return encoders[backend]
 
@@ -219,6 +226,21 @@ class EncoderGenreModel(GenreModel):
 
     # -- persistence --------------------------------------------------------------------------
 
+    def files(self) -> dict[str, bytes]:
+        """The serving backbone's ONNX graph (``backbone.onnx``, int8 by default), saved in
+        the model folder as ``finetune`` saves its own, so that predicting with the saved model
+        needs neither torch nor the cache; none for the torch backend, which needs torch anyway.
+
+        Saving a model that was loaded without one (folders saved before the graph was kept)
+        reads it from the cache, exporting it there first where missing.
+        """
+        self._check_fitted()
+        runner = self.encoder(inference=True)
+        if runner.backend == "torch":
+            return {}
+        graph = runner.onnx_graph()
+        return {GRAPH_FILE: graph if isinstance(graph, bytes) else graph.read_bytes()}
+
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self._check_fitted()
         spec = backbone_spec(self.backbone)
@@ -270,4 +292,11 @@ class EncoderGenreModel(GenreModel):
         model.prototypes_ = check_array(arrays, "prototypes", (n, dim), cls.kind)
         model.temperature_ = check_temperature(config.get("temperature", 1.0), cls.kind)
         model.multi_label_ = check_multi_label_flag(config, cls.kind)
+        graph = (files or {}).get(GRAPH_FILE)
+        if graph is not None:  # without one (older folders) it is exported to the cache
+            if (model.inference_backend or model.backend) == "torch":
+                raise ModelFileError(
+                    f"encoder model ships {GRAPH_FILE} but serves with the torch backend"
+                )
+            model.__dict__["_graph"] = graph
         return model

@@ -25,12 +25,9 @@ backbone's ``tokenizer.json``: a saved model needs neither torch nor transformer
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -408,12 +405,16 @@ class FinetuneGenreModel(GenreModel):
         self._check_fitted()
         return {GRAPH_FILE: self.onnx_, TOKENIZER_FILE: self.tokenizer_json_.encode("utf-8")}
 
-    def write_extras(self, directory: Path) -> None:
-        """``history.json``: loss and accuracy per epoch, and the epoch kept where one was
-        chosen (multi-label), which the report marks (not read when loading)."""
-        if getattr(self, "history_", None):
-            best = self.best_epoch_ if getattr(self, "multi_label_", False) else None
-            save_history(self.history_, directory, best)
+    def training_history(self) -> dict[str, Any] | None:
+        """Loss and accuracy per epoch, and the epoch kept where one was chosen (multi-label),
+        which the report marks; saved as ``history.json`` (not read when loading)."""
+        if not getattr(self, "history_", None):
+            return None
+        payload: dict[str, Any] = {"epochs": self.history_}
+        best = self.best_epoch_ if getattr(self, "multi_label_", False) else None
+        if best is not None:
+            payload["best_epoch"] = best
+        return payload
 
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         self._check_fitted()
@@ -497,15 +498,3 @@ def _multi_label_record(
         "val_micro_f1": metrics["micro_f1"],
         "val_macro_f1": metrics["macro_f1"],
     }
-
-
-def save_history(
-    history: list[dict[str, float]], directory: str | os.PathLike, best_epoch: int | None = None
-) -> None:
-    """Write ``history.json`` (the report draws the curves from it, marking ``best_epoch``)."""
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    payload: dict[str, Any] = {"epochs": history}
-    if best_epoch is not None:
-        payload["best_epoch"] = best_epoch
-    (folder / "history.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -15,7 +15,6 @@ from moviegenre.report.grading import ModelGrade, model_scores
 from moviegenre.report.html import audit_section, write_audit_page
 from moviegenre.report.summary import (
     ALL_ROWS,
-    HISTORY_FILE,
     MODEL_CARD,
     ReportSettings,
     cooccurring_pairs,
@@ -27,7 +26,6 @@ from moviegenre.report.summary import (
 
 __all__ = [
     "ALL_ROWS",
-    "HISTORY_FILE",
     "MODEL_CARD",
     "ModelGrade",
     "ReportSettings",

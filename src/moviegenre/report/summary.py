@@ -13,14 +13,15 @@ from typing import Any
 
 import numpy as np
 
+from moviegenre.card import CARD_FILE
 from moviegenre.checks import CheckSettings, check_text
 from moviegenre.data import Dataset
 from moviegenre.errors import ConfigError
+from moviegenre.serialization import ModelDir
 
 #: The group name used for word clouds and terms of an unlabelled file.
 ALL_ROWS = "all descriptions"
-HISTORY_FILE = "history.json"
-MODEL_CARD = "MODEL_CARD.md"
+MODEL_CARD = CARD_FILE
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def genre_terms(dataset: Dataset, n_terms: int = 30) -> dict[str, dict[str, floa
 
 def read_history(model_dir: Path | None) -> tuple[list[dict[str, Any]], int | None, str | None]:
     """(per-epoch rows, best epoch, problem) from a model's history.json; never raises."""
-    path = None if model_dir is None else Path(model_dir) / HISTORY_FILE
+    path = None if model_dir is None else ModelDir(model_dir).history_path
     if path is None or not path.is_file():
         return [], None, None
     try:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from moviegenre.errors import ConfigError, MissingDependencyError, ModelFileError
-from moviegenre.modelio import (
+from moviegenre.serialization import (
     FORMAT_VERSION,
     METADATA_FILE,
     WEIGHTS_FILE,
@@ -274,7 +274,7 @@ def test_a_failed_save_keeps_the_old_model_and_leaves_nothing(
     tiny_classifier, model_copy, monkeypatch
 ):
     before = {p.name: p.read_bytes() for p in model_copy.iterdir()}
-    monkeypatch.setattr(type(tiny_classifier.model), "write_extras", lambda self, d: 1 / 0)
+    monkeypatch.setattr(type(tiny_classifier.model), "training_history", lambda self: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         tiny_classifier.save(model_copy, overwrite=True)
     assert {p.name: p.read_bytes() for p in model_copy.iterdir()} == before
@@ -360,7 +360,7 @@ def _deep(levels: int, leaf):
 def test_flat_lists_get_the_verdict_of_a_walk_item_by_item(meta, problem):
     """A list of plain values is checked at once (a 0.1 MB model.json's conformal scores),
     with the message the item-by-item walk gives (the last offending item, as it pops)."""
-    from moviegenre.modelio import MAX_METADATA_DEPTH, _check_tree
+    from moviegenre.serialization.schema import MAX_METADATA_DEPTH, _check_tree
 
     assert MAX_METADATA_DEPTH == 32
     found = _check_tree(meta)
@@ -374,11 +374,12 @@ def test_each_listed_file_is_hashed_once_and_a_changed_artifact_is_refused(tmp_p
     import hashlib
     import json
 
-    from moviegenre import modelio
+    import moviegenre.serialization.load as modelio
     from moviegenre.classifier import PRETRAINED_DIR
+    from moviegenre.serialization import METADATA_FILE
 
     folder = PRETRAINED_DIR / "blend"
-    listed = json.loads((folder / modelio.METADATA_FILE).read_text())["files"]
+    listed = json.loads((folder / METADATA_FILE).read_text())["files"]
     hashed = [0]
     real = hashlib.sha256
 
