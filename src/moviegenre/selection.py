@@ -1,12 +1,16 @@
 """Model selection, defined once for every kind: held-out rows, the score, the best, the refit.
 
 Held-out rows come from the one stratified splitter (``split.py``): a hold-out slice
-(:func:`holdout`) or k folds (:func:`folds`). Each candidate setting is scored on its held-out
-predictions by ``metrics.score`` and ranked by ``metrics.selection_score``; ties go to the
-first candidate (:func:`select`). Then the chosen setting is refit on all rows where the kind
-allows it (:func:`refits`). training.py searches a kind's grid this way; kinds that choose a
-setting inside ``fit`` (linear: C out-of-fold, on features built once per fold; the blends:
-the weight on a slice) call the same functions, so no kind has a protocol of its own.
+(:func:`holdout`) or k folds (:func:`folds`), named together by a :class:`Scheme`; what any
+kind predicts for held-out rows is :func:`held_out_proba` (training, the label audit). A kind
+may offer a faster out-of-fold hook (``out_of_fold_proba``: linear builds features once per
+fold and calibrates on the pooled out-of-fold scores) but no protocol of its own. Each
+candidate setting is scored on its held-out predictions by ``metrics.score`` and ranked by
+``metrics.selection_score``; ties go to the first candidate (:func:`select`). Then the chosen
+setting is refit on all rows where the kind allows it (:func:`refits`). training.py searches a
+kind's grid this way; kinds that choose a setting inside ``fit`` (linear: C out-of-fold, on
+features built once per fold; the blends: the weight on a slice) call the same functions, so no
+kind has a protocol of its own.
 
 Genre sets (multi-label rows) are stratified by each row's rarest genre (``split.strata``),
 so rare genres spread over folds as in single-label data; a candidate is scored at per-genre
@@ -25,6 +29,7 @@ from moviegenre.errors import ConfigError
 from moviegenre.metrics import headline, score_any, selection_score
 from moviegenre.multilabel import as_sets, choose_thresholds, indicator, is_multi_label
 from moviegenre.split import (
+    check_folds,
     check_fraction,
     check_random_state,
     strata,
@@ -77,6 +82,82 @@ def folds(
         raise ConfigError(f"nothing to cross-validate: {TOO_FEW_ROWS}")
     n_folds = max(2, min(int(n_folds), int(counts.max())))
     return stratified_folds(labels, n_folds=n_folds, random_state=random_state)
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """Which training rows are held out: a stratified slice of ``val_fraction``, or
+    ``n_folds`` stratified folds (cross-fitting: every row is held out once)."""
+
+    val_fraction: float | None = None
+    n_folds: int | None = None
+    random_state: int = 0
+
+    @classmethod
+    def slice(cls, val_fraction: float, random_state: int = 0) -> Scheme:
+        check(val_fraction, random_state)
+        return cls(val_fraction=float(val_fraction), random_state=random_state)
+
+    @classmethod
+    def folds(cls, n_folds: int, random_state: int = 0) -> Scheme:
+        check_random_state(random_state)
+        return cls(n_folds=check_folds(n_folds, "folds"), random_state=random_state)
+
+    def parts(self, labels: Sequence[Any]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The (train_idx, held_idx) pairs of this scheme for ``labels``."""
+        if self.n_folds:
+            return folds(labels, n_folds=self.n_folds, random_state=self.random_state)
+        fraction = 0.2 if self.val_fraction is None else self.val_fraction
+        return [holdout(labels, val_fraction=fraction, random_state=self.random_state)]
+
+
+@dataclass
+class HeldOutProba:
+    """Probabilities of the held-out rows ``index`` (sorted), one column per genre of
+    ``classes`` (sorted), each row from a model that did not train on it."""
+
+    index: np.ndarray
+    proba: np.ndarray
+    classes: list[str]
+
+
+def seeded(cls: Any, params: dict[str, Any], random_state: int) -> Any:
+    """A new ``cls`` with ``params``, seeded by ``random_state`` unless ``params`` seed it."""
+    if "random_state" in cls().get_params():
+        params = {"random_state": random_state, **params}
+    return cls(**params)
+
+
+def held_out_proba(
+    factory: Callable[[], Any],
+    texts: Sequence[str],
+    labels: Sequence[Any],
+    scheme: Scheme,
+) -> HeldOutProba:
+    """Each held-out row's probabilities from a fresh model (``factory()``) fitted on the
+    other rows of its part of ``scheme``.
+
+    With folds, a model whose kind has an ``out_of_fold_proba(texts, labels, n_folds,
+    random_state)`` hook gives them itself, holding out the same folds (:func:`folds`).
+    Columns a part's model never saw (a genre absent from its training rows) stay 0.
+    """
+    classes = sorted({str(g) for genres in as_sets(labels) for g in genres})
+    column = {g: j for j, g in enumerate(classes)}
+    model = factory()
+    hook = getattr(model, "out_of_fold_proba", None)
+    parts = scheme.parts(labels)
+    index = np.sort(np.concatenate([held for _, held in parts]))
+    proba = np.zeros((len(labels), len(classes)))
+    if scheme.n_folds and hook is not None:
+        part, part_classes = hook(texts, labels, scheme.n_folds, scheme.random_state)
+        proba[:, [column[str(c)] for c in part_classes]] = part
+        return HeldOutProba(index, proba[index], classes)
+    for k, (train_idx, held_idx) in enumerate(parts):
+        fitted = model if k == 0 else factory()  # a fresh model per part
+        fitted.fit([texts[i] for i in train_idx], [labels[i] for i in train_idx])
+        part = fitted.predict_proba([texts[i] for i in held_idx])
+        proba[np.ix_(held_idx, [column[str(c)] for c in fitted.classes_])] = part
+    return HeldOutProba(index, proba[index], classes)
 
 
 def trial(params: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:

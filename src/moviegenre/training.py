@@ -116,13 +116,6 @@ def _candidates(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
-def _model(cls: Any, params: dict[str, Any], random_state: int) -> Any:
-    """A new ``cls`` with ``params``, seeded by the training's ``random_state`` unless given."""
-    if "random_state" in cls().get_params():
-        params = {"random_state": random_state, **params}
-    return cls(**params)
-
-
 def train(
     dataset: Dataset,
     settings: TrainSettings | None = None,
@@ -166,7 +159,7 @@ def train(
             params = {**settings.params, **candidate}
             say(f"fitting {settings.kind} {candidate or ''} on {len(train_set)} rows", step, total)
             with reporting(say):
-                model = _model(cls, params, settings.random_state)
+                model = selection.seeded(cls, params, settings.random_state)
                 models.append(model.fit(train_set.texts, train_set.labels))
             yield model.predict_proba(val_set.texts)
 
@@ -185,7 +178,9 @@ def train(
             total,
         )
         with reporting(say):
-            model = _model(cls, final_params, settings.random_state).fit(dataset.texts, labels)
+            model = selection.seeded(cls, final_params, settings.random_state).fit(
+                dataset.texts, labels
+            )
         say("done", total, total)
     training = {"validation": "holdout", "val_fraction": settings.val_fraction,
                 "refit_on_full": refit}  # fmt: skip
@@ -215,7 +210,9 @@ def _train_self_validating(
     labels = list(dataset.labels or [])
     say(f"fitting {settings.kind} on {len(dataset)} rows (settings chosen on held-out rows)", 0, 1)
     with reporting(say):
-        model = _model(cls, settings.params, settings.random_state).fit(dataset.texts, labels)
+        model = selection.seeded(cls, settings.params, settings.random_state).fit(
+            dataset.texts, labels
+        )
     held = model.heldout()
     if held is None:
         raise ConfigError(
