@@ -176,7 +176,7 @@ def out_of_fold_proba(
     held = selection.held_out_proba(
         lambda: selection.seeded(cls, {}, random_state), dataset.texts, dataset.labels or [], scheme
     )
-    return held.proba, held.classes
+    return held.proba.astype(np.float64), held.classes
 
 
 def confident_joint(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:

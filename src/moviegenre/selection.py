@@ -20,7 +20,7 @@ thresholds chosen on its own held-out predictions (``multilabel.choose_threshold
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -114,11 +114,13 @@ class Scheme:
 @dataclass
 class HeldOutProba:
     """Probabilities of the held-out rows ``index`` (sorted), one column per genre of
-    ``classes`` (sorted), each row from a model that did not train on it."""
+    ``classes`` (sorted), each row from a model that did not train on it; ``models`` are the
+    fitted model of each part (none when a kind's hook answered)."""
 
     index: np.ndarray
     proba: np.ndarray
     classes: list[str]
+    models: list[Any] = field(default_factory=list)
 
 
 def seeded(cls: Any, params: dict[str, Any], random_state: int) -> Any:
@@ -133,6 +135,7 @@ def held_out_proba(
     texts: Sequence[str],
     labels: Sequence[Any],
     scheme: Scheme,
+    parts: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> HeldOutProba:
     """Each held-out row's probabilities from a fresh model (``factory()``) fitted on the
     other rows of its part of ``scheme``.
@@ -140,24 +143,32 @@ def held_out_proba(
     With folds, a model whose kind has an ``out_of_fold_proba(texts, labels, n_folds,
     random_state)`` hook gives them itself, holding out the same folds (:func:`folds`).
     Columns a part's model never saw (a genre absent from its training rows) stay 0.
+    ``parts`` are ``scheme.parts(labels)`` when made already (a searched grid makes its
+    split once for every candidate).
     """
     classes = sorted({str(g) for genres in as_sets(labels) for g in genres})
     column = {g: j for j, g in enumerate(classes)}
     model = factory()
     hook = getattr(model, "out_of_fold_proba", None)
-    parts = scheme.parts(labels)
-    index = np.sort(np.concatenate([held for _, held in parts]))
-    proba = np.zeros((len(labels), len(classes)))
+    parts = scheme.parts(labels) if parts is None else parts
+    placed: list[tuple[np.ndarray, list[int], np.ndarray]] = []
+    models: list[Any] = []
     if scheme.n_folds and hook is not None:
         part, part_classes = hook(texts, labels, scheme.n_folds, scheme.random_state)
-        proba[:, [column[str(c)] for c in part_classes]] = part
-        return HeldOutProba(index, proba[index], classes)
-    for k, (train_idx, held_idx) in enumerate(parts):
-        fitted = model if k == 0 else factory()  # a fresh model per part
-        fitted.fit([texts[i] for i in train_idx], [labels[i] for i in train_idx])
-        part = fitted.predict_proba([texts[i] for i in held_idx])
-        proba[np.ix_(held_idx, [column[str(c)] for c in fitted.classes_])] = part
-    return HeldOutProba(index, proba[index], classes)
+        placed.append((np.arange(len(labels)), [column[str(c)] for c in part_classes], part))
+    else:
+        for k, (train_idx, held_idx) in enumerate(parts):
+            fitted = model if k == 0 else factory()  # a fresh model per part
+            fitted.fit([texts[i] for i in train_idx], [labels[i] for i in train_idx])
+            part = fitted.predict_proba([texts[i] for i in held_idx])
+            placed.append((held_idx, [column[str(c)] for c in fitted.classes_], part))
+            models.append(fitted)
+    # the models' own dtype: a slice's matrix is exactly what its model predicted
+    proba = np.zeros((len(labels), len(classes)), dtype=np.result_type(*(p for *_, p in placed)))
+    for rows, cols, part in placed:
+        proba[np.ix_(rows, cols)] = part
+    index = np.sort(np.concatenate([rows for rows, *_ in placed]))
+    return HeldOutProba(index, proba[index], classes, models)
 
 
 def trial(params: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:

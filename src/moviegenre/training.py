@@ -221,26 +221,33 @@ def train(
     if grid is None or scheme is None:
         return _train_self_validating(dataset, settings, cls, say, start)
     labels = list(dataset.labels or [])
-    ((train_idx, val_idx),) = scheme.parts(labels)
-    train_set, val_set = dataset.subset(train_idx), dataset.subset(val_idx)
+    parts = scheme.parts(labels)  # one split, for every candidate
+    val_idx = parts[0][1]
     candidates = _candidates(grid)
     refit = selection.refits(cls)
     total = len(candidates) + int(refit)
     models: list[Any] = []
 
     def held_out_probas() -> Iterator[np.ndarray]:
+        rows = len(dataset) - len(val_idx)
         for step, candidate in enumerate(candidates):
             params = {**settings.params, **candidate}
-            say(f"fitting {settings.kind} {candidate or ''} on {len(train_set)} rows", step, total)
+            say(f"fitting {settings.kind} {candidate or ''} on {rows} rows", step, total)
             with reporting(say):
-                model = selection.seeded(cls, params, settings.random_state)
-                models.append(model.fit(train_set.texts, train_set.labels))
-            yield model.predict_proba(val_set.texts)
+                held = selection.held_out_proba(
+                    lambda p=params: selection.seeded(cls, p, settings.random_state),
+                    dataset.texts,
+                    labels,
+                    scheme,
+                    parts,
+                )
+            models.extend(held.models)
+            yield held.proba
 
     def announce(index: int, trial: dict[str, Any]) -> None:
         say(f"{trial['params'] or settings.kind}: validation {_summary(trial)}", index + 1, total)
 
-    val_labels = list(val_set.labels or [])
+    val_labels = [labels[i] for i in val_idx]
     genres = sorted({g for genres in as_sets(labels) for g in genres})  # a set of one per string
     chosen = selection.select(candidates, held_out_probas(), val_labels, genres, on_trial=announce)
     model = models[chosen.index]
