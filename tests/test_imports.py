@@ -139,6 +139,8 @@ SHELLS = ("moviegenre.cli", "moviegenre.api", *SERVE_PARTS, "moviegenre.app", "m
     [
         ("moviegenre.models", ABOVE_MODELS),
         ("moviegenre.checks", ("moviegenre.models", *ABOVE_MODELS)),
+        # the selection protocol sits below the kinds that obey it (issue 23)
+        ("moviegenre.selection", ("moviegenre.models", "moviegenre.audit", *ABOVE_MODELS)),
         ("moviegenre.classifier", SHELLS + ("moviegenre.batch", "moviegenre.training")),
         ("moviegenre.explain", ("moviegenre.classifier", *SHELLS)),
         ("moviegenre.results", ("moviegenre.classifier", "moviegenre.explain")),
@@ -242,3 +244,37 @@ def test_the_moviegenre_command_prints_its_version_and_runs_the_app():
     assert usage.returncode == 0 and "--top-k" in usage.stdout
     typer = subprocess.run([*run, "--version", "extra"], capture_output=True, text=True, env=env)
     assert (typer.returncode, typer.stdout) == (0, version.stdout)  # the app's own --version
+
+
+def _names_used(path: Path) -> set[str]:
+    """Every name and attribute a source file refers to (``ast``), imports included."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.alias):
+            found.add(node.name.rsplit(".", 1)[-1])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("names", "owners"),
+    [
+        # rows are held out by selection.py alone (split.py makes the splits it asks for)
+        ({"stratified_split", "stratified_folds"}, {"split.py", "selection.py"}),
+        # linear's out-of-fold probabilities are read through its hook or heldout(), by it
+        ({"oof_proba_"}, {"models/linear.py"}),
+    ],
+)
+def test_the_selection_protocol_has_one_owner(names, owners):
+    """Issue 23: audit read ``oof_proba_`` and the CLI split rows by itself; now nothing
+    outside the owners names these."""
+    users = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if names & _names_used(path) and str(path.relative_to(PACKAGE)) not in owners
+    )
+    assert users == []
