@@ -129,6 +129,7 @@ ABOVE_MODELS = (
     "moviegenre.batch_ray",
     "moviegenre.report",
     "moviegenre.training",
+    "moviegenre.training_plan",
 )
 #: The public-API layer never imports a shell built on it.
 SHELLS = ("moviegenre.cli", "moviegenre.api", *SERVE_PARTS, "moviegenre.app", "moviegenre.report")
@@ -141,6 +142,7 @@ SHELLS = ("moviegenre.cli", "moviegenre.api", *SERVE_PARTS, "moviegenre.app", "m
         ("moviegenre.checks", ("moviegenre.models", *ABOVE_MODELS)),
         # the selection protocol sits below the kinds that obey it (issue 23)
         ("moviegenre.selection", ("moviegenre.models", "moviegenre.audit", *ABOVE_MODELS)),
+        ("moviegenre.training_plan", ("moviegenre.training", "moviegenre.classifier")),
         ("moviegenre.classifier", SHELLS + ("moviegenre.batch", "moviegenre.training")),
         ("moviegenre.explain", ("moviegenre.classifier", *SHELLS)),
         ("moviegenre.results", ("moviegenre.classifier", "moviegenre.explain")),

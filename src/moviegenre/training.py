@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -36,35 +36,25 @@ from moviegenre.data import Dataset, dataset_fingerprint
 from moviegenre.errors import ConfigError
 from moviegenre.heldout import TrainingPredictions
 from moviegenre.metrics import headline, score_any
-from moviegenre.models import MODEL_KINDS, model_class
-from moviegenre.models.base import check_params
-from moviegenre.multilabel import LabelRule, as_sets, indicator, is_multi_label
+from moviegenre.multilabel import LabelRule, as_sets, indicator
 from moviegenre.progress import reporting
+from moviegenre.training_plan import (  # re-exported: TrainSettings is imported from here
+    DEFAULT_VAL_FRACTION,
+    Plan,
+    TrainSettings,
+    check_multi_label,
+    plan,
+)
 
-
-@dataclass
-class TrainSettings:
-    """How to train: which kind, fixed parameters, what to search, how to split."""
-
-    kind: str = "linear"
-    params: dict[str, Any] = field(default_factory=dict)
-    #: Parameter grid searched on validation; None means the kind's own ``search_space``.
-    search: dict[str, list[Any]] | None = None
-    #: The hold-out share. None: the kind's own (``DEFAULT_VAL_FRACTION`` when a grid is
-    #: searched; the blends' and finetune's ``val_fraction`` parameter). Given, it is the
-    #: searched grid's slice, or is passed to a kind that holds a slice out inside ``fit``;
-    #: a kind that holds rows out by folds (linear: ``calibration_folds``; a blend with
-    #: ``cv_folds``) refuses it: a share it would not use must not look used (``plan``).
-    val_fraction: float | None = None
-    #: Seeds the hold-out split and every model that has a ``random_state`` of its own.
-    random_state: int = 0
-    name: str = "moviegenre"
-    #: Where fine-tuning runs ("auto", "cpu", "cuda"); given to every member that has a device.
-    #: Kinds with no device run on the CPU: they take "auto" and "cpu" and refuse "cuda".
-    device: str = "auto"
-    #: The command that trains this way, recorded in model.json and the model card; None
-    #: records the Python call (the CLI passes its own command line, every option spelled out).
-    command: str | None = None
+__all__ = [
+    "DEFAULT_VAL_FRACTION",
+    "Plan",
+    "TrainResult",
+    "TrainSettings",
+    "check_multi_label",
+    "plan",
+    "train",
+]
 
 
 @dataclass
@@ -76,111 +66,6 @@ class TrainResult:
     trials: list[dict[str, Any]]
     best_params: dict[str, Any]
     seconds: float
-
-
-def _with_device(cls: Any, params: dict[str, Any], device: str) -> dict[str, Any]:
-    """``params`` with ``device`` set on the kind, or on a blend's partner, where it has one."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}")
-    defaults = cls().get_params()
-    if "device" in defaults:
-        return {"device": device, **params}
-    partner = params.get("partner", defaults.get("partner"))
-    if partner in MODEL_KINDS and "device" in model_class(partner)().get_params():
-        partner_params = {"device": device, **(params.get("partner_params") or {})}
-        return {**params, "partner_params": partner_params}
-    if device == "cuda":
-        raise ConfigError(
-            f"kind {cls.kind!r} runs on the CPU only (no part of it fine-tunes), so device "
-            "'cuda' does not apply; use auto or cpu, or a kind that fine-tunes (finetune, blend)"
-        )
-    return params
-
-
-#: The hold-out share of a searched grid when ``TrainSettings.val_fraction`` is None.
-DEFAULT_VAL_FRACTION = 0.2
-
-
-@dataclass
-class Plan:
-    """How ``train`` fits a kind: its checked parameters, and where held-out rows come from:
-    a searched ``grid`` on the ``scheme``'s slice, or (``grid`` None) inside ``fit``."""
-
-    cls: Any
-    params: dict[str, Any]
-    grid: dict[str, list[Any]] | None
-    scheme: selection.Scheme | None
-
-
-def _with_val_fraction(cls: Any, params: dict[str, Any], val_fraction: float | None) -> Any:
-    """``params`` with ``val_fraction`` given to a kind that holds a slice out inside ``fit``;
-    a ConfigError for a kind that holds rows out by folds, or for a share given twice."""
-    if val_fraction is None:
-        return params
-    defaults = cls().get_params()
-    folds = params.get("cv_folds", defaults.get("cv_folds"))
-    if "val_fraction" not in defaults or folds:
-        how = f"cv_folds={folds} cross-fits" if folds else "chooses its settings out-of-fold"
-        raise ConfigError(
-            f"kind {cls.kind!r} {how} (every row is held out once), so val_fraction does not "
-            "apply; set its folds as a parameter, or give a search grid to choose on a "
-            "val_fraction slice"
-        )
-    if params.get("val_fraction", val_fraction) != val_fraction:
-        raise ConfigError(
-            f"val_fraction given twice ({val_fraction} and parameter "
-            f"val_fraction={params['val_fraction']}); give it once"
-        )
-    return {**params, "val_fraction": val_fraction}
-
-
-def _grid(cls: Any, params: dict[str, Any], search: dict[str, list[Any]] | None) -> Any:
-    """The grid to search: ``search``, or the kind's ``search_space`` less the fixed
-    ``params``; a searched value is checked like a parameter, and a parameter both fixed and
-    searched is refused (the search would silently drop it)."""
-    if search is None:
-        return {k: v for k, v in cls.search_space.items() if k not in params}
-    for key, values in search.items():
-        if key in params:
-            raise ConfigError(f"parameter {key!r} is both fixed and searched; give it once")
-        if isinstance(values, str) or not isinstance(values, list | tuple) or not values:
-            raise ConfigError(f"search {key!r} must be a non-empty list of values")
-        for value in values:
-            check_params(cls, {key: value})
-    return {k: list(v) for k, v in search.items()}
-
-
-def plan(settings: TrainSettings) -> Plan:
-    """Check every setting of ``settings`` against its kind before any fit: each one reaches
-    the kind (parameters, device, val_fraction, random_state through ``selection.seeded``)
-    or is refused with one ConfigError saying why it cannot apply."""
-    cls = model_class(settings.kind)
-    fraction = DEFAULT_VAL_FRACTION if settings.val_fraction is None else settings.val_fraction
-    selection.check(fraction, settings.random_state)
-    params = _with_device(cls, check_params(cls, settings.params), settings.device)
-    if cls.validates_in_fit and settings.search is None:
-        return Plan(cls, _with_val_fraction(cls, params, settings.val_fraction), None, None)
-    scheme = selection.Scheme.slice(fraction, settings.random_state)
-    return Plan(cls, params, _grid(cls, params, settings.search), scheme)
-
-
-def check_multi_label(dataset: Dataset, cls: Any) -> bool:
-    """Whether ``dataset`` holds genre sets; ConfigError when ``cls`` cannot learn them."""
-    if not is_multi_label(dataset.labels or []):
-        return False
-    if not cls.supports_multi_label:
-        able = []
-        for name in sorted(MODEL_KINDS):
-            try:
-                if model_class(name).supports_multi_label:
-                    able.append(name)
-            except ImportError:  # a kind whose optional dependencies are missing
-                continue
-        raise ConfigError(
-            f"{dataset.source} has several genres per row, which kind {cls.kind!r} cannot "
-            f"learn; kinds that learn genre sets: {', '.join(able)}"
-        )
-    return True
 
 
 def _summary(metrics: dict[str, Any]) -> str:
@@ -214,16 +99,38 @@ def train(
         raise ConfigError(f"{dataset.source} has no genre labels; training needs labelled rows")
     start = time.perf_counter()
     say = progress or (lambda _msg, _done, _total: None)
-    chosen_plan = plan(settings)
-    cls, grid, scheme = chosen_plan.cls, chosen_plan.grid, chosen_plan.scheme
-    settings = replace(settings, params=chosen_plan.params)
-    check_multi_label(dataset, cls)
-    if grid is None or scheme is None:
-        return _train_self_validating(dataset, settings, cls, say, start)
+    planned = plan(settings)
+    settings = replace(settings, params=planned.params)
+    check_multi_label(dataset, planned.cls)
+    fit = _fit_validating_in_fit if planned.grid is None else _search
+    return _result(dataset, settings, fit(dataset, settings, planned, say), start)
+
+
+@dataclass
+class _Fitted:
+    """What either way of fitting gives ``_result``: the final model, its validation metrics
+    and trials, the settings it ended with, how rows were held out, and the held-out
+    predictions (probabilities, their labels, their row indices)."""
+
+    model: Any
+    metrics: dict[str, Any]
+    trials: list[dict[str, Any]]
+    params: dict[str, Any]
+    protocol: dict[str, Any]
+    held_out: tuple[Any, list[Any], Any]
+
+
+def _search(
+    dataset: Dataset, settings: TrainSettings, planned: Plan, say: Callable[[str, int, int], None]
+) -> _Fitted:
+    """Each candidate of the grid predicts the one hold-out slice (``held_out_proba``), the
+    best by ``selection.select`` is kept, and refit on all rows where the kind allows."""
+    cls, scheme = planned.cls, planned.scheme
+    assert planned.grid is not None and scheme is not None  # plan() gives both or neither
     labels = list(dataset.labels or [])
     parts = scheme.parts(labels)  # one split, for every candidate
     val_idx = parts[0][1]
-    candidates = _candidates(grid)
+    candidates = _candidates(planned.grid)
     refit = selection.refits(cls)
     total = len(candidates) + int(refit)
     models: list[Any] = []
@@ -263,35 +170,28 @@ def train(
                 dataset.texts, labels
             )
         say("done", total, total)
-    training = {"validation": "holdout", "val_fraction": scheme.val_fraction,
+    protocol = {"validation": "holdout", "val_fraction": scheme.val_fraction,
                 "refit_on_full": refit}  # fmt: skip
-    return _result(
-        dataset,
-        settings,
+    return _Fitted(
         model,
         chosen.metrics,
         chosen.trials,
         final_params,
-        training,
-        start,
+        protocol,
         (chosen.proba, val_labels, val_idx),
     )
 
 
-def _train_self_validating(
-    dataset: Dataset,
-    settings: TrainSettings,
-    cls: Any,
-    say: Callable[[str, int, int], None],
-    start: float,
-) -> TrainResult:
+def _fit_validating_in_fit(
+    dataset: Dataset, settings: TrainSettings, planned: Plan, say: Callable[[str, int, int], None]
+) -> _Fitted:
     """One fit on all rows for a kind that chooses its settings inside ``fit`` through
     ``selection.py`` (linear: out-of-fold; blends, finetune: a hold-out slice); its held-out
     predictions are the validation metrics."""
     labels = list(dataset.labels or [])
     say(f"fitting {settings.kind} on {len(dataset)} rows (settings chosen on held-out rows)", 0, 1)
     with reporting(say):
-        model = selection.seeded(cls, settings.params, settings.random_state).fit(
+        model = selection.seeded(planned.cls, settings.params, settings.random_state).fit(
             dataset.texts, labels
         )
     held = model.heldout()
@@ -307,37 +207,23 @@ def _train_self_validating(
     val_metrics = score_any(held_labels, held.proba, model.classes_, thresholds)
     best_params = {**settings.params, **model.chosen_params()}
     say(f"{best_params}: held-out {_summary(val_metrics)}", 1, 1)
-    return _result(
-        dataset,
-        settings,
-        model,
-        val_metrics,
-        held.trials,
-        best_params,
-        held.protocol,
-        start,
-        (held.proba, held_labels, held.index),
-    )
+    held_out = (held.proba, held_labels, held.index)
+    return _Fitted(model, val_metrics, held.trials, best_params, held.protocol, held_out)
 
 
 def _result(
-    dataset: Dataset,
-    settings: TrainSettings,
-    model: Any,
-    val_metrics: dict[str, Any],
-    trials: list[dict[str, Any]],
-    params: dict[str, Any],
-    how: dict[str, Any],
-    start: float,
-    held_out: tuple[Any, list[str], Any] | None = None,
+    dataset: Dataset, settings: TrainSettings, fitted: _Fitted, start: float
 ) -> TrainResult:
     """Wrap a fitted model with the metadata every trained model records.
 
-    ``held_out`` (probabilities of rows the scoring model did not train on, their labels and
-    their row indices) becomes the conformity scores that ``predict_set`` needs
+    ``fitted.held_out`` (probabilities of rows the scoring model did not train on, their
+    labels and their row indices) becomes the conformity scores that ``predict_set`` needs
     (``_conformal_scores``), and is kept with the model (``heldout.py``) so that a report on
     the training file grades the model with these predictions, never with rows it trained on.
     """
+    model, val_metrics, trials, params = fitted.model, fitted.metrics, fitted.trials, fitted.params
+    how: dict[str, Any] = fitted.protocol
+    held_out: tuple[Any, list[Any], Any] | None = fitted.held_out
     seconds = time.perf_counter() - start
     files = [part.strip() for part in str(dataset.source).split(" + ")]
     data = "from_records(texts, labels)" if files == ["<memory>"] else f"load_dataset({files!r})"
