@@ -84,12 +84,16 @@ def folds(
     return stratified_folds(labels, n_folds=n_folds, random_state=random_state)
 
 
+#: The hold-out share of a slice when none is given (``TrainSettings.val_fraction`` None).
+DEFAULT_VAL_FRACTION = 0.2
+
+
 @dataclass(frozen=True)
 class Scheme:
     """Which training rows are held out: a stratified slice of ``val_fraction``, or
     ``n_folds`` stratified folds (cross-fitting: every row is held out once)."""
 
-    val_fraction: float | None = None
+    val_fraction: float = DEFAULT_VAL_FRACTION  # unused with n_folds
     n_folds: int | None = None
     random_state: int = 0
 
@@ -107,8 +111,7 @@ class Scheme:
         """The (train_idx, held_idx) pairs of this scheme for ``labels``."""
         if self.n_folds:
             return folds(labels, n_folds=self.n_folds, random_state=self.random_state)
-        fraction = 0.2 if self.val_fraction is None else self.val_fraction
-        return [holdout(labels, val_fraction=fraction, random_state=self.random_state)]
+        return [holdout(labels, val_fraction=self.val_fraction, random_state=self.random_state)]
 
 
 @dataclass

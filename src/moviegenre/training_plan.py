@@ -64,7 +64,7 @@ def _with_device(cls: Any, params: dict[str, Any], device: str) -> dict[str, Any
 
 
 #: The hold-out share of a searched grid when ``TrainSettings.val_fraction`` is None.
-DEFAULT_VAL_FRACTION = 0.2
+DEFAULT_VAL_FRACTION = selection.DEFAULT_VAL_FRACTION
 
 
 @dataclass
