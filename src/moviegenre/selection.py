@@ -12,8 +12,8 @@ kind's grid this way; kinds that choose a setting inside ``fit`` (linear: C out-
 features built once per fold; the blends: the weight on a slice) call the same functions, so no
 kind has a protocol of its own. Probabilities are calibrated once, the same way: one softmax
 temperature (``models.base.fit_temperature``; per-genre sigmoids ``fit_platt`` for genre sets)
-fitted on held-out scores that these functions gave; it lives with the kinds because it needs
-their score functions, and this module never imports ``models`` (tests/test_imports.py).
+fitted on held-out scores that these functions gave; it lives in ``models.base`` beside the
+softmax it tunes, as this module never imports ``models`` (tests/test_imports.py).
 
 Genre sets (multi-label rows) are stratified by each row's rarest genre (``split.strata``),
 so rare genres spread over folds as in single-label data; a candidate is scored at per-genre
