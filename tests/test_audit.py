@@ -158,6 +158,7 @@ class PlainLinear(LinearGenreModel):
     """A kind that does not cross-validate itself, so the audit folds it."""
 
     validates_in_fit = False
+    out_of_fold_proba = None  # no hook: selection.held_out_proba fits a model per fold
 
     def __init__(self) -> None:
         super().__init__(C=0.5, calibration_folds=0)

@@ -40,6 +40,8 @@ def test_train_then_evaluate(tiny_imdb_train: Path, tiny_imdb_solution: Path, tm
         ["train", "--data", str(tiny_imdb_train), "--out", str(model), "--param", "C=0.5"], capsys
     )
     assert code == 0 and "Validation" in out and (model / "model.json").exists()
+    command = json.loads((model / "model.json").read_text())["training"]["command"]
+    assert "--val-fraction" not in command  # not given: linear's own out-of-fold protocol
     report = tmp_path / "eval"
     argv = ["evaluate", "--model", str(model), "--data", str(tiny_imdb_solution)]
     code, out, _ = run([*argv, "--out", str(report), "--record-as", "test"], capsys)
@@ -98,6 +100,14 @@ def test_baselines_table(tiny_imdb_train: Path, capsys):
         (["predict"], "give descriptions to classify"),
         (["train", "--data", "{data}", "--out", "{tmp}", "--param", "C"], "KEY=VALUE"),
         (["train", "--data", "{data}", "--out", "{tmp}", "--kind", "bert"], "unknown model kind"),
+        (
+            ["train", "--data", "{data}", "--out", "{tmp}", "--val-fraction", "0.3"],
+            "kind 'linear' chooses its settings out-of-fold",
+        ),
+        (
+            ["train", "--data", "{data}", "--out", "{tmp}", "--device", "cuda"],
+            "kind 'linear' runs on the CPU only",
+        ),
     ],
 )
 def test_errors_are_one_line_without_traceback(argv, message, tiny_imdb_train, tmp_path, capsys):

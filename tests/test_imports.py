@@ -127,6 +127,7 @@ ABOVE_MODELS = (
     "moviegenre.explain",
     "moviegenre.training",
     SERIALIZATION,
+    "moviegenre.training_plan",
 )
 
 
@@ -155,6 +156,9 @@ def test_inside_matches_packages_not_prefixes(module, names, inside):
         ("moviegenre.models", ABOVE_MODELS),
         ("moviegenre.checks", ("moviegenre.models", *ABOVE_MODELS)),
         ("moviegenre.classifier", (*SHELLS, "moviegenre.training")),
+        # the selection protocol sits below the kinds that obey it (issue 23)
+        ("moviegenre.selection", ("moviegenre.models", "moviegenre.audit", *ABOVE_MODELS)),
+        ("moviegenre.training_plan", ("moviegenre.training", "moviegenre.classifier")),
         ("moviegenre.explain", ("moviegenre.classifier", *SHELLS)),
         ("moviegenre.results", ("moviegenre.classifier", "moviegenre.explain")),
         # the shells never import each other (the CLI sits on all of them)
@@ -286,3 +290,37 @@ def test_only_serialization_names_the_files_of_a_model_folder():
             if joined and getattr(node.right, "value", None) in MODEL_FOLDER_FILES:
                 found.append(f"{name}:{node.lineno} / {node.right.value!r}")
     assert not found, "; ".join(found)
+
+
+def _names_used(path: Path) -> set[str]:
+    """Every name and attribute a source file refers to (``ast``), imports included."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.alias):
+            found.add(node.name.rsplit(".", 1)[-1])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("names", "owners"),
+    [
+        # rows are held out by selection.py alone (split.py makes the splits it asks for)
+        ({"stratified_split", "stratified_folds"}, {"data/split.py", "selection.py"}),
+        # linear's out-of-fold probabilities are read through its hook or heldout(), by it
+        ({"oof_proba_"}, {"models/linear.py"}),
+    ],
+)
+def test_the_selection_protocol_has_one_owner(names, owners):
+    """Issue 23: audit read ``oof_proba_`` and the CLI split rows by itself; now nothing
+    outside the owners names these."""
+    users = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if names & _names_used(path) and str(path.relative_to(PACKAGE)) not in owners
+    )
+    assert users == []

@@ -190,3 +190,79 @@ def test_folds_and_holdout_take_genre_sets():
     assert 10 <= len(val_idx) <= 14 and not set(train_idx) & set(val_idx)
     for side in (train_idx, val_idx):  # every genre (12+ rows each) on both sides
         assert {g for i in side for g in labels[i]} == {g for s in labels for g in s}
+
+
+# -- held-out probabilities, one function for every caller (issue 23) -------------------------
+
+
+def test_held_out_proba_fits_a_fresh_model_per_fold_on_the_other_rows():
+    """Without a hook, each fold's rows are predicted by a model fitted on the other folds."""
+    rows = tiny_rows(40, seed=2)
+    texts, labels = [r[3] for r in rows], [r[2] for r in rows]
+    fitted: list[list[str]] = []
+
+    def factory():
+        model = model_class("linear")(C=0.5, calibration_folds=0)
+        model.out_of_fold_proba = None  # an instance without the hook: the generic path
+        real_fit = model.fit
+        model.fit = lambda t, y: fitted.append(list(t)) or real_fit(t, y)
+        return model
+
+    scheme = selection.Scheme.folds(4, random_state=1)
+    held = selection.held_out_proba(factory, texts, labels, scheme)
+    parts = selection.folds(labels, n_folds=4, random_state=1)
+    assert len(fitted) == 4 and held.index.tolist() == list(range(40))
+    assert held.classes == sorted(set(labels))
+    for (train_idx, held_idx), seen in zip(parts, fitted, strict=True):
+        assert seen == [texts[i] for i in train_idx]
+        model = model_class("linear")(C=0.5, calibration_folds=0).fit(
+            seen, [labels[i] for i in train_idx]
+        )
+        expected = model.predict_proba([texts[i] for i in held_idx])
+        np.testing.assert_allclose(held.proba[held_idx], expected)
+
+
+def test_held_out_proba_on_a_slice_predicts_only_the_slice():
+    rows = tiny_rows(40, seed=2)
+    texts, labels = [r[3] for r in rows], [r[2] for r in rows]
+    scheme = selection.Scheme.slice(0.25, random_state=3)
+    held = selection.held_out_proba(
+        lambda: model_class("linear")(C=0.5, calibration_folds=0), texts, labels, scheme
+    )
+    _, val_idx = selection.holdout(labels, val_fraction=0.25, random_state=3)
+    assert held.index.tolist() == val_idx.tolist()
+    assert held.proba.shape == (len(val_idx), len(set(labels)))
+    np.testing.assert_allclose(held.proba.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_linears_hook_holds_out_the_protocols_folds_and_is_its_own_out_of_fold_fit():
+    """linear's faster hook gives what one fit with calibration_folds does (same folds)."""
+    rows = tiny_rows(40, seed=2)
+    texts, labels = [r[3] for r in rows], [r[2] for r in rows]
+    linear = model_class("linear")
+    held = selection.held_out_proba(
+        lambda: linear(C=0.5), texts, labels, selection.Scheme.folds(4, random_state=1)
+    )
+    own = linear(C=0.5, calibration_folds=4, random_state=1).fit(texts, labels)
+    # (threaded fold fits: the out-of-fold scores may differ in their last bits)
+    np.testing.assert_allclose(held.proba, own.oof_proba_, rtol=1e-6, atol=1e-12)
+    assert own.n_folds_ == len(selection.folds(labels, n_folds=4, random_state=1))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: selection.Scheme.folds(1), "folds must be an integer >= 2"),
+        (lambda: selection.Scheme.slice(1.5), "val_fraction"),
+        (lambda: selection.Scheme.folds(3, random_state=-1), "random_state"),
+    ],
+)
+def test_a_bad_scheme_is_refused_when_made(make, message):
+    with pytest.raises(ConfigError, match=message):
+        make()
+
+
+def test_seeded_seeds_a_kind_that_has_a_random_state_unless_the_params_do():
+    linear = model_class("linear")
+    assert selection.seeded(linear, {}, 4).random_state == 4
+    assert selection.seeded(linear, {"random_state": 1}, 4).random_state == 1

@@ -104,25 +104,6 @@ def test_a_blend_reports_its_validation_slice(dataset, tiny_backbone):
 
 
 @pytest.mark.parametrize(
-    "kind, params, expected",
-    [
-        ("finetune", {}, {"device": "cpu"}),
-        ("finetune", {"device": "cuda"}, {"device": "cuda"}),
-        ("blend", {}, {"partner_params": {"device": "cpu"}}),
-        ("ensemble", {"partner": "finetune"}, {"partner": "finetune",
-                                              "partner_params": {"device": "cpu"}}),
-        ("ensemble", {}, {}),
-        ("linear", {}, {}),
-    ],
-)  # fmt: skip
-def test_device_reaches_the_member_that_has_one(kind, params, expected):
-    from moviegenre.models import model_class
-    from moviegenre.training import _with_device
-
-    assert _with_device(model_class(kind), params, "cpu") == expected
-
-
-@pytest.mark.parametrize(
     ("search", "rows"), [(None, 100), ({"C": [0.5]}, 20)]
 )  # out-of-fold: every row; validation split: its 20%
 def test_training_stores_conformity_scores_of_held_out_rows(search, rows):
@@ -222,3 +203,31 @@ def test_genre_sets_get_thresholds_from_held_out_predictions(search):
         assert record["recall_rows"] == len(val_idx) and len(result.trials) == 2
     assert {"micro_f1", "macro_f1", "hit_at_1"} <= set(result.validation)
     assert info.training["genre_counts"]["comedy"] == sum("comedy" in s for s in dataset.labels)
+
+
+# -- every TrainSettings field reaches every kind, or is refused (issue 23) -------------------
+
+
+def test_val_fraction_takes_effect_for_a_searched_linear_and_is_refused_out_of_fold(dataset):
+    """linear's out-of-fold validation ignores a hold-out share, so one is refused, not
+    silently dropped; with a search grid the share is the validation slice."""
+    for fraction in (0.2, 0.5):
+        result = train(dataset, TrainSettings(search={"C": [0.5]}, val_fraction=fraction))
+        expected = len(selection_holdout(dataset, fraction))
+        assert result.validation["rows"] == expected
+        assert result.classifier.info.training["val_fraction"] == fraction
+    with pytest.raises(ConfigError, match="kind 'linear' chooses its settings out-of-fold"):
+        train(dataset, TrainSettings(val_fraction=0.5))
+
+
+def selection_holdout(dataset, fraction):
+    from moviegenre import selection
+
+    return selection.holdout(list(dataset.labels), val_fraction=fraction, random_state=0)[1]
+
+
+def test_name_and_command_are_recorded(dataset):
+    """Recorded by ``_result`` the same way whatever the kind."""
+    result = train(dataset, TrainSettings(params={"C": 0.5}, name="mine", command="made by hand"))
+    assert result.classifier.info.name == "mine"
+    assert result.classifier.info.training["command"] == "made by hand"

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from moviegenre import selection
 from moviegenre._util import atomic_write, csv_cell
 from moviegenre.data import Dataset
-from moviegenre.data.split import check_folds, stratified_folds
 from moviegenre.errors import ConfigError
 from moviegenre.models import model_class
 
@@ -166,28 +166,17 @@ def out_of_fold_proba(
 ) -> tuple[np.ndarray, list[str]]:
     """Each row's probabilities from a model that did not train on it; columns = genres.
 
-    A kind whose ``fit`` cross-validates over ``calibration_folds`` (linear) gives its own
-    out-of-fold predictions; others are fitted once per fold of the one splitter (split.py).
+    ``selection.held_out_proba`` over ``folds`` folds, with a ``kind`` model seeded by
+    ``random_state`` (linear gives its own out-of-fold predictions through its hook).
     """
     if not dataset.has_labels:
         raise ConfigError(f"{dataset.source} has no genre labels; an audit needs labelled rows")
-    check_folds(folds, "folds")
-    labels = np.asarray(dataset.labels, dtype=object)
+    scheme = selection.Scheme.folds(folds, random_state)
     cls = model_class(kind)
-    if "calibration_folds" in cls().get_params():
-        model = cls(calibration_folds=folds, random_state=random_state)
-        model.fit(dataset.texts, list(labels))
-        return np.asarray(model.oof_proba_), [str(c) for c in model.classes_]
-    genres = sorted({str(y) for y in labels})
-    column = {g: j for j, g in enumerate(genres)}
-    proba = np.zeros((len(labels), len(genres)))
-    for train_idx, held_idx in stratified_folds(labels, n_folds=folds, random_state=random_state):
-        texts = [dataset.texts[i] for i in train_idx]
-        model = cls().fit(texts, list(labels[train_idx]))
-        part = model.predict_proba([dataset.texts[i] for i in held_idx])
-        cols = [column[str(c)] for c in model.classes_]
-        proba[np.ix_(held_idx, cols)] = part
-    return proba, genres
+    held = selection.held_out_proba(
+        lambda: selection.seeded(cls, {}, random_state), dataset.texts, dataset.labels or [], scheme
+    )
+    return held.proba.astype(np.float64), held.classes
 
 
 def confident_joint(labels: np.ndarray, proba: np.ndarray) -> np.ndarray:

@@ -1,12 +1,19 @@
 """Model selection, defined once for every kind: held-out rows, the score, the best, the refit.
 
 Held-out rows come from the one stratified splitter (``split.py``): a hold-out slice
-(:func:`holdout`) or k folds (:func:`folds`). Each candidate setting is scored on its held-out
-predictions by ``metrics.score`` and ranked by ``metrics.selection_score``; ties go to the
-first candidate (:func:`select`). Then the chosen setting is refit on all rows where the kind
-allows it (:func:`refits`). training.py searches a kind's grid this way; kinds that choose a
-setting inside ``fit`` (linear: C out-of-fold, on features built once per fold; the blends:
-the weight on a slice) call the same functions, so no kind has a protocol of its own.
+(:func:`holdout`) or k folds (:func:`folds`), named together by a :class:`Scheme`; what any
+kind predicts for held-out rows is :func:`held_out_proba` (training, the label audit). A kind
+may offer a faster out-of-fold hook (``out_of_fold_proba``: linear builds features once per
+fold and calibrates on the pooled out-of-fold scores) but no protocol of its own. Each
+candidate setting is scored on its held-out predictions by ``metrics.score`` and ranked by
+``metrics.selection_score``; ties go to the first candidate (:func:`select`). Then the chosen
+setting is refit on all rows where the kind allows it (:func:`refits`). training.py searches a
+kind's grid this way; kinds that choose a setting inside ``fit`` (linear: C out-of-fold, on
+features built once per fold; the blends: the weight on a slice) call the same functions, so no
+kind has a protocol of its own. Probabilities are calibrated once, the same way: one softmax
+temperature (``models.base.fit_temperature``; per-genre sigmoids ``fit_platt`` for genre sets)
+fitted on held-out scores that these functions gave; it lives in ``models.base`` beside the
+softmax it tunes, as this module never imports ``models`` (tests/test_imports.py).
 
 Genre sets (multi-label rows) are stratified by each row's rarest genre (``split.strata``),
 so rare genres spread over folds as in single-label data; a candidate is scored at per-genre
@@ -16,12 +23,13 @@ thresholds chosen on its own held-out predictions (``multilabel.choose_threshold
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from moviegenre.data.split import (
+    check_folds,
     check_fraction,
     check_random_state,
     strata,
@@ -77,6 +85,96 @@ def folds(
         raise ConfigError(f"nothing to cross-validate: {TOO_FEW_ROWS}")
     n_folds = max(2, min(int(n_folds), int(counts.max())))
     return stratified_folds(labels, n_folds=n_folds, random_state=random_state)
+
+
+#: The hold-out share of a slice when none is given (``TrainSettings.val_fraction`` None).
+DEFAULT_VAL_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """Which training rows are held out: a stratified slice of ``val_fraction``, or
+    ``n_folds`` stratified folds (cross-fitting: every row is held out once)."""
+
+    val_fraction: float = DEFAULT_VAL_FRACTION  # unused with n_folds
+    n_folds: int | None = None
+    random_state: int = 0
+
+    @classmethod
+    def slice(cls, val_fraction: float, random_state: int = 0) -> Scheme:
+        check(val_fraction, random_state)
+        return cls(val_fraction=float(val_fraction), random_state=random_state)
+
+    @classmethod
+    def folds(cls, n_folds: int, random_state: int = 0) -> Scheme:
+        check_random_state(random_state)
+        return cls(n_folds=check_folds(n_folds, "folds"), random_state=random_state)
+
+    def parts(self, labels: Sequence[Any]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The (train_idx, held_idx) pairs of this scheme for ``labels``."""
+        if self.n_folds:
+            return folds(labels, n_folds=self.n_folds, random_state=self.random_state)
+        return [holdout(labels, val_fraction=self.val_fraction, random_state=self.random_state)]
+
+
+@dataclass
+class HeldOutProba:
+    """Probabilities of the held-out rows ``index`` (sorted), one column per genre of
+    ``classes`` (sorted), each row from a model that did not train on it; ``models`` are the
+    fitted model of each part (none when a kind's hook answered)."""
+
+    index: np.ndarray
+    proba: np.ndarray
+    classes: list[str]
+    models: list[Any] = field(default_factory=list)
+
+
+def seeded(cls: Any, params: dict[str, Any], random_state: int) -> Any:
+    """A new ``cls`` with ``params``, seeded by ``random_state`` unless ``params`` seed it."""
+    if "random_state" in cls().get_params():
+        params = {"random_state": random_state, **params}
+    return cls(**params)
+
+
+def held_out_proba(
+    factory: Callable[[], Any],
+    texts: Sequence[str],
+    labels: Sequence[Any],
+    scheme: Scheme,
+    parts: list[tuple[np.ndarray, np.ndarray]] | None = None,
+) -> HeldOutProba:
+    """Each held-out row's probabilities from a fresh model (``factory()``) fitted on the
+    other rows of its part of ``scheme``.
+
+    With folds, a model whose kind has an ``out_of_fold_proba(texts, labels, n_folds,
+    random_state)`` hook gives them itself, holding out the same folds (:func:`folds`).
+    Columns a part's model never saw (a genre absent from its training rows) stay 0.
+    ``parts`` are ``scheme.parts(labels)`` when made already (a searched grid makes its
+    split once for every candidate).
+    """
+    classes = sorted({str(g) for genres in as_sets(labels) for g in genres})
+    column = {g: j for j, g in enumerate(classes)}
+    model = factory()
+    hook = getattr(model, "out_of_fold_proba", None)
+    parts = scheme.parts(labels) if parts is None else parts
+    placed: list[tuple[np.ndarray, list[int], np.ndarray]] = []
+    models: list[Any] = []
+    if scheme.n_folds and hook is not None:
+        part, part_classes = hook(texts, labels, scheme.n_folds, scheme.random_state)
+        placed.append((np.arange(len(labels)), [column[str(c)] for c in part_classes], part))
+    else:
+        for k, (train_idx, held_idx) in enumerate(parts):
+            fitted = model if k == 0 else factory()  # a fresh model per part
+            fitted.fit([texts[i] for i in train_idx], [labels[i] for i in train_idx])
+            part = fitted.predict_proba([texts[i] for i in held_idx])
+            placed.append((held_idx, [column[str(c)] for c in fitted.classes_], part))
+            models.append(fitted)
+    # the models' own dtype: a slice's matrix is exactly what its model predicted
+    proba = np.zeros((len(labels), len(classes)), dtype=np.result_type(*(p for *_, p in placed)))
+    for rows, cols, part in placed:
+        proba[np.ix_(rows, cols)] = part
+    index = np.sort(np.concatenate([rows for rows, *_ in placed]))
+    return HeldOutProba(index, proba[index], classes, models)
 
 
 def trial(params: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,10 @@ the same protocol (linear: out-of-fold; the blends and finetune: a hold-out slic
 once on all rows instead, and their held-out predictions are the validation metrics. Either
 way, the held-out predictions also become the conformity scores of ``predict_set``.
 
+Every ``TrainSettings`` field reaches the kind or is refused before any fit (``plan``): a
+setting that a kind cannot use (``val_fraction`` for a kind that holds rows out by folds,
+``device="cuda"`` for a kind that fine-tunes nothing) is one ConfigError, never ignored.
+
 Genre sets (several genres per row, ``multilabel.py``) train only the kinds that support
 them (``supports_multi_label``). Their held-out predictions choose the per-genre decision
 thresholds (``LabelRule``: F1-optimal per genre, one global threshold for genres with too
@@ -19,7 +23,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,32 +36,25 @@ from moviegenre.data import Dataset, dataset_fingerprint
 from moviegenre.errors import ConfigError
 from moviegenre.heldout import TrainingPredictions
 from moviegenre.metrics import headline, score_any
-from moviegenre.models import MODEL_KINDS, model_class
-from moviegenre.models.base import check_params
-from moviegenre.multilabel import LabelRule, as_sets, indicator, is_multi_label
+from moviegenre.multilabel import LabelRule, as_sets, indicator
 from moviegenre.progress import reporting
+from moviegenre.training_plan import (  # re-exported: TrainSettings is imported from here
+    DEFAULT_VAL_FRACTION,
+    Plan,
+    TrainSettings,
+    check_multi_label,
+    plan,
+)
 
-
-@dataclass
-class TrainSettings:
-    """How to train: which kind, fixed parameters, what to search, how to split."""
-
-    kind: str = "linear"
-    params: dict[str, Any] = field(default_factory=dict)
-    #: Parameter grid searched on validation; None means the kind's own ``search_space``.
-    search: dict[str, list[Any]] | None = None
-    #: The hold-out share when a grid is searched. Kinds validated inside ``fit`` and not
-    #: searched hold out by their own parameters (linear: ``calibration_folds``; blends and
-    #: finetune: ``val_fraction``), through the same ``selection.py`` functions.
-    val_fraction: float = 0.2
-    #: Seeds the hold-out split and every model that has a ``random_state`` of its own.
-    random_state: int = 0
-    name: str = "moviegenre"
-    #: Where fine-tuning runs ("auto", "cpu", "cuda"); given to every member that has a device.
-    device: str = "auto"
-    #: The command that trains this way, recorded in model.json and the model card; None
-    #: records the Python call (the CLI passes its own command line, every option spelled out).
-    command: str | None = None
+__all__ = [
+    "DEFAULT_VAL_FRACTION",
+    "Plan",
+    "TrainResult",
+    "TrainSettings",
+    "check_multi_label",
+    "plan",
+    "train",
+]
 
 
 @dataclass
@@ -71,39 +68,6 @@ class TrainResult:
     seconds: float
 
 
-def _with_device(cls: Any, params: dict[str, Any], device: str) -> dict[str, Any]:
-    """``params`` with ``device`` set on the kind, or on a blend's partner, where it has one."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"device must be auto, cpu or cuda, got {device!r}")
-    defaults = cls().get_params()
-    if "device" in defaults:
-        return {"device": device, **params}
-    partner = params.get("partner", defaults.get("partner"))
-    if partner in MODEL_KINDS and "device" in model_class(partner)().get_params():
-        partner_params = {"device": device, **(params.get("partner_params") or {})}
-        return {**params, "partner_params": partner_params}
-    return params
-
-
-def check_multi_label(dataset: Dataset, cls: Any) -> bool:
-    """Whether ``dataset`` holds genre sets; ConfigError when ``cls`` cannot learn them."""
-    if not is_multi_label(dataset.labels or []):
-        return False
-    if not cls.supports_multi_label:
-        able = []
-        for name in sorted(MODEL_KINDS):
-            try:
-                if model_class(name).supports_multi_label:
-                    able.append(name)
-            except ImportError:  # a kind whose optional dependencies are missing
-                continue
-        raise ConfigError(
-            f"{dataset.source} has several genres per row, which kind {cls.kind!r} cannot "
-            f"learn; kinds that learn genre sets: {', '.join(able)}"
-        )
-    return True
-
-
 def _summary(metrics: dict[str, Any]) -> str:
     """The two held-out figures a progress line shows."""
     if "accuracy" in metrics:
@@ -114,13 +78,6 @@ def _summary(metrics: dict[str, Any]) -> str:
 def _candidates(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     keys = list(grid)
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
-
-
-def _model(cls: Any, params: dict[str, Any], random_state: int) -> Any:
-    """A new ``cls`` with ``params``, seeded by the training's ``random_state`` unless given."""
-    if "random_state" in cls().get_params():
-        params = {"random_state": random_state, **params}
-    return cls(**params)
 
 
 def train(
@@ -142,38 +99,62 @@ def train(
         raise ConfigError(f"{dataset.source} has no genre labels; training needs labelled rows")
     start = time.perf_counter()
     say = progress or (lambda _msg, _done, _total: None)
-    cls = model_class(settings.kind)
-    selection.check(settings.val_fraction, settings.random_state)
-    params = _with_device(cls, check_params(cls, settings.params), settings.device)
-    settings = replace(settings, params=params)
-    check_multi_label(dataset, cls)
-    if cls.validates_in_fit and settings.search is None:
-        return _train_self_validating(dataset, settings, cls, say, start)
+    planned = plan(settings)
+    settings = replace(settings, params=planned.params)
+    check_multi_label(dataset, planned.cls)
+    fit = _fit_validating_in_fit if planned.grid is None else _search
+    return _result(dataset, settings, fit(dataset, settings, planned, say), start)
+
+
+@dataclass
+class _Fitted:
+    """What either way of fitting gives ``_result``: the final model, its validation metrics
+    and trials, the settings it ended with, how rows were held out, and the held-out
+    predictions (probabilities, their labels, their row indices)."""
+
+    model: Any
+    metrics: dict[str, Any]
+    trials: list[dict[str, Any]]
+    params: dict[str, Any]
+    protocol: dict[str, Any]
+    held_out: tuple[Any, list[Any], Any]
+
+
+def _search(
+    dataset: Dataset, settings: TrainSettings, planned: Plan, say: Callable[[str, int, int], None]
+) -> _Fitted:
+    """Each candidate of the grid predicts the one hold-out slice (``held_out_proba``), the
+    best by ``selection.select`` is kept, and refit on all rows where the kind allows."""
+    cls, scheme = planned.cls, planned.scheme
+    assert planned.grid is not None and scheme is not None  # plan() gives both or neither
     labels = list(dataset.labels or [])
-    train_idx, val_idx = selection.holdout(
-        labels, val_fraction=settings.val_fraction, random_state=settings.random_state
-    )
-    grid = cls.search_space if settings.search is None else settings.search
-    grid = {k: v for k, v in grid.items() if k not in settings.params}
-    train_set, val_set = dataset.subset(train_idx), dataset.subset(val_idx)
-    candidates = _candidates(grid)
+    parts = scheme.parts(labels)  # one split, for every candidate
+    val_idx = parts[0][1]
+    candidates = _candidates(planned.grid)
     refit = selection.refits(cls)
     total = len(candidates) + int(refit)
     models: list[Any] = []
 
     def held_out_probas() -> Iterator[np.ndarray]:
+        rows = len(dataset) - len(val_idx)
         for step, candidate in enumerate(candidates):
             params = {**settings.params, **candidate}
-            say(f"fitting {settings.kind} {candidate or ''} on {len(train_set)} rows", step, total)
+            say(f"fitting {settings.kind} {candidate or ''} on {rows} rows", step, total)
             with reporting(say):
-                model = _model(cls, params, settings.random_state)
-                models.append(model.fit(train_set.texts, train_set.labels))
-            yield model.predict_proba(val_set.texts)
+                held = selection.held_out_proba(
+                    lambda p=params: selection.seeded(cls, p, settings.random_state),
+                    dataset.texts,
+                    labels,
+                    scheme,
+                    parts,
+                )
+            models.extend(held.models)
+            yield held.proba
 
     def announce(index: int, trial: dict[str, Any]) -> None:
         say(f"{trial['params'] or settings.kind}: validation {_summary(trial)}", index + 1, total)
 
-    val_labels = list(val_set.labels or [])
+    val_labels = [labels[i] for i in val_idx]
     genres = sorted({g for genres in as_sets(labels) for g in genres})  # a set of one per string
     chosen = selection.select(candidates, held_out_probas(), val_labels, genres, on_trial=announce)
     model = models[chosen.index]
@@ -185,37 +166,34 @@ def train(
             total,
         )
         with reporting(say):
-            model = _model(cls, final_params, settings.random_state).fit(dataset.texts, labels)
+            model = selection.seeded(cls, final_params, settings.random_state).fit(
+                dataset.texts, labels
+            )
         say("done", total, total)
-    training = {"validation": "holdout", "val_fraction": settings.val_fraction,
+    protocol = {"validation": "holdout", "val_fraction": scheme.val_fraction,
                 "refit_on_full": refit}  # fmt: skip
-    return _result(
-        dataset,
-        settings,
+    return _Fitted(
         model,
         chosen.metrics,
         chosen.trials,
         final_params,
-        training,
-        start,
+        protocol,
         (chosen.proba, val_labels, val_idx),
     )
 
 
-def _train_self_validating(
-    dataset: Dataset,
-    settings: TrainSettings,
-    cls: Any,
-    say: Callable[[str, int, int], None],
-    start: float,
-) -> TrainResult:
+def _fit_validating_in_fit(
+    dataset: Dataset, settings: TrainSettings, planned: Plan, say: Callable[[str, int, int], None]
+) -> _Fitted:
     """One fit on all rows for a kind that chooses its settings inside ``fit`` through
     ``selection.py`` (linear: out-of-fold; blends, finetune: a hold-out slice); its held-out
     predictions are the validation metrics."""
     labels = list(dataset.labels or [])
     say(f"fitting {settings.kind} on {len(dataset)} rows (settings chosen on held-out rows)", 0, 1)
     with reporting(say):
-        model = _model(cls, settings.params, settings.random_state).fit(dataset.texts, labels)
+        model = selection.seeded(planned.cls, settings.params, settings.random_state).fit(
+            dataset.texts, labels
+        )
     held = model.heldout()
     if held is None:
         raise ConfigError(
@@ -229,37 +207,23 @@ def _train_self_validating(
     val_metrics = score_any(held_labels, held.proba, model.classes_, thresholds)
     best_params = {**settings.params, **model.chosen_params()}
     say(f"{best_params}: held-out {_summary(val_metrics)}", 1, 1)
-    return _result(
-        dataset,
-        settings,
-        model,
-        val_metrics,
-        held.trials,
-        best_params,
-        held.protocol,
-        start,
-        (held.proba, held_labels, held.index),
-    )
+    held_out = (held.proba, held_labels, held.index)
+    return _Fitted(model, val_metrics, held.trials, best_params, held.protocol, held_out)
 
 
 def _result(
-    dataset: Dataset,
-    settings: TrainSettings,
-    model: Any,
-    val_metrics: dict[str, Any],
-    trials: list[dict[str, Any]],
-    params: dict[str, Any],
-    how: dict[str, Any],
-    start: float,
-    held_out: tuple[Any, list[str], Any] | None = None,
+    dataset: Dataset, settings: TrainSettings, fitted: _Fitted, start: float
 ) -> TrainResult:
     """Wrap a fitted model with the metadata every trained model records.
 
-    ``held_out`` (probabilities of rows the scoring model did not train on, their labels and
-    their row indices) becomes the conformity scores that ``predict_set`` needs
+    ``fitted.held_out`` (probabilities of rows the scoring model did not train on, their
+    labels and their row indices) becomes the conformity scores that ``predict_set`` needs
     (``_conformal_scores``), and is kept with the model (``heldout.py``) so that a report on
     the training file grades the model with these predictions, never with rows it trained on.
     """
+    model, val_metrics, trials, params = fitted.model, fitted.metrics, fitted.trials, fitted.params
+    how: dict[str, Any] = fitted.protocol
+    held_out: tuple[Any, list[Any], Any] | None = fitted.held_out
     seconds = time.perf_counter() - start
     files = [part.strip() for part in str(dataset.source).split(" + ")]
     data = "from_records(texts, labels)" if files == ["<memory>"] else f"load_dataset({files!r})"

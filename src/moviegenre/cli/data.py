@@ -92,13 +92,13 @@ def baselines(
     strict: Strict = False,
 ) -> None:
     """Compare the seed's TF-IDF baselines with our linear model, in one table."""
+    from moviegenre import selection
     from moviegenre.baselines import run_baselines
-    from moviegenre.data.split import stratified_split
 
     dataset = load_data(data, label_sep=label_sep, strict=strict)
-    if test is None:
+    if test is None:  # the hold-out slice of selection.py, as training holds rows out
         labels = dataset.labels or []
-        train_idx, val_idx = stratified_split(
+        train_idx, val_idx = selection.holdout(
             labels, val_fraction=val_fraction, random_state=random_state
         )
         train_set, test_set = dataset.subset(train_idx), dataset.subset(val_idx)

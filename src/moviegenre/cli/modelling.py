@@ -45,7 +45,14 @@ def train(
     ],
     out: Annotated[Path, typer.Option(help="New directory to write the model to.")],
     kind: KindOpt = "linear",
-    val_fraction: Annotated[float, typer.Option(help="Share of rows held out.")] = 0.2,
+    val_fraction: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of rows held out (default: the kind's own: 0.2 for a searched grid, "
+            "the blends' and finetune's val_fraction). linear holds rows out by folds "
+            "and refuses it."
+        ),
+    ] = None,
     random_state: RandomStateOpt = 0,
     name: Annotated[str, typer.Option(help="Name recorded in model.json.")] = "moviegenre",
     param: Annotated[
@@ -75,7 +82,8 @@ def train(
         data, text_col=text_col, label_col=label_col, label_sep=label_sep, strict=strict
     )
     command = ["moviegenre", "train", *(a for p in data for a in ("--data", str(p)))]
-    command += ["--out", str(out), "--kind", kind, "--val-fraction", str(val_fraction)]
+    command += ["--out", str(out), "--kind", kind]
+    command += [] if val_fraction is None else ["--val-fraction", str(val_fraction)]
     command += ["--random-state", str(random_state), "--name", name, "--device", device]
     command += [a for item in param or [] for a in ("--param", item)]
     command += [a for opt, v in (("--text-col", text_col), ("--label-col", label_col)) if v

@@ -541,6 +541,16 @@ class LinearGenreModel(GenreModel):
             trials=list(self.cv_results_),
         )
 
+    def out_of_fold_proba(
+        self, texts: Sequence[str], labels: Sequence[Any], n_folds: int, random_state: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``selection.held_out_proba``'s faster hook: one fit of these settings with
+        ``calibration_folds=n_folds`` holds out ``selection.folds`` of ``random_state`` and
+        builds features once per fold; its calibrated out-of-fold probabilities and classes."""
+        params = {**self.get_params(), "calibration_folds": n_folds, "random_state": random_state}
+        model = type(self)(**params).fit(texts, labels)
+        return np.asarray(model.oof_proba_), model.classes_
+
     def fold_features(
         self, docs: Sequence[list[str]], train_idx: np.ndarray, held_idx: np.ndarray
     ) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
