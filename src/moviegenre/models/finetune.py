@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from moviegenre import selection
-from moviegenre._util import require
+from moviegenre._util import require, write_text
 from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.metrics import score, selection_score
 from moviegenre.models.backbone import (
@@ -508,4 +508,4 @@ def save_history(
     payload: dict[str, Any] = {"epochs": history}
     if best_epoch is not None:
         payload["best_epoch"] = best_epoch
-    (folder / "history.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    write_text(folder / "history.json", json.dumps(payload, indent=2) + "\n")
