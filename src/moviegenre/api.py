@@ -31,7 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from moviegenre._util import bind_socket
 from moviegenre._version import __version__
-from moviegenre.checks import MIN_WORDS, TextCheck, check_text
+from moviegenre.checks import MIN_WORDS, TRANSPORT_MAX_CHARS, TextCheck, check_text
 from moviegenre.classifier import GenreClassifier
 from moviegenre.errors import ConfigError, MovieGenreError
 from moviegenre.explain import Explanation
@@ -48,7 +48,9 @@ class ApiSettings:
     """Request limits and the size of the thread pool that runs the model."""
 
     max_texts: int = 64
-    max_chars: int = 5_000
+    #: Transport limit, not a text rule: characters per text a request may carry (413
+    #: beyond); the text rule (truncation at ``checks.MAX_CHARS``) applies after it.
+    max_chars: int = TRANSPORT_MAX_CHARS
     max_body_bytes: int = 2_000_000
     workers: int = 2
     #: Texts scored in one model call, at most (a larger request is split across calls).
@@ -321,8 +323,8 @@ def _validation_response(exc: RequestValidationError, settings: ApiSettings) -> 
         if kind == "string_too_long" and len(loc) >= 2 and loc[1] in ("texts", "text"):
             where = f"text {loc[2]}" if len(loc) > 2 else "the text"
             msg = (
-                f"{where} is longer than {settings.max_chars} characters, the limit per text "
-                "(max_chars); shorten it"
+                f"{where} is longer than {settings.max_chars} characters, the API's transport "
+                "limit per text (max_chars); shorten it"
             )
             return _error(413, msg, limit="max_chars")
     issues = []

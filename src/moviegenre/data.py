@@ -31,6 +31,7 @@ from numbers import Integral
 from pathlib import Path
 from typing import IO
 
+from moviegenre.checks import word_count
 from moviegenre.dataset import (
     SKIPPED,
     DataQualityWarning,
@@ -167,7 +168,7 @@ def _imdb_rows(
     first_line = lines.number
     parts = _IMDB_SEP.split(first.rstrip("\r\n"))
     # A third field that reads like a genre (short) means the labelled layout.
-    if len(parts) >= 4 and 0 < len(parts[2].split()) <= 3:
+    if len(parts) >= 4 and 0 < word_count(parts[2]) <= 3:
         n_fields = 4
     elif len(parts) >= 3:
         n_fields = 3

@@ -21,7 +21,7 @@ import numpy as np
 from moviegenre import figures
 from moviegenre._util import write_text
 from moviegenre.audit import AuditResult
-from moviegenre.checks import CheckSettings, check_text
+from moviegenre.checks import CheckSettings, check_text, word_count
 from moviegenre.classifier import GenreClassifier
 from moviegenre.data import Dataset
 from moviegenre.errors import ConfigError, DataError
@@ -73,7 +73,7 @@ def summarize(dataset: Dataset, settings: ReportSettings = ReportSettings()) -> 
         max_chars=settings.checks.max_chars,
     )
     non_english = sum(check_text(dataset.texts[i], full).code == "not_english" for i in sample)
-    words = [len(t.split()) for t in dataset.texts]
+    words = [word_count(t) for t in dataset.texts]
     years = [y for y in dataset.years if y is not None]
     sets = dataset.genre_sets()
     return {
@@ -374,7 +374,7 @@ def _data_sections(dataset: Dataset, out: Path, s: ReportSettings, summary: dict
             integer_bins=True,
         )
         parts.append(_img(path, "release years"))
-    words = [len(t.split()) for t in dataset.texts]
+    words = [word_count(t) for t in dataset.texts]
     path = figures.histogram(
         words, out / "description_lengths.png", title="Description length", xlabel="words"
     )
