@@ -36,7 +36,8 @@ lacks for its rare genres (they share the global threshold; benchmarks/RESULTS.m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -134,6 +135,46 @@ def aligned(proba: np.ndarray, member_classes: Sequence[str], classes: np.ndarra
     out = np.zeros((proba.shape[0], len(classes)))
     out[:, np.searchsorted(classes, np.asarray(member_classes, dtype=object))] = proba
     return out
+
+
+#: The blend kinds that are EnsembleGenreModel with other defaults, as a table: each row is
+#: what the kind changes ("omit": parameters it does not take). Their constructors are
+#: EnsembleGenreModel's, re-signed by :func:`preset_init`, so signature, ``get_params``,
+#: ``clone``, repr and model.json all show the kind's own defaults, as three ``__init__`` did.
+BLEND_PRESETS: dict[str, dict[str, Any]] = {
+    "blend": {"val_fraction": 0.1, "partner": "finetune"},
+    "fast": {"val_fraction": 0.2, "partner": "static", "omit": ("refit_all",)},
+}
+
+
+def preset_init(base_init: Callable[..., None], kind: str) -> Callable[..., None]:
+    """``base_init`` with the defaults of ``BLEND_PRESETS[kind]`` (and without its omitted
+    parameters, which keep the base defaults), as the ``__init__`` of that kind."""
+    row = dict(BLEND_PRESETS[kind])
+    omit = set(row.pop("omit", ()))
+    base = inspect.signature(base_init)
+    unknown = (set(row) | omit) - set(base.parameters)
+    if unknown:
+        raise TypeError(f"BLEND_PRESETS[{kind!r}] names unknown parameters {sorted(unknown)}")
+    signature = base.replace(
+        parameters=[
+            p.replace(default=row.get(name, p.default))
+            for name, p in base.parameters.items()
+            if name not in omit
+        ]
+    )
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        base_init(**bound.arguments)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    # the annotations too: settings are checked against them (base.check_settings)
+    __init__.__annotations__ = {k: v for k, v in base_init.__annotations__.items() if k not in omit}
+    __init__.__doc__ = f"EnsembleGenreModel's settings with the {kind!r} defaults."
+    __init__.__qualname__ = f"{kind}.__init__"
+    return __init__
 
 
 class EnsembleGenreModel(GenreModel):
@@ -387,24 +428,4 @@ class BlendGenreModel(EnsembleGenreModel):
 
     kind: ClassVar[str] = "blend"
 
-    def __init__(
-        self,
-        weight: float | None = None,
-        linear_params: dict[str, Any] | None = None,
-        partner_params: dict[str, Any] | None = None,
-        val_fraction: float = 0.1,
-        random_state: int = 0,
-        partner: str = "finetune",
-        refit_all: bool = False,
-        cv_folds: int = 0,
-    ) -> None:
-        super().__init__(
-            weight,
-            linear_params,
-            partner_params,
-            val_fraction,
-            random_state,
-            partner,
-            refit_all,
-            cv_folds,
-        )
+    __init__ = preset_init(EnsembleGenreModel.__init__, "blend")

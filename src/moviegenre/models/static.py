@@ -41,7 +41,7 @@ from moviegenre.models.base import (
 )
 from moviegenre.models.embedding import cache_root
 from moviegenre.models.encoder import one_vs_rest_head
-from moviegenre.models.ensemble import EnsembleGenreModel
+from moviegenre.models.ensemble import EnsembleGenreModel, preset_init
 from moviegenre.multilabel import as_sets, indicator, is_multi_label
 
 
@@ -50,12 +50,8 @@ def distill_table(
     pca_dims: int = 256,
     sif: float = 1e-4,
     batch_size: int = 1024,
-    max_tokens: int | None = None,
 ) -> np.ndarray:
-    """The (vocab, pca_dims) float32 static embedding table of ``spec`` (see module doc).
-
-    ``max_tokens`` distils only the first ids (for tests); the rest of the table stays zero.
-    """
+    """The (vocab, pca_dims) float32 static embedding table of ``spec`` (see module doc)."""
     torch = require("torch", purpose="distilling a static table")
     transformers = require("transformers", purpose="distilling a static table")
     from sklearn.decomposition import PCA
@@ -63,7 +59,7 @@ def distill_table(
     model = transformers.AutoModel.from_pretrained(str(spec.path())).eval()
     tokenizer = spec.tokenizer()
     vocab = model.config.vocab_size
-    n_tokens = min(vocab, max_tokens or vocab)
+    n_tokens = vocab
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     table = np.zeros((vocab, model.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
@@ -220,17 +216,4 @@ class FastGenreModel(EnsembleGenreModel):
     kind: ClassVar[str] = "fast"
     requires: ClassVar[tuple[str, ...]] = StaticGenreModel.requires
 
-    def __init__(
-        self,
-        weight: float | None = None,
-        linear_params: dict[str, Any] | None = None,
-        partner_params: dict[str, Any] | None = None,
-        val_fraction: float = 0.2,
-        random_state: int = 0,
-        partner: str = "static",
-        cv_folds: int = 0,
-    ) -> None:
-        super().__init__(
-            weight, linear_params, partner_params, val_fraction, random_state, partner,
-            cv_folds=cv_folds,
-        )  # fmt: skip
+    __init__ = preset_init(EnsembleGenreModel.__init__, "fast")
