@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import defaultdict
 from collections.abc import Sequence
 from functools import cached_property
 from itertools import repeat
@@ -87,6 +88,30 @@ class TextFeatures:
         if n:
             features += ["#" + t[:n] for t in tokens if len(t) > n]
         return features
+
+
+def spread(contributions: dict[str, float], words: list[str]) -> list[float]:
+    """Each word's share of the features' ``contributions``: a word feature goes to every
+    occurrence of the word, a bigram ("a b") to both words of each occurrence, a stem
+    ("#haunt") to the longer words that start with it, each split evenly among its owners."""
+    weights = [0.0] * len(words)
+    positions: dict[str, list[int]] = defaultdict(list)
+    for i, w in enumerate(words):
+        positions[w].append(i)
+    bigrams: dict[str, list[int]] = defaultdict(list)
+    for i in range(len(words) - 1):
+        bigrams[f"{words[i]} {words[i + 1]}"].append(i)
+    for feature, value in contributions.items():
+        if feature.startswith("#"):
+            stem = feature[1:]
+            owners = [i for i, w in enumerate(words) if len(w) > len(stem) and w.startswith(stem)]
+        elif " " in feature:
+            owners = [j for i in bigrams.get(feature, []) for j in (i, i + 1)]
+        else:
+            owners = positions.get(feature, [])
+        for i in owners:
+            weights[i] += value / len(owners)
+    return weights
 
 
 def _column_major(coef: np.ndarray) -> np.ndarray:
@@ -638,6 +663,23 @@ class LinearGenreModel(GenreModel):
         if getattr(self, "multi_label_", False):
             return sigmoid(self.decision_function(texts) * self.platt_slope_ + self.platt_bias_)
         return softmax(self.decision_function(texts) / self.temperature_, axis=1)
+
+    def word_weights(self, text: str, genre: str) -> list[tuple[int, int, float]]:
+        """``(start, end, weight)`` of each word of ``text`` (a token of the analyzer, in
+        ``text``'s own characters): what it adds to ``genre``'s decision score, exactly.
+
+        Each feature's contribution (tf-idf x weight) goes back to the words it came from: a
+        bigram's is split between its two words, a stem's between the words that carry it, so
+        the weights sum to the score less the intercept (features the text lacks add 0).
+        """
+        self._check_fitted()
+        genres = self.classes_.tolist()
+        if genre not in genres:
+            raise ConfigError(f"unknown genre {genre!r}; this model knows {len(genres)} genres")
+        matches = list(_TOKEN.finditer(text))
+        words = [m.group().lower() for m in matches]
+        weights = spread(self.feature_contributions(text, genres.index(genre)), words)
+        return [(m.start(), m.end(), w) for m, w in zip(matches, weights, strict=True)]
 
     def feature_contributions(self, text: str, class_index: int) -> dict[str, float]:
         """How much each feature of ``text`` adds to one class's score (tf-idf x weight)."""
