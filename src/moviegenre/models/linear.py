@@ -1,3 +1,4 @@
+# Long: one kind: analyzer, the sklearn-free batch feature index, fit and state.
 """TF-IDF + LinearSVC with class weights and temperature-calibrated probabilities.
 
 Features are word unigrams, word bigrams and a crude stem (each long word's first
@@ -29,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from functools import cached_property
 from itertools import repeat
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -40,7 +41,6 @@ from moviegenre.models.base import (
     GenreModel,
     HeldOut,
     check_array,
-    check_classes,
     check_number,
     check_strings,
     check_temperature,
@@ -48,7 +48,6 @@ from moviegenre.models.base import (
     fit_platt,
     fit_temperature,
     power_class_weights,
-    require_arrays,
     sigmoid,
     softmax,
     strings_to_array,
@@ -692,17 +691,16 @@ class LinearGenreModel(GenreModel):
 
     # -- persistence ----------------------------------------------------------------------
 
-    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        self._check_fitted()
-        params = self.get_params()
+    classes_in: ClassVar[str] = "config"
+    state_arrays: ClassVar[tuple[str, ...]] = ("vocabulary", "idf", "coef", "intercept")
+
+    def _saved_params(self) -> dict[str, Any]:
+        params = super()._saved_params()
         params["C_grid"] = [float(c) for c in self.C_grid]
-        config = {
-            "params": params,
-            "classes": self.classes_.tolist(),
-            "temperature": self.temperature_,
-            "C": self.C_,
-            "cv_results": self.cv_results_,
-        }
+        return params
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        config = {"temperature": self.temperature_, "C": self.C_, "cv_results": self.cv_results_}
         arrays = {
             "vocabulary": strings_to_array(self.vocabulary_.tolist()),
             "idf": self.idf_,
@@ -710,25 +708,17 @@ class LinearGenreModel(GenreModel):
             "intercept": self.intercept_,
         }
         if getattr(self, "multi_label_", False):
-            config["multi_label"] = True
             arrays["platt_slope"] = np.asarray(self.platt_slope_, dtype=np.float32)
             arrays["platt_bias"] = np.asarray(self.platt_bias_, dtype=np.float32)
         return config, arrays
 
-    @classmethod
-    def from_state(
-        cls,
-        config: dict[str, Any],
-        arrays: dict[str, np.ndarray],
-        files: dict[str, bytes] | None = None,
-    ) -> LinearGenreModel:
-        require_arrays(arrays, ["vocabulary", "idf", "coef", "intercept"], cls.kind)
-        model = cls._from_params(config)
-        try:
-            model._validate_params()
-        except ConfigError as exc:
-            raise ModelFileError(f"linear model settings are invalid: {exc}") from None
-        model.classes_ = check_classes(config.get("classes"), cls.kind)
+    def _check_loaded(self, files: dict[str, bytes]) -> None:
+        self._validate_params()
+
+    def _restore(
+        self, config: dict[str, Any], arrays: dict[str, np.ndarray], files: dict[str, bytes]
+    ) -> None:
+        model, cls = self, type(self)
         vocabulary = check_strings(arrays, "vocabulary", cls.kind)
         n_features, n_classes = len(vocabulary), len(model.classes_)
         model.vocabulary_ = np.array(vocabulary, dtype=object)
@@ -737,9 +727,6 @@ class LinearGenreModel(GenreModel):
         model.coef_ = check_array(arrays, "coef", shape, cls.kind, column_major=True)
         model.intercept_ = check_array(arrays, "intercept", (n_classes,), cls.kind)
         model.temperature_ = check_temperature(config.get("temperature"), cls.kind)
-        model.multi_label_ = config.get("multi_label", False)
-        if not isinstance(model.multi_label_, bool):
-            raise ModelFileError("linear model 'multi_label' must be true or false")
         if model.multi_label_:
             model.platt_slope_ = check_array(arrays, "platt_slope", (n_classes,), cls.kind)
             model.platt_bias_ = check_array(arrays, "platt_bias", (n_classes,), cls.kind)
@@ -748,4 +735,3 @@ class LinearGenreModel(GenreModel):
         if not isinstance(cv_results, list):
             raise ModelFileError("linear model cv_results must be a list")
         model.cv_results_ = list(cv_results)
-        return model
