@@ -36,9 +36,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from _results import RESULTS, append_results
+
 from moviegenre.examples import EXAMPLES
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SCENARIOS = ("sequential", "single", "batch", "bad-bodies", "mixed", "overload")
 #: Scenarios in the table of request kinds (by default only the first four run).
 KIND_SCENARIOS = ("mixed", "overload")
@@ -360,10 +361,7 @@ def main() -> None:
     text = f"## API load test ({time.strftime('%Y-%m-%d')})\n\n`{command}`\n\n{note}\n\n{table}\n"
     print(text)
     if args.append:
-        if not RESULTS.exists():
-            RESULTS.write_text("# Benchmark results\n")
-        with RESULTS.open("a", encoding="utf-8") as handle:
-            handle.write("\n" + text)
+        append_results("API load test", table, note + "\n\n")
         print(f"appended to {RESULTS}")
 
 

@@ -15,12 +15,10 @@ import argparse
 import os
 import time
 import warnings
-from pathlib import Path
 
 from _results import append_results
+from _setup import load
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
 TOP_N = [50, 100, 200, 400]
 
 
@@ -33,11 +31,10 @@ def main() -> None:
     args = parser.parse_args()
 
     from moviegenre.audit import audit, planted_noise_check
-    from moviegenre.data import load_dataset
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        dataset = load_dataset(DATA / "train_data.txt", require_labels=True)
+        dataset = load("train_data.txt", require_labels=True)
         start = time.perf_counter()
         check = planted_noise_check(dataset, args.kind, share=args.share, seed=args.seed)
         seconds = time.perf_counter() - start

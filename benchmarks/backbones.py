@@ -25,9 +25,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _setup import load
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
 WINDOW = 128
 
 
@@ -119,14 +118,13 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     from sklearn.linear_model import LogisticRegression
 
-    from moviegenre.data import load_dataset
     from moviegenre.data.split import stratified_folds
     from moviegenre.metrics import score
     from moviegenre.models.base import power_class_weights
     from moviegenre.models.linear import LinearGenreModel
 
-    train = load_dataset(DATA / "train_data.txt")
-    test = load_dataset(DATA / "test_data_solution.txt")
+    train = load("train_data.txt")
+    test = load("test_data_solution.txt")
     classes = np.array(sorted(set(train.labels)), dtype=object)
     y = np.searchsorted(classes, np.array(train.labels, dtype=object))
     folds = stratified_folds(y, n_folds=5, random_state=0)

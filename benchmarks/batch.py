@@ -21,19 +21,19 @@ import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "imdb-genre"
+from _results import append_results
+from _setup import load, require_data
+
 RESULT_TAG = "BATCH-BENCH-RESULT "  # Ray may print to stdout too
 
 
 def descriptions() -> list[str]:
-    from moviegenre.data import load_dataset
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         texts = []
         for name in ("train_data.txt", "test_data.txt"):
-            texts += load_dataset(SHARED / name).texts
+            texts += load(name).texts
     return texts
 
 
@@ -52,12 +52,11 @@ def linear_model(folder: Path) -> Path:
     from moviegenre.serialization import ModelDir
 
     if not ModelDir(folder).holds_model():
-        from moviegenre.data import load_dataset
         from moviegenre.training import TrainSettings, train
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            data = load_dataset(SHARED / "train_data.txt")
+            data = load("train_data.txt")
         train(data, TrainSettings(search={"C": [0.5]})).classifier.save(folder)
     return folder
 
@@ -185,8 +184,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         return child(args)
-    if not SHARED.is_dir():
-        raise SystemExit(f"shared data not found at {SHARED}")
+    require_data()
     args.workdir.mkdir(parents=True, exist_ok=True)
     texts = descriptions()
     from moviegenre.classifier import BUNDLED_MODEL_DIR
@@ -208,9 +206,7 @@ def main() -> None:
     report = table(results)
     print(report)
     if args.append:
-        command = "python benchmarks/batch.py " + " ".join(sys.argv[1:])
-        with (ROOT / "benchmarks" / "RESULTS.md").open("a", encoding="utf-8") as handle:
-            handle.write(f"\n## Batch scoring\n\n`{command}`\n\n{report}\n")
+        append_results("Batch scoring", report)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,6 @@ from pathlib import Path
 
 from _results import append_results
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
 COVERAGES = [0.8, 0.9, 0.95]
 #: Genres with fewer test rows have per-genre coverages too noisy to rank.
 MIN_GENRE_ROWS = 20
@@ -61,13 +59,12 @@ def main() -> None:
     args = parser.parse_args()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
-    from moviegenre.data import load_dataset
     from moviegenre.evaluate import set_coverage
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        train_set = load_dataset(DATA / "train_data.txt", require_labels=True)
-        test = load_dataset(DATA / "test_data_solution.txt", require_labels=True)
+        train_set = load("train_data.txt", require_labels=True)
+        test = load("test_data_solution.txt", require_labels=True)
     lines = [
         "| model | score | sets | target | empirical coverage | mean size | median size "
         f"| worst genre ({MIN_GENRE_ROWS}+ rows) | genres 5+ points under |",

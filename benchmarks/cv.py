@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 from _results import append_results
+from _setup import load, require_data
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
 FILES = ("train_data.txt", "test_data_solution.txt")
 
 
@@ -41,17 +40,15 @@ def main() -> None:
     parser.add_argument("--append", action="store_true", help="append to benchmarks/RESULTS.md")
     parser.add_argument("--smoke", action="store_true", help="2 steps a fold, 600 rows: a dry run")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        sys.exit(f"shared data not found at {DATA}; this benchmark needs ../shared/data")
+    require_data()
 
-    from moviegenre.data import load_dataset
     from moviegenre.data.split import stratified_folds
     from moviegenre.metrics import headline, score
     from moviegenre.training import TrainSettings, train
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        data = load_dataset([DATA / name for name in FILES], require_labels=True)
+        data = load(*FILES, require_labels=True)
     partner = {"max_seq_length": args.max_seq_length, "epochs": args.epochs}
     if args.smoke:
         partner |= {"max_steps_per_epoch": 2, "epochs": 1}

@@ -23,9 +23,7 @@ import warnings
 from pathlib import Path
 
 from _results import append_results
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
+from _setup import load, require_data
 
 
 def main() -> None:
@@ -41,18 +39,16 @@ def main() -> None:
     parser.add_argument("--append", action="store_true", help="append to benchmarks/RESULTS.md")
     parser.add_argument("--smoke", action="store_true", help="2 steps, 200 test rows: a dry run")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        sys.exit(f"shared data not found at {DATA}; this benchmark needs ../shared/data")
+    require_data()
 
-    from moviegenre.data import load_dataset
     from moviegenre.metrics import headline, score
     from moviegenre.models.export import quantize_int8
     from moviegenre.training import TrainSettings, train
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        train_set = load_dataset(DATA / "train_data.txt", require_labels=True)
-        test = load_dataset(DATA / "test_data_solution.txt", require_labels=True)
+        train_set = load("train_data.txt", require_labels=True)
+        test = load("test_data_solution.txt", require_labels=True)
     partner = {"max_seq_length": args.max_seq_length, "epochs": args.epochs, "quantize": False}
     partner["random_state"] = args.seed
     if args.smoke:

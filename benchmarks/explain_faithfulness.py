@@ -26,25 +26,22 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from _results import append_results
+from _setup import load
 
 from moviegenre.explain import SampleSettings
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-genre" / "test_data_solution.txt"
 REMOVED = 3
 
 
 def sample_texts(n: int, seed: int) -> list[str]:
     """``n`` test descriptions that pass the default checks, drawn with ``seed``."""
     from moviegenre.checks import check_text
-    from moviegenre.data import load_dataset
 
-    texts = [t for t in load_dataset(DATA).texts if check_text(t).ok]
+    texts = [t for t in load("test_data_solution.txt").texts if check_text(t).ok]
     picked = np.random.default_rng(seed).choice(len(texts), size=min(n, len(texts)), replace=False)
     return [texts[i] for i in sorted(picked)]
 

@@ -21,9 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from _results import append_results
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
+from _setup import load, require_data
 
 
 def main() -> None:
@@ -31,20 +29,18 @@ def main() -> None:
     parser.add_argument("model", type=Path, help="a saved blend with a per-batch int8 graph")
     parser.add_argument("--append", action="store_true", help="append to benchmarks/RESULTS.md")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        sys.exit(f"shared data not found at {DATA}; this benchmark needs ../shared/data")
+    require_data()
 
     import onnx
 
     from moviegenre.classifier import GenreClassifier
-    from moviegenre.data import load_dataset
     from moviegenre.metrics import headline, score
     from moviegenre.models.backbone import encode
     from moviegenre.models.export import per_text_scales
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        test = load_dataset(DATA / "test_data_solution.txt", require_labels=True)
+        test = load("test_data_solution.txt", require_labels=True)
     clf = GenreClassifier.load(args.model)
     partner = clf.model.partner_
     graph = onnx.load_from_string(partner.onnx_)

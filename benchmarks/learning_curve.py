@@ -20,9 +20,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _results import append_results
+from _setup import load, require_data
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
+from moviegenre._util import atomic_write, write_text
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -55,14 +57,13 @@ def cached_proba(model, texts: list[str]) -> np.ndarray:
 
 
 def run(sizes: list[int], kinds: list[str], seed: int) -> list[dict]:
-    from moviegenre.data import load_dataset
     from moviegenre.metrics import score
     from moviegenre.training import TrainSettings, train
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        full = load_dataset(DATA / "train_data.txt", require_labels=True)
-        test = load_dataset(DATA / "test_data_solution.txt", require_labels=True)
+        full = load("train_data.txt", require_labels=True)
+        test = load("test_data_solution.txt", require_labels=True)
     rows = []
     for size in sizes:
         part = full.subset(subsample(list(full.labels), size, seed))
@@ -117,7 +118,8 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
 
 
@@ -128,21 +130,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--append", action="store_true", help="append to benchmarks/RESULTS.md")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        sys.exit(f"shared data not found at {DATA}; this benchmark needs ../shared/data")
+    require_data()
     rows = run(args.sizes, args.kinds, args.seed)
-    (HERE / "learning_curve.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    write_text(HERE / "learning_curve.json", json.dumps(rows, indent=2) + "\n")
     plot(rows, HERE / "learning_curve.png")
     text = table(rows)
     print(text)
     if args.append:
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        with (HERE / "RESULTS.md").open("a", encoding="utf-8") as handle:
-            handle.write(
-                f"\n### Learning curve ({stamp})\n\nCommand: `python benchmarks/learning_curve.py"
-                f" {' '.join(a for a in sys.argv[1:] if a != '--append')}`; "
-                f"plot: `benchmarks/learning_curve.png`.\n\n{text}\n"
-            )
+        append_results("Learning curve", text, "Plot: `benchmarks/learning_curve.png`.\n\n")
 
 
 if __name__ == "__main__":

@@ -34,9 +34,8 @@ from pathlib import Path
 
 import numpy as np
 from _results import append_results
+from _setup import MULTI_LABEL_DATA
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-multilabel" / "imdb_movies_sample.csv"
 RECALLS = (0.8, 0.9, 0.95)
 
 
@@ -79,7 +78,7 @@ def main() -> None:
     from moviegenre.selection import holdout
     from moviegenre.training import TrainSettings, train
 
-    data = load_sample(DATA)
+    data = load_sample(MULTI_LABEL_DATA)
     train_idx, test_idx = holdout(data.labels, val_fraction=0.2, random_state=args.seed)
     train_set, test = data.subset(train_idx), data.subset(test_idx)
     sets = list(test.labels)
@@ -140,7 +139,7 @@ def main() -> None:
     print(table)
     if args.append:
         note = (
-            f"Data: {DATA.name} ({len(data):,} films with a description, read by "
+            f"Data: {MULTI_LABEL_DATA.name} ({len(data):,} films with a description, read by "
             f"`load_dataset`). Split: stratified 80/20 hold-out by each film's rarest genre "
             f"(`selection.holdout`, seed {args.seed}): {len(train_set):,} training / "
             f"{len(test):,} test films; all figures on the test films. Thresholds and recall "

@@ -17,22 +17,18 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from _results import append_results
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
+from _setup import load, require_data
 
 
 def _load():
-    from moviegenre.data import load_dataset
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        train = load_dataset(DATA / "train_data.txt", require_labels=True)
-        test = load_dataset(DATA / "test_data_solution.txt", require_labels=True)
+        train = load("train_data.txt", require_labels=True)
+        test = load("test_data_solution.txt", require_labels=True)
     return train, test
 
 
@@ -144,8 +140,7 @@ def main() -> None:
     if args.child:
         _child(args.child)
         return
-    if not DATA.is_dir():
-        sys.exit(f"shared data not found at {DATA}; this benchmark needs ../shared/data")
+    require_data()
     rows = {}
     for name in args.only or list(ROWS):
         out = subprocess.run(

@@ -24,9 +24,8 @@ import time
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+from _results import append_results
+from _setup import load, require_data
 
 #: Genre counts of the full 54,214-row IMDb training file (../shared/data/README.md).
 FULL_COUNTS = {
@@ -40,11 +39,10 @@ FULL_COUNTS = {
 
 def synthesize(rows: int, path: Path, seed: int = 0) -> None:
     """Write ``rows`` word-shuffled resampled rows with the full data's genre mix to ``path``."""
-    from moviegenre.data import load_dataset
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        shared = load_dataset(DATA / "train_data.txt", require_labels=True)
+        shared = load("train_data.txt", require_labels=True)
     by_genre: dict[str, list[str]] = {}
     for text, label in zip(shared.texts, shared.labels, strict=True):
         by_genre.setdefault(label, []).append(text)
@@ -91,8 +89,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(*args.child)))
         return
-    if not DATA.is_dir():
-        sys.exit(f"shared data not found at {DATA}; this benchmark needs ../shared/data")
+    require_data()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "synthetic_train.txt"
@@ -124,14 +121,11 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.append:
-        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        command = " ".join(a for a in sys.argv[1:] if a != "--append")
-        with RESULTS.open("a", encoding="utf-8") as handle:
-            handle.write(
-                f"\n### Scale: synthetic full-size training set ({stamp})\n\n"
-                f"Command: `python benchmarks/scale.py {command}`. Validation figures are on "
-                f"word-shuffled synthetic rows, not comparable with the shared test.\n\n{text}\n"
-            )
+        note = (
+            "Validation figures are on word-shuffled synthetic rows, not comparable with the "
+            "shared test.\n\n"
+        )
+        append_results("Scale: synthetic full-size training set", text, note)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,9 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from _results import append_results
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
+from _setup import load, require_data
 
 
 def _child(name: str) -> None:
@@ -37,9 +34,8 @@ def _child(name: str) -> None:
     clf = GenreClassifier.load(name)
     clf.predict([EXAMPLES["Frontier town"]])
     first = time.perf_counter() - start
-    from moviegenre.data import load_dataset
 
-    texts = load_dataset(DATA / "test_data_solution.txt").texts
+    texts = load("test_data_solution.txt").texts
     t0 = time.perf_counter()
     clf.predict_proba(texts, batch_size=256)
     rate = len(texts) / (time.perf_counter() - t0)
@@ -72,8 +68,7 @@ def main() -> None:
     if args.child:
         _child(args.child)
         return
-    if not DATA.is_dir():
-        sys.exit(f"shared data not found at {DATA}; this benchmark needs ../shared/data")
+    require_data()
     from moviegenre.classifier import BUNDLED_MODELS, bundled_path
     from moviegenre.serialization import record_metrics
 

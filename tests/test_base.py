@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
-from moviegenre.models.base import as_float32, power_class_weights
+from moviegenre.errors import MissingDependencyError
+from moviegenre.models import MODEL_KINDS, model_class
+from moviegenre.models.base import GenreModel, as_float32, power_class_weights
 
 
 @pytest.mark.parametrize("power", [0.0, 0.5, 1.0])
@@ -41,3 +43,17 @@ def test_as_float32_casts_every_float16_bit_pattern_as_numpy_does(shape, column_
     assert np.array_equal(
         as_float32(doubles, column_major=column_major), doubles.astype(np.float32)
     )
+
+
+@pytest.mark.parametrize("kind", sorted(MODEL_KINDS))
+def test_the_state_skeleton_is_written_once_in_base(kind):
+    """to_state / from_state are GenreModel's for every kind: a kind writes only its own part
+    (_state, _check_loaded, _restore) and says where its classes go."""
+    try:
+        cls = model_class(kind)
+    except MissingDependencyError:
+        pytest.skip(f"{kind} needs an extra that is not installed")
+    assert cls.to_state is GenreModel.to_state
+    assert cls.from_state.__func__ is GenreModel.from_state.__func__
+    assert cls._state is not GenreModel._state and cls._restore is not GenreModel._restore
+    assert cls.classes_in in ("arrays", "config")

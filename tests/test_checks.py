@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+from pathlib import Path
+
 import pytest
 
 from moviegenre.checks import (
+    MAX_CHARS,
+    TRANSPORT_MAX_CHARS,
     CheckSettings,
     as_text_list,
     check_text,
     detect_language,
     raise_for_problems,
+    word_count,
 )
 from moviegenre.errors import ConfigError, InvalidTextError
 
@@ -236,3 +243,56 @@ def test_an_odd_cache_is_rebuilt_never_mapped(tmp_path, spoil):
     rebuilt = load_arrays(tmp_path)
     assert all((first[k] == rebuilt[k]).all() for k in first)
     assert all((rebuilt[k] == v).all() for k, v in _read_cache(cached).items())
+
+
+# -- one text-length rule, one word count ----------------------------------------------------
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "moviegenre"
+
+
+@pytest.mark.parametrize(
+    ("text", "at_most", "expected"),
+    [
+        ("", None, 0),
+        ("  one\ttwo\nthree  ", None, 3),
+        ("a b c d e", 2, 3),  # stops: at most at_most + 1
+        ("a b", 5, 2),  # exact below at_most
+    ],
+)
+def test_word_count_counts_whitespace_separated_words(text, at_most, expected):
+    assert word_count(text, at_most) == expected
+
+
+def test_one_text_length_rule_and_the_apis_transport_limit_below_it():
+    """checks.MAX_CHARS is the rule (truncate); the API's max_chars is a transport limit (refuse)
+    whose default, in ApiSettings and in the CLI, is checks' constant and lies under the rule,
+    so a text the API accepts is never truncated."""
+    pytest.importorskip("fastapi")
+    from moviegenre.cli.servers import serve
+    from moviegenre.serve.api import ApiSettings
+
+    assert CheckSettings().max_chars == MAX_CHARS
+    assert ApiSettings().max_chars == TRANSPORT_MAX_CHARS < MAX_CHARS
+    default = inspect.signature(serve).parameters["max_chars"].default
+    assert default == TRANSPORT_MAX_CHARS
+
+
+def test_checks_is_the_only_module_that_counts_words():
+    """No ``len(x.split(...))`` outside checks.py: every word count is checks.word_count."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "checks.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "len"
+                and node.args
+                and isinstance(call := node.args[0], ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "split"
+                and not call.args
+            ):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert offenders == []

@@ -225,7 +225,8 @@ def _tiny_bert_as_minilm(folder: Path, monkeypatch) -> None:
     """The tiny random BERT answers for MiniLM (its 128 positions hold the 30-word texts)."""
     from moviegenre.models.backbone import BACKBONES, DEFAULT_BACKBONE, BackboneSpec
 
-    spec = BackboneSpec(DEFAULT_BACKBONE, "tiny_bert", "tiny-bert", 32, 512, str(folder))
+    # ``folder`` is the importable package tiny_bert (the tiny_backbone_dir fixture)
+    spec = BackboneSpec(DEFAULT_BACKBONE, folder.name, "tiny-bert", 32, 512)
     monkeypatch.setitem(BACKBONES, DEFAULT_BACKBONE, spec)
 
 

@@ -286,3 +286,40 @@ def test_training_a_multi_label_blend_gives_genre_sets_and_recall_sets(finetune_
     (prediction,) = classifier.classify([dataset.texts[0]], check=False, recall=0.9)
     assert prediction.labels and prediction.recall == 0.9 and prediction.genre_set
     assert prediction.to_dict()["labels"]
+
+
+# -- the blend presets: one constructor, a table of defaults ------------------------------
+
+
+def test_blend_presets_are_the_ensembles_constructor_with_their_rows_defaults():
+    import inspect
+    import typing
+
+    from moviegenre.models.base import check_settings
+    from moviegenre.models.ensemble import BLEND_PRESETS, EnsembleGenreModel, preset_init
+    from moviegenre.models.static import FastGenreModel
+
+    base = inspect.signature(EnsembleGenreModel.__init__).parameters
+    for cls in (model_class("blend"), FastGenreModel):
+        row = dict(BLEND_PRESETS[cls.kind])
+        omitted = set(row.pop("omit", ()))
+        params = inspect.signature(cls.__init__).parameters
+        assert list(params) == [name for name in base if name not in omitted]
+        for name, p in params.items():
+            assert p.default == row.get(name, base[name].default), (cls.kind, name)
+        assert cls().get_params() == {n: p.default for n, p in params.items() if n != "self"}
+        positional = cls(0.3, None, None, 0.5)  # the order of the one constructor
+        assert (positional.weight, positional.val_fraction) == (0.3, 0.5)
+        assert clone(cls(cv_folds=3)).get_params()["cv_folds"] == 3
+        hints = typing.get_type_hints(cls.__init__)  # what settings are checked against
+        assert set(hints) - {"return"} == set(params) - {"self"}
+        assert check_settings(cls, {"val_fraction": 0.3}) == {"val_fraction": 0.3}
+    with pytest.raises(TypeError, match="refit_all"):
+        FastGenreModel(refit_all=True)  # fast never took it
+    assert FastGenreModel().refit_all is False
+    BLEND_PRESETS["typo"] = {"val_fractoin": 0.1}
+    try:
+        with pytest.raises(TypeError, match="val_fractoin"):
+            preset_init(EnsembleGenreModel.__init__, "typo")
+    finally:
+        del BLEND_PRESETS["typo"]

@@ -13,7 +13,7 @@ from conftest import TINY_GENRE_WORDS, tiny_rows
 from moviegenre import ConfigError, GenreClassifier, InvalidTextError
 from moviegenre.classifier import BUNDLED_MODEL_DIR
 from moviegenre.examples import EXAMPLES
-from moviegenre.explain import Explanation, SampleSettings, WordWeight, _spread, explain
+from moviegenre.explain import Explanation, SampleSettings, WordWeight, explain
 from moviegenre.serialization import ModelInfo
 
 
@@ -73,13 +73,6 @@ def explain_fixed(weights: list[tuple]) -> Explanation:
         words.append(WordWeight(word, start, start + len(word), *numbers))
         cursor = start + len(word)
     return Explanation(text, [("a", 1.0)], words)
-
-
-def test_bigrams_and_stems_are_shared_between_their_words() -> None:
-    words = ["haunted", "house", "haunted", "hauntings"]
-    contributions = {"house": 1.0, "haunted house": 0.4, "#haunt": 0.3, "haunted": 0.2, "zz": 9}
-    weights = _spread(contributions, words, [0.0] * 4)
-    assert weights == pytest.approx([0.2 + 0.1 + 0.1, 1.0 + 0.2, 0.1 + 0.1, 0.1])
 
 
 def test_banzhaf_finds_the_word_and_batches_one_call(occluded: GenreClassifier) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -12,7 +14,7 @@ from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.metrics import selection_score
 from moviegenre.models import model_class
 from moviegenre.models.base import fit_temperature
-from moviegenre.models.linear import LinearGenreModel, TextFeatures
+from moviegenre.models.linear import LinearGenreModel, TextFeatures, spread
 from tests.conftest import TINY_GENRES, tiny_rows
 
 
@@ -166,6 +168,26 @@ def test_feature_contributions_sum_to_score(fitted, data):
     contributions = fitted.feature_contributions(text, 0)
     score = fitted.decision_function([text])[0, 0] - fitted.intercept_[0]
     assert sum(contributions.values()) == pytest.approx(score, rel=1e-4)
+
+
+def test_bigrams_and_stems_are_shared_between_their_words():
+    words = ["haunted", "house", "haunted", "hauntings"]
+    contributions = {"house": 1.0, "haunted house": 0.4, "#haunt": 0.3, "haunted": 0.2, "zz": 9}
+    weights = spread(contributions, words)
+    assert weights == pytest.approx([0.2 + 0.1 + 0.1, 1.0 + 0.2, 0.1 + 0.1, 0.1])
+
+
+def test_word_weights_are_word_level_and_sum_to_the_genres_score(fitted, data):
+    """linear owns its feature encoding: word_weights gives one weight per word of the text
+    (stems and bigrams already mapped back), spans in the text's own characters."""
+    text = "  " + data[0][0].upper()  # spans count the text as given
+    genre = str(fitted.classes_[1])
+    weighted = fitted.word_weights(text, genre)
+    assert [text[a:b] for a, b, _ in weighted] == re.findall(r"(?u)\b\w\w+\b", text)
+    score = fitted.decision_function([text])[0, 1] - fitted.intercept_[1]
+    assert sum(w for *_, w in weighted) == pytest.approx(score, rel=1e-4)
+    with pytest.raises(ConfigError, match="unknown genre 'nope'"):
+        fitted.word_weights(text, "nope")
 
 
 def _centred_oof_scores(model: LinearGenreModel) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +94,70 @@ def test_sha256_file_is_the_one_file_digest(tmp_path):
     path = tmp_path / "f.bin"
     path.write_bytes(b"x" * 3_000_000)
     assert sha256_file(path) == hashlib.sha256(b"x" * 3_000_000).hexdigest()
+
+
+# -- every file write goes through atomic_write ---------------------------------------------
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "moviegenre"
+#: Calls that write a file by name; ``save`` only as ``np.save`` / ``onnx.save`` / ``torch.save``.
+WRITERS = {"write_text", "write_bytes", "savefig", "write_table"}
+SAVERS = {"np", "numpy", "onnx", "torch"}
+#: Names bound to atomic_write's temporary file (``as tmp``) or a handle opened on it.
+TEMPORARY = {"tmp", "handle", "fh", "out", "writer"}
+#: (module, function) allowed to write outside atomic_write, and why.
+DIRECT_WRITES = {
+    ("_util.py", "atomic_write"): "is the atomic write",
+    ("store.py", "write_table"): "its one caller (write_part) passes atomic_write's tmp",
+    ("ray.py", "__init__"): "a Ray worker's private mkdtemp() copy of the model",
+    ("ray.py", "_stage"): "input chunks in a TemporaryDirectory only this run reads",
+    ("report.py", "_out_dir"): "a zero-byte probe that --out is writable, unlinked at once",
+}
+
+
+def _writes_outside_tmp(tree: ast.AST) -> list[tuple[str, int, str]]:
+    """(function, line, call) of each file-writing call that neither is made on nor names
+    ``tmp`` (what every ``with atomic_write(...) as tmp`` binds) or a handle opened on it."""
+    found = []
+
+    def mode_of(call: ast.Call) -> object:
+        modes = [a.value for a in call.args if isinstance(a, ast.Constant)]
+        modes += [
+            k.value.value
+            for k in call.keywords
+            if k.arg == "mode" and isinstance(k.value, ast.Constant)
+        ]
+        return modes[0] if modes else "r"
+
+    def visit(node: ast.AST, function: str) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            function = node.name
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            attr, receiver = node.func.attr, node.func.value
+            mode = mode_of(node)
+            writes = (
+                attr in WRITERS
+                or (attr == "save" and isinstance(receiver, ast.Name) and receiver.id in SAVERS)
+                or (attr == "open" and isinstance(mode, str) and bool(set(mode) & set("wax")))
+            )
+            names = {n.id for n in ast.walk(receiver) if isinstance(n, ast.Name)}
+            for arg in node.args:
+                names |= {n.id for n in ast.walk(arg) if isinstance(n, ast.Name)}
+            if writes and not names & TEMPORARY:
+                found.append((function, node.lineno, ast.unparse(node.func)))
+        for child in ast.iter_child_nodes(node):
+            visit(child, function)
+
+    visit(tree, "<module>")
+    return found
+
+
+def test_every_file_write_in_the_package_goes_through_atomic_write():
+    """A write straight to its final path leaves a half-written file after a full disk or a
+    Ctrl-C; each must write atomic_write's temporary file, or be listed in DIRECT_WRITES."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function, line, call in _writes_outside_tmp(tree):
+            if (path.name, function) not in DIRECT_WRITES:
+                offenders.append(f"{path.relative_to(PACKAGE)}:{line} {function}: {call}")
+    assert offenders == []

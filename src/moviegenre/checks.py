@@ -22,6 +22,25 @@ from moviegenre.errors import ConfigError, InvalidTextError
 LANGUAGE_SAMPLE_CHARS = 400
 #: Fewest words in a description (the seed page's rule): the one home of the number.
 MIN_WORDS = 20
+#: The one text-length rule: characters of a text a model reads. A longer text is truncated
+#: here and flagged (``TextCheck.truncated``), never refused: IMDb descriptions run to ~4,500
+#: characters and encoders read a few hundred tokens anyway.
+MAX_CHARS = 10_000
+#: Not a text rule but the HTTP API's transport limit (``ApiSettings.max_chars``, ``moviegenre
+#: serve api --max-chars``): characters one text of a request may carry, refused with 413
+#: before any check, to bound what one request can make the server hold and score. It lies
+#: under :data:`MAX_CHARS`, so a text the API accepts is never truncated.
+TRANSPORT_MAX_CHARS = 5_000
+
+
+def word_count(text: str, at_most: int | None = None) -> int:
+    """Words of ``text`` (whitespace-separated): the one place that counts them.
+
+    With ``at_most``, counting stops after that many words (the result is then at most
+    ``at_most + 1``, exact below ``at_most``): a check against a minimum need not split a whole
+    4,000-character description.
+    """
+    return len(text.split() if at_most is None else text.split(maxsplit=at_most))
 
 
 @dataclass(frozen=True)
@@ -37,7 +56,7 @@ class CheckSettings:
 
     min_words: int = MIN_WORDS
     require_english: bool = True
-    max_chars: int = 10_000
+    max_chars: int = MAX_CHARS
     english_min_prob: float = 0.1
 
     def __post_init__(self) -> None:
@@ -122,7 +141,7 @@ def check_text(text: Any, settings: CheckSettings = CheckSettings()) -> TextChec
     # count stops there (exact when it is short of it): splitting whole 4,000-character
     # descriptions cost ~10% of an unchecked linear predict_proba
     limit = settings.min_words
-    n_words = limit if truncated else len(stripped.split(maxsplit=limit))
+    n_words = limit if truncated else word_count(stripped, at_most=limit)
     if n_words < settings.min_words:
         problem = (
             f"the text has {n_words} word{'s' if n_words != 1 else ''}; "

@@ -1,8 +1,8 @@
 """Which words pushed a prediction: per-word signed weights toward the top genre, with their noise.
 
-Linear models explain themselves: each feature's contribution (tf-idf x weight) is mapped back
-onto the words of the original text (a bigram's share is split between its two words, a stem's
-between the words that carry it). These weights are exact, so their noise band is 0.
+A model that can weigh the words itself (``word_weights(text, genre)``: linear, which maps its
+stems and bigrams back onto words) is asked for them; these weights are exact, so their noise
+band is 0. This module only chooses between a model's own weights and occlusion.
 
 Other kinds (encoders, the default blend) are explained by sampled Banzhaf values, the member of
 the Shapley family that weighs every subset of the words equally (and the one least moved by a
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -42,7 +41,7 @@ from moviegenre.checks import CheckSettings, check_text
 from moviegenre.errors import ConfigError, InvalidTextError
 from moviegenre.results import GenreScores, top_k_of
 
-#: Words as the linear model's analyzer sees them (two or more word characters).
+#: The words that occlusion deletes (two or more word characters, as linear's analyzer).
 WORD = re.compile(r"(?u)\b\w\w+\b")
 #: Two-sided confidence of the noise band around each sampled weight.
 CONFIDENCE = 0.95
@@ -164,31 +163,9 @@ class Explanation:
         }
 
 
-def _spread(contributions: dict[str, float], words: list[str], weights: list[float]) -> list[float]:
-    """Add each feature's contribution to the words it came from, split evenly among them."""
-    positions: dict[str, list[int]] = defaultdict(list)
-    for i, w in enumerate(words):
-        positions[w].append(i)
-    bigrams: dict[str, list[int]] = defaultdict(list)
-    for i in range(len(words) - 1):
-        bigrams[f"{words[i]} {words[i + 1]}"].append(i)
-    for feature, value in contributions.items():
-        if feature.startswith("#"):
-            stem = feature[1:]
-            owners = [i for i, w in enumerate(words) if len(w) > len(stem) and w.startswith(stem)]
-        elif " " in feature:
-            owners = [j for i in bigrams.get(feature, []) for j in (i, i + 1)]
-        else:
-            owners = positions.get(feature, [])
-        for i in owners:
-            weights[i] += value / len(owners)
-    return weights
-
-
-def _by_weights(classifier: Explainable, text: str, class_index: int) -> list[float]:
-    words = [m.group().lower() for m in WORD.finditer(text)]
-    contributions = classifier.model.feature_contributions(text, class_index)
-    return _spread(contributions, words, [0.0] * len(words))
+def _by_weights(classifier: Explainable, text: str, genre: str) -> list[tuple[int, int, float]]:
+    """The model's own ``(start, end, weight)`` per word of ``text`` toward ``genre``."""
+    return [(int(a), int(b), float(w)) for a, b, w in classifier.model.word_weights(text, genre)]
 
 
 def without(text: str, spans: list[tuple[int, int]], drop: Any) -> str:
@@ -256,13 +233,13 @@ def explain(
 ) -> Explanation:
     """Top-``top_k`` genres of ``text`` and a signed weight per word toward the first genre.
 
-    ``method``: "auto" (model weights when the model exposes ``feature_contributions``, else
+    ``method``: "auto" (model weights when the model offers ``word_weights``, else
     Banzhaf values), "weights" or "banzhaf". ``samples`` sets the Banzhaf sample budget
     (SampleSettings). Raises InvalidTextError when the text fails the checks.
     """
     if not 1 <= top_k <= len(classifier.genres):
         raise ConfigError(f"top_k must be between 1 and {len(classifier.genres)}, got {top_k}")
-    has_weights = hasattr(classifier.model, "feature_contributions")
+    has_weights = hasattr(classifier.model, "word_weights")
     if method == "auto":
         method = "weights" if has_weights else "banzhaf"
     if method not in METHODS:
@@ -280,15 +257,16 @@ def explain(
     genres = top_k_of(proba, classifier.genres, top_k)[0]
     class_index = classifier.genres.index(genres[0][0])
     if method == "weights":
-        weights = _by_weights(classifier, checked, class_index)
-        noise, evaluations = [0.0] * len(weights), 0
+        scored = _by_weights(classifier, checked, genres[0][0])
+        noise, evaluations = [0.0] * len(scored), 0
     else:
         weights, noise, evaluations = _by_banzhaf(
             classifier, checked, class_index, samples or SampleSettings()
         )
+        scored = [(*m.span(), w) for m, w in zip(WORD.finditer(checked), weights, strict=True)]
     offset = len(text) - len(text.lstrip())  # the checks strip the text; spans are in ``text``
     words = [
-        WordWeight(m.group(), m.start() + offset, m.end() + offset, float(w), float(e))
-        for m, w, e in zip(WORD.finditer(checked), weights, noise, strict=True)
+        WordWeight(checked[a:b], a + offset, b + offset, float(w), float(e))
+        for (a, b, w), e in zip(scored, noise, strict=True)
     ]
     return Explanation(text, genres, words, method, verdict.truncated, evaluations)

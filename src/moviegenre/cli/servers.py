@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from moviegenre._util import bind_socket, die_with_parent, require
+from moviegenre.checks import TRANSPORT_MAX_CHARS
 from moviegenre.cli._base import ModelOpt, app, err_console
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
@@ -22,7 +23,10 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     model: ModelOpt = None,
     max_texts: Annotated[int, typer.Option(help="Texts per request at most.")] = 64,
-    max_chars: Annotated[int, typer.Option(help="Characters per text at most.")] = 5_000,
+    max_chars: Annotated[
+        int,
+        typer.Option(help="Transport limit: characters per text of a request (413 beyond)."),
+    ] = TRANSPORT_MAX_CHARS,
     max_body_bytes: Annotated[int, typer.Option(help="Request body bytes at most.")] = 2_000_000,
     workers: Annotated[int, typer.Option(help="Threads that run the model.")] = 2,
     timeout_keep_alive: Annotated[

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from moviegenre.checks import MIN_WORDS
+from moviegenre.checks import MIN_WORDS, word_count
 from moviegenre.data.rows import LABEL_SEPARATORS, NO_DESCRIPTION, NO_GENRES, split_genres
 from moviegenre.errors import ConfigError, DataError
 from moviegenre.genres import normalise_label
@@ -162,7 +162,7 @@ class Dataset:
             "genres": len({g for genres in sets for g in genres}),
             "duplicate_texts": stats[0],
             "conflicting_labels": stats[1],
-            "short_texts": sum(len(t.split()) < MIN_WORDS for t in texts),
+            "short_texts": sum(word_count(t) < MIN_WORDS for t in texts),
             "multi_genre_rows": sum(len(genres) > 1 for genres in sets),
             **{f"skipped_{reason}": self.skipped.get(reason, 0) for reason in SKIPPED},
         }

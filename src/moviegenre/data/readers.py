@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator
 from typing import IO
 
+from moviegenre.checks import word_count
 from moviegenre.data.rows import (
     CSV_FIELD_LIMIT,
     MISSING,
@@ -45,7 +46,7 @@ def imdb_rows(
     first_line = lines.number
     parts = IMDB_SEP.split(first.rstrip("\r\n"))
     # A third field that reads like a genre (short) means the labelled layout.
-    if len(parts) >= 4 and 0 < len(parts[2].split()) <= 3:
+    if len(parts) >= 4 and 0 < word_count(parts[2]) <= 3:
         n_fields = 4
     elif len(parts) >= 3:
         n_fields = 3

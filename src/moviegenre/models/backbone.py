@@ -24,22 +24,18 @@ from moviegenre.errors import ConfigError, ModelFileError
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """Where a backbone's weights live: an importable module and its pip distribution.
-
-    ``directory`` overrides the module lookup (tests build a tiny random backbone there).
-    """
+    """Where a backbone's weights live: an importable module (its ``get_model_path()`` names
+    the folder) and its pip distribution. Tests register a tiny backbone the same way: an
+    importable package of their own, no override in here."""
 
     name: str
     module: str
     pip: str
     dim: int
     max_positions: int
-    directory: str | None = None
 
     def path(self) -> Path:
         """Directory holding config.json, tokenizer.json and model.safetensors."""
-        if self.directory is not None:
-            return Path(self.directory)
         module = require(self.module, purpose=f"the {self.name} backbone (package {self.pip!r})")
         return Path(module.get_model_path())
 

@@ -1,3 +1,4 @@
+# Long: the one contract of every kind (estimator protocol, state skeleton, shared checks).
 """The contract every model kind follows, so classifier.py and serialization/ treat them alike.
 
 A model is a scikit-learn style estimator over raw texts: parameters are keyword arguments
@@ -184,11 +185,38 @@ class GenreModel:
         tokenizer.json), by plain file name; none by default."""
         return {}
 
+    #: Where a kind saves ``classes_``: "arrays" (a string array) or "config" (a JSON list).
+    classes_in: ClassVar[str] = "arrays"
+    #: The arrays a kind's saved state must hold besides ``classes``.
+    state_arrays: ClassVar[tuple[str, ...]] = ()
+
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Return (JSON-able config, named arrays) that fully describe the fitted model.
 
-        ``config`` must hold ``"classes"``: the fitted ``classes_`` in column order.
+        The skeleton every kind shares, written once: ``{"params": ...}``, the classes (in
+        column order, where ``classes_in`` says), the kind's own part (:meth:`_state`) and
+        ``"multi_label": true`` for a multi-label model.
         """
+        self._check_fitted()
+        config: dict[str, Any] = {"params": self._saved_params()}
+        arrays: dict[str, np.ndarray] = {}
+        if self.classes_in == "config":
+            config["classes"] = self.classes_.tolist()
+        else:
+            arrays["classes"] = strings_to_array(list(self.classes_))
+        own_config, own_arrays = self._state()
+        config.update(own_config)
+        arrays.update(own_arrays)
+        if getattr(self, "multi_label_", False):
+            config["multi_label"] = True
+        return config, arrays
+
+    def _saved_params(self) -> dict[str, Any]:
+        """The settings saved in ``config["params"]`` (a machine's cache folder never is)."""
+        return {k: v for k, v in self.get_params().items() if k not in IGNORED_SETTINGS}
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """The kind's own part of :meth:`to_state`: (config entries, arrays)."""
         raise NotImplementedError
 
     def training_history(self) -> dict[str, Any] | None:
@@ -204,7 +232,36 @@ class GenreModel:
         arrays: dict[str, np.ndarray],
         files: dict[str, bytes] | None = None,
     ) -> GenreModel:
-        """Rebuild a fitted model from what ``to_state`` and ``files`` returned."""
+        """Rebuild a fitted model from what ``to_state`` and ``files`` returned.
+
+        The skeleton every kind shares: the arrays present, the settings checked
+        (:meth:`_check_loaded`; a ConfigError becomes "settings are invalid"), the classes and
+        the multi-label flag checked, then the kind's own part (:meth:`_restore`).
+        """
+        classes_array = ["classes"] if cls.classes_in == "arrays" else []
+        require_arrays(arrays, [*classes_array, *cls.state_arrays], cls.kind)
+        files = files or {}
+        model = cls._from_params(config)
+        try:
+            model._check_loaded(files)
+        except ConfigError as exc:
+            raise ModelFileError(f"{cls.kind} model settings are invalid: {exc}") from None
+        classes = (
+            check_strings(arrays, "classes", cls.kind) if classes_array else config.get("classes")
+        )
+        model.classes_ = check_classes(classes, cls.kind)
+        model.multi_label_ = check_multi_label_flag(config, cls.kind)
+        model._restore(config, arrays, files)
+        return model
+
+    def _check_loaded(self, files: dict[str, bytes]) -> None:
+        """Refuse settings (or missing files) a loaded model cannot run with; none by default.
+        A ConfigError raised here is told as the model file's invalid settings."""
+
+    def _restore(
+        self, config: dict[str, Any], arrays: dict[str, np.ndarray], files: dict[str, bytes]
+    ) -> None:
+        """The kind's own part of :meth:`from_state`: its fitted attributes, checked."""
         raise NotImplementedError
 
     # -- helpers shared by the kinds -------------------------------------------------------

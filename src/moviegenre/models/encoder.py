@@ -27,18 +27,13 @@ from moviegenre.models.backbone import DEFAULT_BACKBONE, backbone_spec
 from moviegenre.models.base import (
     GenreModel,
     check_array,
-    check_classes,
-    check_multi_label_flag,
-    check_strings,
     check_temperature,
     check_training_data,
     fit_temperature,
     log_softmax,
     power_class_weights,
-    require_arrays,
     sigmoid,
     softmax,
-    strings_to_array,
 )
 from moviegenre.models.embedding import BUILD_LOCK, TextEncoder
 from moviegenre.models.prior import genre_description
@@ -241,21 +236,16 @@ class EncoderGenreModel(GenreModel):
         graph = runner.onnx_graph()
         return {GRAPH_FILE: graph if isinstance(graph, bytes) else graph.read_bytes()}
 
-    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        self._check_fitted()
+    state_arrays: ClassVar[tuple[str, ...]] = ("coef", "intercept", "prototypes")
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         spec = backbone_spec(self.backbone)
-        params = self.get_params()
-        params.pop("cache_dir", None)
         config = {
-            "params": params,
             "backbone_package": spec.pip,
             "backbone_version": spec.version(),
             "temperature": self.temperature_,
         }
-        if getattr(self, "multi_label_", False):
-            config["multi_label"] = True
         arrays = {
-            "classes": strings_to_array(list(self.classes_)),
             "coef": self.coef_,
             "intercept": self.intercept_,
             "prototypes": self.prototypes_.astype(np.float32),
@@ -267,36 +257,26 @@ class EncoderGenreModel(GenreModel):
         dim = self.coef_.shape[1]
         return self.predict_proba_embeddings(np.full((1, dim), dim**-0.5, dtype=np.float32))
 
-    @classmethod
-    def from_state(
-        cls,
-        config: dict[str, Any],
-        arrays: dict[str, np.ndarray],
-        files: dict[str, bytes] | None = None,
-    ) -> EncoderGenreModel:
-        require_arrays(arrays, ["classes", "coef", "intercept", "prototypes"], cls.kind)
-        model = cls._from_params(config)  # a cache_dir in the file is dropped, never used
-        try:
-            spec = backbone_spec(model.backbone)
-            for backend in {model.backend, model.inference_backend or model.backend}:
-                TextEncoder(model.backbone, model.max_seq_length, model.pooling, backend)
-            if model.batch_size < 1:
-                raise ConfigError(f"batch_size must be >= 1, got {model.batch_size}")
-        except ConfigError as exc:
-            raise ModelFileError(f"encoder model settings are invalid: {exc}") from None
-        spec.path()  # refuses early, naming the pip package
-        model.classes_ = check_classes(check_strings(arrays, "classes", cls.kind), cls.kind)
-        n, dim = len(model.classes_), spec.dim
-        model.coef_ = check_array(arrays, "coef", (n, dim), cls.kind)
-        model.intercept_ = check_array(arrays, "intercept", (n,), cls.kind)
-        model.prototypes_ = check_array(arrays, "prototypes", (n, dim), cls.kind)
-        model.temperature_ = check_temperature(config.get("temperature", 1.0), cls.kind)
-        model.multi_label_ = check_multi_label_flag(config, cls.kind)
-        graph = (files or {}).get(GRAPH_FILE)
+    def _check_loaded(self, files: dict[str, bytes]) -> None:
+        spec = backbone_spec(self.backbone)
+        for backend in {self.backend, self.inference_backend or self.backend}:
+            TextEncoder(self.backbone, self.max_seq_length, self.pooling, backend)
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        spec.path()  # refuses early, naming the pip package (a MissingDependencyError)
+
+    def _restore(
+        self, config: dict[str, Any], arrays: dict[str, np.ndarray], files: dict[str, bytes]
+    ) -> None:
+        n, dim = len(self.classes_), backbone_spec(self.backbone).dim
+        self.coef_ = check_array(arrays, "coef", (n, dim), self.kind)
+        self.intercept_ = check_array(arrays, "intercept", (n,), self.kind)
+        self.prototypes_ = check_array(arrays, "prototypes", (n, dim), self.kind)
+        self.temperature_ = check_temperature(config.get("temperature", 1.0), self.kind)
+        graph = files.get(GRAPH_FILE)
         if graph is not None:  # without one (older folders) it is exported to the cache
-            if (model.inference_backend or model.backend) == "torch":
+            if (self.inference_backend or self.backend) == "torch":
                 raise ModelFileError(
                     f"encoder model ships {GRAPH_FILE} but serves with the torch backend"
                 )
-            model.__dict__["_graph"] = graph
-        return model
+            self.__dict__["_graph"] = graph

@@ -1,3 +1,4 @@
+# Long: one kind and its presets: member training, weight choice, blending, both states.
 """Blends of the TF-IDF ``linear`` model with one partner kind, in log space.
 
 ``log p = w * log p_linear + (1 - w) * log p_partner``, renormalised and divided by a
@@ -36,7 +37,8 @@ lacks for its rare genres (they share the global threshold; benchmarks/RESULTS.m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -48,8 +50,6 @@ from moviegenre.models import MODEL_KINDS, model_class
 from moviegenre.models.base import (
     GenreModel,
     HeldOut,
-    check_classes,
-    check_multi_label_flag,
     check_number,
     check_settings,
     check_temperature,
@@ -134,6 +134,46 @@ def aligned(proba: np.ndarray, member_classes: Sequence[str], classes: np.ndarra
     out = np.zeros((proba.shape[0], len(classes)))
     out[:, np.searchsorted(classes, np.asarray(member_classes, dtype=object))] = proba
     return out
+
+
+#: The blend kinds that are EnsembleGenreModel with other defaults, as a table: each row is
+#: what the kind changes ("omit": parameters it does not take). Their constructors are
+#: EnsembleGenreModel's, re-signed by :func:`preset_init`, so signature, ``get_params``,
+#: ``clone``, repr and model.json all show the kind's own defaults, as three ``__init__`` did.
+BLEND_PRESETS: dict[str, dict[str, Any]] = {
+    "blend": {"val_fraction": 0.1, "partner": "finetune"},
+    "fast": {"val_fraction": 0.2, "partner": "static", "omit": ("refit_all",)},
+}
+
+
+def preset_init(base_init: Callable[..., None], kind: str) -> Callable[..., None]:
+    """``base_init`` with the defaults of ``BLEND_PRESETS[kind]`` (and without its omitted
+    parameters, which keep the base defaults), as the ``__init__`` of that kind."""
+    row = dict(BLEND_PRESETS[kind])
+    omit = set(row.pop("omit", ()))
+    base = inspect.signature(base_init)
+    unknown = (set(row) | omit) - set(base.parameters)
+    if unknown:
+        raise TypeError(f"BLEND_PRESETS[{kind!r}] names unknown parameters {sorted(unknown)}")
+    signature = base.replace(
+        parameters=[
+            p.replace(default=row.get(name, p.default))
+            for name, p in base.parameters.items()
+            if name not in omit
+        ]
+    )
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        base_init(**bound.arguments)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    # the annotations too: settings are checked against them (base.check_settings)
+    __init__.__annotations__ = {k: v for k, v in base_init.__annotations__.items() if k not in omit}
+    __init__.__doc__ = f"EnsembleGenreModel's settings with the {kind!r} defaults."
+    __init__.__qualname__ = f"{kind}.__init__"
+    return __init__
 
 
 class EnsembleGenreModel(GenreModel):
@@ -314,13 +354,12 @@ class EnsembleGenreModel(GenreModel):
     def files(self) -> dict[str, bytes]:
         return {f"partner.{name}": data for name, data in self.partner_.files().items()}
 
-    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        self._check_fitted()
+    classes_in: ClassVar[str] = "config"
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         lin_config, lin_arrays = self.linear_.to_state()
         partner_config, partner_arrays = self.partner_.to_state()
         config = {
-            "params": self.get_params(),
-            "classes": self.classes_.tolist(),
             "weight": self.weight_,
             "temperature": self.temperature_,
             "weight_trials": self.weight_trials_,
@@ -337,49 +376,43 @@ class EnsembleGenreModel(GenreModel):
         """The blend of the members' own probes (see ``GenreModel.probe_proba``)."""
         return self._combine(self.linear_.probe_proba(), self.partner_.probe_proba())
 
-    @classmethod
-    def from_state(
-        cls,
-        config: dict[str, Any],
-        arrays: dict[str, np.ndarray],
-        files: dict[str, bytes] | None = None,
-    ) -> GenreModel:
-        model = cls._from_params(config)
-        if problem := _partner_problem(model.partner):
-            raise ModelFileError(f"{cls.kind} model {problem}")
-        partner_cls = model_class(model.partner)
+    def _check_loaded(self, files: dict[str, bytes]) -> None:
+        if problem := _partner_problem(self.partner):
+            raise ModelFileError(f"{self.kind} model {problem}")
         # member settings are used only to refit; checked alike, and a cache_dir dropped
-        if model.linear_params is not None:
-            model.linear_params = check_settings(LinearGenreModel, model.linear_params)
-        if model.partner_params is not None:
-            model.partner_params = check_settings(partner_cls, model.partner_params)
+        if self.linear_params is not None:
+            self.linear_params = check_settings(LinearGenreModel, self.linear_params)
+        if self.partner_params is not None:
+            self.partner_params = check_settings(model_class(self.partner), self.partner_params)
+
+    def _restore(
+        self, config: dict[str, Any], arrays: dict[str, np.ndarray], files: dict[str, bytes]
+    ) -> None:
+        kind = self.kind
         lin_config, partner_config = config.get("linear"), config.get("partner")
         if not isinstance(lin_config, dict) or not isinstance(partner_config, dict):
-            raise ModelFileError(f"{cls.kind} model config lacks its 'linear' and 'partner' parts")
-        weight = check_number(config.get("weight"), f"{cls.kind} model weight", 0.0, 1.0)
-        temperature = check_temperature(config.get("temperature", 1.0), cls.kind)
+            raise ModelFileError(f"{kind} model config lacks its 'linear' and 'partner' parts")
+        weight = check_number(config.get("weight"), f"{kind} model weight", 0.0, 1.0)
+        temperature = check_temperature(config.get("temperature", 1.0), kind)
 
         def part(prefix: str, items: dict[str, Any]) -> dict[str, Any]:
             return {k[len(prefix) :]: v for k, v in items.items() if k.startswith(prefix)}
 
-        model.linear_ = LinearGenreModel.from_state(lin_config, part("linear.", arrays))
-        model.partner_ = partner_cls.from_state(
-            partner_config, part("partner.", arrays), part("partner.", files or {})
+        self.linear_ = LinearGenreModel.from_state(lin_config, part("linear.", arrays))
+        self.partner_ = model_class(self.partner).from_state(
+            partner_config, part("partner.", arrays), part("partner.", files)
         )
-        model.classes_ = check_classes(config.get("classes"), cls.kind)
-        if list(model.linear_.classes_) != list(model.classes_) or list(
-            model.partner_.classes_
-        ) != list(model.classes_):
-            raise ModelFileError(f"{cls.kind} members disagree on the class list")
-        model.weight_ = weight
-        model.temperature_ = temperature
-        model.multi_label_ = check_multi_label_flag(config, cls.kind)
-        model._check_members(ModelFileError)
+        if list(self.linear_.classes_) != list(self.classes_) or list(
+            self.partner_.classes_
+        ) != list(self.classes_):
+            raise ModelFileError(f"{kind} members disagree on the class list")
+        self.weight_ = weight
+        self.temperature_ = temperature
+        self._check_members(ModelFileError)
         trials = config.get("weight_trials", [])
         if not isinstance(trials, list):
-            raise ModelFileError(f"{cls.kind} model weight_trials must be a list")
-        model.weight_trials_ = list(trials)
-        return model
+            raise ModelFileError(f"{kind} model weight_trials must be a list")
+        self.weight_trials_ = list(trials)
 
 
 class BlendGenreModel(EnsembleGenreModel):
@@ -392,24 +425,4 @@ class BlendGenreModel(EnsembleGenreModel):
 
     kind: ClassVar[str] = "blend"
 
-    def __init__(
-        self,
-        weight: float | None = None,
-        linear_params: dict[str, Any] | None = None,
-        partner_params: dict[str, Any] | None = None,
-        val_fraction: float = 0.1,
-        random_state: int = 0,
-        partner: str = "finetune",
-        refit_all: bool = False,
-        cv_folds: int = 0,
-    ) -> None:
-        super().__init__(
-            weight,
-            linear_params,
-            partner_params,
-            val_fraction,
-            random_state,
-            partner,
-            refit_all,
-            cv_folds,
-        )
+    __init__ = preset_init(EnsembleGenreModel.__init__, "blend")

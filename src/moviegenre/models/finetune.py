@@ -1,3 +1,4 @@
+# Long: one kind: the end-to-end training loop, the ONNX export and torch-free serving of the graph.
 """The ``finetune`` kind: the whole encoder trained end to end with a linear head, served by ONNX.
 
 Recipe (measured in benchmarks/RESULTS.md): mean-pooled MiniLM -> dropout 0.1 -> linear head;
@@ -48,18 +49,13 @@ from moviegenre.models.backbone import (
 from moviegenre.models.base import (
     GenreModel,
     HeldOut,
-    check_classes,
-    check_multi_label_flag,
     check_number,
-    check_strings,
     check_temperature,
     check_training_data,
     fit_temperature,
     power_class_weights,
-    require_arrays,
     sigmoid,
     softmax,
-    strings_to_array,
 )
 from moviegenre.multilabel import as_sets, indicator, is_multi_label
 from moviegenre.progress import report
@@ -416,11 +412,9 @@ class FinetuneGenreModel(GenreModel):
             payload["best_epoch"] = best
         return payload
 
-    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        self._check_fitted()
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         spec = backbone_spec(self.backbone)
         config = {
-            "params": self.get_params(),
             "backbone_package": spec.pip,
             "backbone_version": spec.version(),
             "temperature": self.temperature_,
@@ -428,62 +422,51 @@ class FinetuneGenreModel(GenreModel):
             "trained_on": getattr(self, "device_", "unknown"),
             "train_seconds": getattr(self, "train_seconds_", None),
         }
-        if getattr(self, "multi_label_", False):
+        if getattr(self, "multi_label_", False):  # the flag first, as model.json always had it
             config |= {"multi_label": True, "best_epoch": self.best_epoch_}
-        return config, {"classes": strings_to_array(list(self.classes_))}
+        return config, {}
 
-    @classmethod
-    def from_state(
-        cls,
-        config: dict[str, Any],
-        arrays: dict[str, np.ndarray],
-        files: dict[str, bytes] | None = None,
-    ) -> GenreModel:
-        require_arrays(arrays, ["classes"], cls.kind)
-        files = files or {}
+    def _check_loaded(self, files: dict[str, bytes]) -> None:
         missing = [name for name in (GRAPH_FILE, TOKENIZER_FILE) if name not in files]
         if missing:
             raise ModelFileError(f"finetune model lacks {', '.join(missing)} in model.json files")
-        model = cls._from_params(config)
-        try:
-            model._check_params(training=False)
-        except ConfigError as exc:
-            raise ModelFileError(f"finetune model settings are invalid: {exc}") from None
-        model.classes_ = check_classes(check_strings(arrays, "classes", cls.kind), cls.kind)
-        model.temperature_ = check_temperature(config.get("temperature", 1.0), cls.kind)
-        model.multi_label_ = check_multi_label_flag(config, cls.kind)
-        if model.multi_label_:  # provenance only, like the history
+        self._check_params(training=False)
+
+    def _restore(
+        self, config: dict[str, Any], arrays: dict[str, np.ndarray], files: dict[str, bytes]
+    ) -> None:
+        self.temperature_ = check_temperature(config.get("temperature", 1.0), self.kind)
+        if self.multi_label_:  # provenance only, like the history
             best = config.get("best_epoch")
             if isinstance(best, bool) or not isinstance(best, int) or best < 1:
                 raise ModelFileError(f"finetune model best_epoch must be an epoch, got {best!r}")
-            model.best_epoch_ = best
+            self.best_epoch_ = best
         history = config.get("history", [])
         if not isinstance(history, list):
             raise ModelFileError("finetune model history must be a list")
-        model.history_ = list(history)
+        self.history_ = list(history)
         # provenance only (never acted on); kept so that a re-saved model still says it
         device = config.get("trained_on", "unknown")
         known = isinstance(device, str) and re.fullmatch(r"cpu|cuda(:\d{1,2})?|unknown", device)
-        model.device_ = device if known else "unknown"
+        self.device_ = device if known else "unknown"
         seconds = config.get("train_seconds")
         if seconds is not None:
-            model.train_seconds_ = check_number(seconds, "finetune train_seconds", 0, 1e9)
-        model.onnx_ = files[GRAPH_FILE]
+            self.train_seconds_ = check_number(seconds, "finetune train_seconds", 0, 1e9)
+        self.onnx_ = files[GRAPH_FILE]
         try:
-            model.tokenizer_json_ = files[TOKENIZER_FILE].decode("utf-8")
+            self.tokenizer_json_ = files[TOKENIZER_FILE].decode("utf-8")
         except UnicodeDecodeError:
             raise ModelFileError("the model's tokenizer.json is not UTF-8 text") from None
-        tok, session = model._runtime()  # a bad graph or tokenizer fails here, at load
+        tok, session = self._runtime()  # a bad graph or tokenizer fails here, at load
         outputs = session.run(
             "logits",
             dict(zip(("input_ids", "attention_mask"), pad_batch([[0, 0]], [0]), strict=True)),
         )
-        if outputs.shape != (1, len(model.classes_)):
+        if outputs.shape != (1, len(self.classes_)):
             raise ModelFileError(
                 f"finetune graph gives {outputs.shape[-1]} scores per text, "
-                f"but the model lists {len(model.classes_)} genres"
+                f"but the model lists {len(self.classes_)} genres"
             )
-        return model
 
 
 def _multi_label_record(

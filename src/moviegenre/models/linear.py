@@ -1,3 +1,4 @@
+# Long: one kind: analyzer, the sklearn-free batch feature index, fit and state.
 """TF-IDF + LinearSVC with class weights and temperature-calibrated probabilities.
 
 Features are word unigrams, word bigrams and a crude stem (each long word's first
@@ -25,10 +26,11 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import defaultdict
 from collections.abc import Sequence
 from functools import cached_property
 from itertools import repeat
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -39,7 +41,6 @@ from moviegenre.models.base import (
     GenreModel,
     HeldOut,
     check_array,
-    check_classes,
     check_number,
     check_strings,
     check_temperature,
@@ -47,7 +48,6 @@ from moviegenre.models.base import (
     fit_platt,
     fit_temperature,
     power_class_weights,
-    require_arrays,
     sigmoid,
     softmax,
     strings_to_array,
@@ -87,6 +87,30 @@ class TextFeatures:
         if n:
             features += ["#" + t[:n] for t in tokens if len(t) > n]
         return features
+
+
+def spread(contributions: dict[str, float], words: list[str]) -> list[float]:
+    """Each word's share of the features' ``contributions``: a word feature goes to every
+    occurrence of the word, a bigram ("a b") to both words of each occurrence, a stem
+    ("#haunt") to the longer words that start with it, each split evenly among its owners."""
+    weights = [0.0] * len(words)
+    positions: dict[str, list[int]] = defaultdict(list)
+    for i, w in enumerate(words):
+        positions[w].append(i)
+    bigrams: dict[str, list[int]] = defaultdict(list)
+    for i in range(len(words) - 1):
+        bigrams[f"{words[i]} {words[i + 1]}"].append(i)
+    for feature, value in contributions.items():
+        if feature.startswith("#"):
+            stem = feature[1:]
+            owners = [i for i, w in enumerate(words) if len(w) > len(stem) and w.startswith(stem)]
+        elif " " in feature:
+            owners = [j for i in bigrams.get(feature, []) for j in (i, i + 1)]
+        else:
+            owners = positions.get(feature, [])
+        for i in owners:
+            weights[i] += value / len(owners)
+    return weights
 
 
 def _column_major(coef: np.ndarray) -> np.ndarray:
@@ -649,6 +673,23 @@ class LinearGenreModel(GenreModel):
             return sigmoid(self.decision_function(texts) * self.platt_slope_ + self.platt_bias_)
         return softmax(self.decision_function(texts) / self.temperature_, axis=1)
 
+    def word_weights(self, text: str, genre: str) -> list[tuple[int, int, float]]:
+        """``(start, end, weight)`` of each word of ``text`` (a token of the analyzer, in
+        ``text``'s own characters): what it adds to ``genre``'s decision score, exactly.
+
+        Each feature's contribution (tf-idf x weight) goes back to the words it came from: a
+        bigram's is split between its two words, a stem's between the words that carry it, so
+        the weights sum to the score less the intercept (features the text lacks add 0).
+        """
+        self._check_fitted()
+        genres = self.classes_.tolist()
+        if genre not in genres:
+            raise ConfigError(f"unknown genre {genre!r}; this model knows {len(genres)} genres")
+        matches = list(_TOKEN.finditer(text))
+        words = [m.group().lower() for m in matches]
+        weights = spread(self.feature_contributions(text, genres.index(genre)), words)
+        return [(m.start(), m.end(), w) for m, w in zip(matches, weights, strict=True)]
+
     def feature_contributions(self, text: str, class_index: int) -> dict[str, float]:
         """How much each feature of ``text`` adds to one class's score (tf-idf x weight)."""
         X = self.transform([text]).tocsr()
@@ -660,17 +701,16 @@ class LinearGenreModel(GenreModel):
 
     # -- persistence ----------------------------------------------------------------------
 
-    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        self._check_fitted()
-        params = self.get_params()
+    classes_in: ClassVar[str] = "config"
+    state_arrays: ClassVar[tuple[str, ...]] = ("vocabulary", "idf", "coef", "intercept")
+
+    def _saved_params(self) -> dict[str, Any]:
+        params = super()._saved_params()
         params["C_grid"] = [float(c) for c in self.C_grid]
-        config = {
-            "params": params,
-            "classes": self.classes_.tolist(),
-            "temperature": self.temperature_,
-            "C": self.C_,
-            "cv_results": self.cv_results_,
-        }
+        return params
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        config = {"temperature": self.temperature_, "C": self.C_, "cv_results": self.cv_results_}
         arrays = {
             "vocabulary": strings_to_array(self.vocabulary_.tolist()),
             "idf": self.idf_,
@@ -678,25 +718,17 @@ class LinearGenreModel(GenreModel):
             "intercept": self.intercept_,
         }
         if getattr(self, "multi_label_", False):
-            config["multi_label"] = True
             arrays["platt_slope"] = np.asarray(self.platt_slope_, dtype=np.float32)
             arrays["platt_bias"] = np.asarray(self.platt_bias_, dtype=np.float32)
         return config, arrays
 
-    @classmethod
-    def from_state(
-        cls,
-        config: dict[str, Any],
-        arrays: dict[str, np.ndarray],
-        files: dict[str, bytes] | None = None,
-    ) -> LinearGenreModel:
-        require_arrays(arrays, ["vocabulary", "idf", "coef", "intercept"], cls.kind)
-        model = cls._from_params(config)
-        try:
-            model._validate_params()
-        except ConfigError as exc:
-            raise ModelFileError(f"linear model settings are invalid: {exc}") from None
-        model.classes_ = check_classes(config.get("classes"), cls.kind)
+    def _check_loaded(self, files: dict[str, bytes]) -> None:
+        self._validate_params()
+
+    def _restore(
+        self, config: dict[str, Any], arrays: dict[str, np.ndarray], files: dict[str, bytes]
+    ) -> None:
+        model, cls = self, type(self)
         vocabulary = check_strings(arrays, "vocabulary", cls.kind)
         n_features, n_classes = len(vocabulary), len(model.classes_)
         model.vocabulary_ = np.array(vocabulary, dtype=object)
@@ -705,9 +737,6 @@ class LinearGenreModel(GenreModel):
         model.coef_ = check_array(arrays, "coef", shape, cls.kind, column_major=True)
         model.intercept_ = check_array(arrays, "intercept", (n_classes,), cls.kind)
         model.temperature_ = check_temperature(config.get("temperature"), cls.kind)
-        model.multi_label_ = config.get("multi_label", False)
-        if not isinstance(model.multi_label_, bool):
-            raise ModelFileError("linear model 'multi_label' must be true or false")
         if model.multi_label_:
             model.platt_slope_ = check_array(arrays, "platt_slope", (n_classes,), cls.kind)
             model.platt_bias_ = check_array(arrays, "platt_bias", (n_classes,), cls.kind)
@@ -716,4 +745,3 @@ class LinearGenreModel(GenreModel):
         if not isinstance(cv_results, list):
             raise ModelFileError("linear model cv_results must be a list")
         model.cv_results_ = list(cv_results)
-        return model

@@ -29,19 +29,14 @@ from moviegenre.models.backbone import DEFAULT_BACKBONE, BackboneSpec, backbone_
 from moviegenre.models.base import (
     GenreModel,
     check_array,
-    check_classes,
-    check_multi_label_flag,
-    check_strings,
     check_training_data,
     power_class_weights,
-    require_arrays,
     sigmoid,
     softmax,
-    strings_to_array,
 )
 from moviegenre.models.embedding import cache_root
 from moviegenre.models.encoder import one_vs_rest_head
-from moviegenre.models.ensemble import EnsembleGenreModel
+from moviegenre.models.ensemble import EnsembleGenreModel, preset_init
 from moviegenre.multilabel import as_sets, indicator, is_multi_label
 
 
@@ -50,12 +45,8 @@ def distill_table(
     pca_dims: int = 256,
     sif: float = 1e-4,
     batch_size: int = 1024,
-    max_tokens: int | None = None,
 ) -> np.ndarray:
-    """The (vocab, pca_dims) float32 static embedding table of ``spec`` (see module doc).
-
-    ``max_tokens`` distils only the first ids (for tests); the rest of the table stays zero.
-    """
+    """The (vocab, pca_dims) float32 static embedding table of ``spec`` (see module doc)."""
     torch = require("torch", purpose="distilling a static table")
     transformers = require("transformers", purpose="distilling a static table")
     from sklearn.decomposition import PCA
@@ -63,7 +54,7 @@ def distill_table(
     model = transformers.AutoModel.from_pretrained(str(spec.path())).eval()
     tokenizer = spec.tokenizer()
     vocab = model.config.vocab_size
-    n_tokens = min(vocab, max_tokens or vocab)
+    n_tokens = vocab
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     table = np.zeros((vocab, model.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
@@ -169,49 +160,34 @@ class StaticGenreModel(GenreModel):
         logits = self.embed(texts) @ self.coef_.T + self.intercept_
         return sigmoid(logits) if getattr(self, "multi_label_", False) else softmax(logits, axis=1)
 
-    def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        self._check_fitted()
-        params = self.get_params()
-        params.pop("cache_dir", None)
-        spec = backbone_spec(self.backbone)
-        config = {"params": params, "backbone_package": spec.pip}
-        if getattr(self, "multi_label_", False):
-            config["multi_label"] = True
+    state_arrays: ClassVar[tuple[str, ...]] = ("table", "coef", "intercept")
+
+    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        config = {"backbone_package": backbone_spec(self.backbone).pip}
         arrays = {
-            "classes": strings_to_array(list(self.classes_)),
             "table": self.table_.astype(np.float16),
             "coef": self.coef_,
             "intercept": self.intercept_,
         }
         return config, arrays
 
-    @classmethod
-    def from_state(
-        cls,
-        config: dict[str, Any],
-        arrays: dict[str, np.ndarray],
-        files: dict[str, bytes] | None = None,
-    ) -> GenreModel:
-        require_arrays(arrays, ["classes", "table", "coef", "intercept"], cls.kind)
-        model = cls._from_params(config)  # a cache_dir in the file is dropped, never used
-        try:
-            backbone_spec(model.backbone).path()  # refuses early, naming the pip package
-        except ConfigError as exc:
-            raise ModelFileError(f"static model settings are invalid: {exc}") from None
-        model.classes_ = check_classes(check_strings(arrays, "classes", cls.kind), cls.kind)
+    def _check_loaded(self, files: dict[str, bytes]) -> None:
+        backbone_spec(self.backbone).path()  # refuses early, naming the pip package
+
+    def _restore(
+        self, config: dict[str, Any], arrays: dict[str, np.ndarray], files: dict[str, bytes]
+    ) -> None:
         table = arrays["table"]
-        vocab = model._tokenizer().get_vocab_size()
+        vocab = self._tokenizer().get_vocab_size()
         if table.ndim != 2 or table.shape[0] < vocab or table.shape[1] < 1:
             raise ModelFileError(
                 f"static model weights do not fit together: 'table' has shape {table.shape}, "
                 f"expected ({vocab}, dims) for the backbone's {vocab} tokens"
             )
-        n, dims = len(model.classes_), table.shape[1]
-        model.table_ = np.asarray(table, dtype=np.float32)
-        model.coef_ = check_array(arrays, "coef", (n, dims), cls.kind)
-        model.intercept_ = check_array(arrays, "intercept", (n,), cls.kind)
-        model.multi_label_ = check_multi_label_flag(config, cls.kind)
-        return model
+        n, dims = len(self.classes_), table.shape[1]
+        self.table_ = np.asarray(table, dtype=np.float32)
+        self.coef_ = check_array(arrays, "coef", (n, dims), self.kind)
+        self.intercept_ = check_array(arrays, "intercept", (n,), self.kind)
 
 
 class FastGenreModel(EnsembleGenreModel):
@@ -220,17 +196,4 @@ class FastGenreModel(EnsembleGenreModel):
     kind: ClassVar[str] = "fast"
     requires: ClassVar[tuple[str, ...]] = StaticGenreModel.requires
 
-    def __init__(
-        self,
-        weight: float | None = None,
-        linear_params: dict[str, Any] | None = None,
-        partner_params: dict[str, Any] | None = None,
-        val_fraction: float = 0.2,
-        random_state: int = 0,
-        partner: str = "static",
-        cv_folds: int = 0,
-    ) -> None:
-        super().__init__(
-            weight, linear_params, partner_params, val_fraction, random_state, partner,
-            cv_folds=cv_folds,
-        )  # fmt: skip
+    __init__ = preset_init(EnsembleGenreModel.__init__, "fast")

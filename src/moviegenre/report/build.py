@@ -13,6 +13,7 @@ from pathlib import Path
 import moviegenre.report.figures as figures
 from moviegenre._util import write_text
 from moviegenre.audit import AuditResult
+from moviegenre.checks import word_count
 from moviegenre.classifier import GenreClassifier
 from moviegenre.data import Dataset
 from moviegenre.errors import ConfigError, DataError
@@ -93,7 +94,7 @@ def _data_sections(dataset: Dataset, out: Path, s: ReportSettings, summary: dict
             integer_bins=True,
         )
         parts.append(html_img(path, "release years"))
-    words = [len(t.split()) for t in dataset.texts]
+    words = [word_count(t) for t in dataset.texts]
     path = figures.histogram(
         words, out / "description_lengths.png", title="Description length", xlabel="words"
     )

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from moviegenre.card import CARD_FILE
-from moviegenre.checks import CheckSettings, check_text
+from moviegenre.checks import CheckSettings, check_text, word_count
 from moviegenre.data import Dataset
 from moviegenre.errors import ConfigError
 from moviegenre.serialization import ModelDir
@@ -62,7 +62,7 @@ def summarize(dataset: Dataset, settings: ReportSettings = ReportSettings()) -> 
         max_chars=settings.checks.max_chars,
     )
     non_english = sum(check_text(dataset.texts[i], full).code == "not_english" for i in sample)
-    words = [len(t.split()) for t in dataset.texts]
+    words = [word_count(t) for t in dataset.texts]
     years = [y for y in dataset.years if y is not None]
     sets = dataset.genre_sets()
     return {

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from moviegenre.checks import MIN_WORDS, check_text
+from moviegenre.checks import MIN_WORDS, check_text, word_count
 from moviegenre.classifier import MODEL_ENV, GenreClassifier, GenreScores
 from moviegenre.errors import MovieGenreError
 from moviegenre.examples import EXAMPLES
@@ -63,7 +63,7 @@ def check_message(classifier: GenreClassifier, text: str) -> str | None:
     if verdict.code == "empty":
         return "Type or paste a movie description first, or pick one of the examples."
     if verdict.code == "too_short":
-        n = len(verdict.text.split())
+        n = word_count(verdict.text)
         return (
             f"Please write at least {classifier.checks.min_words} words: this description has "
             f"{n}. Short texts do not carry enough clues for a reliable genre."
@@ -287,7 +287,7 @@ def main() -> None:
     left, right = st.columns([3, 2])
     with left:
         text = st.text_area("Description", key="description", height=180)
-        st.caption(f"{len(text.split())} words")
+        st.caption(f"{word_count(text)} words")
         predict, clear, _ = st.columns([1, 1, 4])
         predict.button(
             "Predict", key="predict", type="primary", on_click=_predict, args=[classifier]

@@ -141,8 +141,8 @@ def validation_response(exc: RequestValidationError, settings: ApiSettings) -> J
         if kind == "string_too_long" and len(loc) >= 2 and loc[1] in ("texts", "text"):
             where = f"text {loc[2]}" if len(loc) > 2 else "the text"
             msg = (
-                f"{where} is longer than {settings.max_chars} characters, the limit per text "
-                "(max_chars); shorten it"
+                f"{where} is longer than {settings.max_chars} characters, the API's transport "
+                "limit per text (max_chars); shorten it"
             )
             return error(413, msg, limit="max_chars")
     issues = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from moviegenre.checks import TRANSPORT_MAX_CHARS
 from moviegenre.errors import ConfigError
 
 
@@ -16,7 +17,9 @@ class ApiSettings:
     """Request limits and the size of the thread pool that runs the model."""
 
     max_texts: int = 64
-    max_chars: int = 5_000
+    #: Transport limit, not a text rule: characters per text a request may carry (413
+    #: beyond); the text rule (truncation at ``checks.MAX_CHARS``) applies after it.
+    max_chars: int = TRANSPORT_MAX_CHARS
     max_body_bytes: int = 2_000_000
     workers: int = 2
     #: Texts scored in one model call, at most (a larger request is split across calls).
