@@ -14,7 +14,8 @@ from moviegenre.errors import ConfigError, ModelFileError
 from moviegenre.metrics import selection_score
 from moviegenre.models import model_class
 from moviegenre.models.base import fit_temperature
-from moviegenre.models.linear import LinearGenreModel, TextFeatures, spread
+from moviegenre.models.linear import LinearGenreModel, spread
+from moviegenre.models.text_features import TextFeatures
 from tests.conftest import TINY_GENRES, tiny_rows
 
 
@@ -263,7 +264,8 @@ TRICKY = [
 
 def test_tokens_of_are_the_regex_tokens():
     """The translate + split tokeniser (a speed-up) finds the regular expression's tokens."""
-    from moviegenre.models.linear import _TOKEN, tokens_of
+    from moviegenre.models.text_features import TOKEN as _TOKEN
+    from moviegenre.models.text_features import tokens_of
 
     for texts in ([t] for t in TRICKY):
         got = [t for t in tokens_of(texts, "SEP") if len(t) > 1 and t != "SEP"]
@@ -276,7 +278,7 @@ def test_tokens_of_are_the_regex_tokens():
 def test_batch_transform_equals_sklearns_on_tricky_texts(data, fitted):
     """Texts of every sort give TfidfVectorizer's rows: alone (strings looked up), in a large
     batch (words numbered), and alone again once the words are numbered."""
-    from moviegenre.models.linear import SMALL_BATCH
+    from moviegenre.models.text_features import SMALL_BATCH
 
     loaded = LinearGenreModel.from_state(*fitted.to_state())
     texts = [*TRICKY, *data[0][:10], "ENDOFTEXT " + data[0][0], data[0][1].upper()]
@@ -299,7 +301,7 @@ def test_batch_transform_equals_sklearns_on_tricky_texts(data, fitted):
 def test_a_few_texts_score_as_the_sparse_product(data, fitted, shuffled):
     """Under SMALL_BATCH texts, scores come from numpy alone (bisection in the sorted
     vocabulary, or its dict when a vocabulary is not sorted): the sparse product's numbers."""
-    from moviegenre.models.linear import SMALL_BATCH, FeatureIndex
+    from moviegenre.models.text_features import SMALL_BATCH, FeatureIndex
 
     texts = list(data[0][: SMALL_BATCH - 1]) + ["", "zzzz qqqq unknown words only"]
     vocabulary = fitted.vocabulary_

@@ -1,3 +1,4 @@
+# Long: the public API of one classifier: load, checked batched predict, sets, explain, info.
 """GenreClassifier: the public face of every model kind (load, predict, predict_proba, classify).
 
 ``predict`` is for people: it checks its input (seed rules by default) and raises one clear
