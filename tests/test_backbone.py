@@ -19,7 +19,7 @@ ort = pytest.importorskip("onnxruntime")
         ("ort", RuntimeSettings(ort_defaults=True)),
         ("threads=1", RuntimeSettings(threads=1)),
         ("threads=0,spinning=1", RuntimeSettings(threads=0, spinning=True)),
-        (" spinning=0 ", RuntimeSettings()),
+        (" spinning=0 ", RuntimeSettings(spinning=False)),
         ("spinning=1,spin_us=200", RuntimeSettings(spinning=True, spin_us=200)),
         ("spin_us=0,threads=2", RuntimeSettings(threads=2, spin_us=0)),
     ],
@@ -39,12 +39,15 @@ def test_a_bad_value_names_the_variable(monkeypatch, value):
         RuntimeSettings.from_env()
 
 
-def test_default_options_use_the_usable_cores_and_do_not_spin():
+def test_default_options_use_the_usable_cores_and_spin_briefly():
     options = RuntimeSettings().session_options(ort)
     assert options.intra_op_num_threads == len(os.sched_getaffinity(0))
     assert options.inter_op_num_threads == 1
     assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
-    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert options.get_session_config_entry("session.intra_op.spin_duration_us") == "200"
+    asleep = RuntimeSettings(spinning=False).session_options(ort)
+    assert asleep.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert RuntimeSettings(threads=3).session_options(ort).intra_op_num_threads == 3
 
 

@@ -145,22 +145,23 @@ class RuntimeSettings:
     it for the CPU and one parallel operator waits on a descheduled thread: the default model
     fell from 76-80 to 29-34 descriptions/s with one core taken (issue 20). Here the pool has
     one thread per core this process may use (``os.sched_getaffinity``, so ``taskset`` and
-    container limits count), idle threads sleep instead of spinning, and operators run one at
-    a time (``inter_op_threads=1``: a MiniLM layer is a chain). ``threads=0`` means that
-    count; ``ort_defaults=True`` gives ONNX Runtime's own settings.
+    container limits count), an idle thread spins for at most ``spin_us`` microseconds (200)
+    before it sleeps, and operators run one at a time (``inter_op_threads=1``: a MiniLM layer
+    is a chain). ``threads=0`` means that count; ``ort_defaults=True`` gives ONNX Runtime's own
+    settings.
 
-    ``spin_us`` bounds how long an idle thread spins before sleeping, when ``spinning`` is on
-    (ONNX Runtime's ``session.intra_op.spin_duration_us``; None: its own default). It is the
-    candidate middle ground between spinning (fast on a quiet machine) and sleeping (steady
-    beside a busy one) that benchmarks/speed.py measures side by side; not the default until
-    a quiet run shows it keeps both (issue 20).
+    Why a bounded spin (ONNX Runtime's ``session.intra_op.spin_duration_us``): threads that
+    never spin were steady beside a busy core but 10-26% slower on a quiet machine, since
+    every operator waited for sleeping threads to wake; spinning 200 µs keeps the quiet speed
+    of ONNX Runtime's defaults and most of the steadiness of sleeping (benchmarks/speed.py
+    measures the three side by side; ``spinning=False`` still sleeps at once).
     """
 
     threads: int = 0
-    spinning: bool = False
+    spinning: bool = True
     inter_op_threads: int = 1
     ort_defaults: bool = False
-    spin_us: int | None = None
+    spin_us: int | None = 200
 
     @classmethod
     def from_env(cls) -> RuntimeSettings:
