@@ -110,7 +110,7 @@ DIRECT_WRITES = {
     ("store.py", "write_table"): "its one caller (write_part) passes atomic_write's tmp",
     ("ray.py", "__init__"): "a Ray worker's private mkdtemp() copy of the model",
     ("ray.py", "_stage"): "input chunks in a TemporaryDirectory only this run reads",
-    ("report.py", "_out_dir"): "a zero-byte probe that --out is writable, unlinked at once",
+    ("build.py", "_out_dir"): "a zero-byte probe that --out is writable, unlinked at once",
 }
 
 
