@@ -151,7 +151,7 @@ class RuntimeSettings:
     settings.
 
     Why a bounded spin (ONNX Runtime's ``session.intra_op.spin_duration_us``): threads that
-    never spin were steady beside a busy core but 10-26% slower on a quiet machine, since
+    never spin were steady beside a busy core but 12-32% slower on a quiet machine, since
     every operator waited for sleeping threads to wake; spinning 200 µs keeps the quiet speed
     of ONNX Runtime's defaults and most of the steadiness of sleeping (benchmarks/speed.py
     measures the three side by side; ``spinning=False`` still sleeps at once).
