@@ -9,17 +9,18 @@ One run prints, side by side:
 * in one process, alternating rounds (best of ``--rounds``) over the 3,670 descriptions of
   ``test_data_solution.txt``: the seed notebook's ``TfidfVectorizer() + LogisticRegression``
   (fit on ``train_data.txt``) ``predict_proba``, the bundled ``linear`` ``predict_proba``, and
-  its ``classify`` with the input checks on (language identification included);
+  its ``classify`` with the input checks on (language identification included), with the
+  plainly-English shortcut (now) and identifying every text (before), and the checks alone;
 * the default model's ``predict_proba`` descriptions/s over the first ``--texts`` test
   descriptions, quiet and with a busy-loop process keeping one core busy, and one text's
   latency at concurrency 1 and 32 (threads of one process calling ``predict_proba``), for
   ONNX Runtime's own session settings (``MOVIEGENRE_ORT=ort``: what moviegenre used before),
-  for threads that never spin (``MOVIEGENRE_ORT=threads=0,spinning=0``: issue 20's first
-  setting) and for today's ``RuntimeSettings`` (spinning bounded to 200 µs), each in a fresh
-  process, alternately.
+  for spinning bounded to 200 µs and to 50 µs (the default for part of 2026-12-03) and for
+  today's ``RuntimeSettings`` (threads that never spin), each in a fresh process, the order
+  rotated from round to round.
 
 The machine's load average is printed before and after: on a shared machine, read the ratios
-of one run (measured side by side), not the absolute rates. About 3-5 minutes on 2 cores.
+of one run (measured side by side), not the absolute rates. About 12-15 minutes on 2 cores.
 
     python benchmarks/speed.py              # print the tables
     python benchmarks/speed.py --append     # and append them to benchmarks/RESULTS.md
@@ -45,12 +46,15 @@ TEXT = (
     "water rights, and the sheriff is in his pocket, so he straps on his revolver again."
 )
 HOG = "while True: pass"
+#: Passes over the texts per rate, quiet and busy, in each process (the best is kept).
+PASSES = 2
 RUNTIMES = {
     "ONNX Runtime defaults (before)": "ort",
-    # the first setting of issue 20: idle threads sleep at once
-    "threads that never spin (before)": "threads=0,spinning=0",
-    # today's default: spinning, but an idle thread sleeps after 200 µs
-    "RuntimeSettings (now: spin <= 200 µs)": "",
+    # bounded spins, the default for part of 2026-12-03 (200 µs, then 50 µs)
+    "spin <= 200 µs (before)": "threads=0,spinning=1,spin_us=200",
+    "spin <= 50 µs": "threads=0,spinning=1,spin_us=50",
+    # today's default: idle threads sleep at once
+    "RuntimeSettings (now: threads never spin)": "",
 }
 
 
@@ -119,7 +123,8 @@ def _linear_child(rounds: int) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from moviegenre import GenreClassifier
+    from moviegenre import CheckSettings, GenreClassifier
+    from moviegenre.checks import check_texts
 
     warnings.simplefilter("ignore")
     train = load("train_data.txt")
@@ -127,11 +132,16 @@ def _linear_child(rounds: int) -> None:
     seed = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000))
     seed.fit(train.texts, train.labels)
     clf = GenreClassifier.load("linear")
-    clf.classify(texts[:10])  # warm: the feature index and the language model are built
+    exact = CheckSettings(english_shortcut=False)
+    identified = GenreClassifier.load("linear", checks=exact)
+    identified.classify(texts[:10])  # warm: the feature index and the language model are built
     calls = {
         "seed": lambda: seed.predict_proba(texts),
         "proba": lambda: clf.predict_proba(texts),
         "classify": lambda: clf.classify(texts),
+        "classify_exact": lambda: identified.classify(texts),
+        "checks": lambda: check_texts(texts, clf.checks),
+        "checks_exact": lambda: check_texts(texts, exact),
     }
     best = dict.fromkeys(calls, float("inf"))
     for _ in range(rounds):
@@ -176,12 +186,14 @@ def _default_child(n_texts: int) -> None:
     warnings.simplefilter("ignore")
     texts = load("test_data_solution.txt").texts[:n_texts]
     clf = GenreClassifier.load()
-    clf.predict_proba(texts[:32])  # warm
-    quiet = _rate(clf, texts)
+    # warm with a full batch: the first batch of a new shape allocates ONNX Runtime's buffers,
+    # which cost a first pass over the texts 10-20% of its rate
+    clf.predict_proba(texts[:256], batch_size=256)
+    quiet = max(_rate(clf, texts) for _ in range(PASSES))
     hog = subprocess.Popen([sys.executable, "-c", HOG])
     try:
         time.sleep(0.5)
-        busy = _rate(clf, texts)
+        busy = max(_rate(clf, texts) for _ in range(PASSES))
     finally:
         hog.kill()
         hog.wait()
@@ -214,7 +226,7 @@ def main() -> None:
     parser.add_argument("--cold", type=int, default=5, help="cold processes per command")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds, linear")
     parser.add_argument("--texts", type=int, default=480, help="test texts for the default")
-    parser.add_argument("--repeats", type=int, default=2, help="alternations, default model")
+    parser.add_argument("--repeats", type=int, default=4, help="alternations, default model")
     parser.add_argument("--append", action="store_true", help="append to benchmarks/RESULTS.md")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -249,30 +261,45 @@ def main() -> None:
         f"{rates['proba'] / seed:.2f} | 0.8 |",
         f"| bundled linear, classify (checks on) | {rates['classify']:,.0f} | "
         f"{rates['classify'] / seed:.2f} | 0.5 |",
+        "| bundled linear, classify, every text's language identified (before) | "
+        f"{rates['classify_exact']:,.0f} | {rates['classify_exact'] / seed:.2f} | - |",
+        f"| input checks alone (`check_texts`) | {rates['checks']:,.0f} | "
+        f"{rates['checks'] / seed:.2f} | - |",
+        "| input checks alone, every text's language identified | "
+        f"{rates['checks_exact']:,.0f} | {rates['checks_exact'] / seed:.2f} | - |",
     ]
 
     results: dict[str, list[dict[str, float]]] = {name: [] for name in RUNTIMES}
-    for _ in range(args.repeats):
-        for name, value in RUNTIMES.items():
-            results[name].append(_child("default", args.texts, MOVIEGENRE_ORT=value))
+    names = list(RUNTIMES)
+    for repeat in range(args.repeats):
+        # each round starts one setting later, so that no setting always runs first or last
+        for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
+            results[name].append(_child("default", args.texts, MOVIEGENRE_ORT=RUNTIMES[name]))
     lines += [
         "",
-        f"The default model, fresh processes alternating ({args.repeats} each, best rate and "
-        f"median latency kept), predict_proba over the first {args.texts} test descriptions; "
-        "busy: with a busy-loop process on one core; latency: one text per call:",
+        f"The default model, fresh processes ({args.repeats} per setting, the order rotated "
+        f"each round), predict_proba over the first {args.texts} test descriptions (best of "
+        f"{PASSES} passes per process, after a warm-up batch); rates: median of the processes "
+        "(best in brackets); busy: with a busy-loop process on one core; latency: one text per "
+        "call, median of the processes:",
         "",
         "| ONNX Runtime session | quiet desc/s | busy desc/s | busy / quiet | "
+        "busy / quiet of each process (range) | "
         "ms at concurrency 1 (p50) | ms at 32 (p50 / p95) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, runs in results.items():
-        quiet = max(r["quiet"] for r in runs)
-        busy = max(r["busy"] for r in runs)
+        quiet = statistics.median(r["quiet"] for r in runs)
+        busy = statistics.median(r["busy"] for r in runs)
+        best_quiet = max(r["quiet"] for r in runs)
+        best_busy = max(r["busy"] for r in runs)
         p50_1 = statistics.median(r["p50_1"] for r in runs)
         p50_32 = statistics.median(r["p50_32"] for r in runs)
         p95_32 = statistics.median(r["p95_32"] for r in runs)
+        each = [r["busy"] / r["quiet"] for r in runs]
         lines.append(
-            f"| {name} | {quiet:.1f} | {busy:.1f} | {busy / quiet:.2f} | {p50_1:.1f} | "
+            f"| {name} | {quiet:.1f} ({best_quiet:.1f}) | {busy:.1f} ({best_busy:.1f}) | "
+            f"{busy / quiet:.2f} | {min(each):.2f}-{max(each):.2f} | {p50_1:.1f} | "
             f"{p50_32:.0f} / {p95_32:.0f} |"
         )
     lines += [

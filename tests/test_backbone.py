@@ -39,15 +39,17 @@ def test_a_bad_value_names_the_variable(monkeypatch, value):
         RuntimeSettings.from_env()
 
 
-def test_default_options_use_the_usable_cores_and_spin_briefly():
+def test_default_options_use_the_usable_cores_and_never_spin():
     options = RuntimeSettings().session_options(ort)
     assert options.intra_op_num_threads == len(os.sched_getaffinity(0))
     assert options.inter_op_num_threads == 1
     assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
-    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
-    assert options.get_session_config_entry("session.intra_op.spin_duration_us") == "200"
-    asleep = RuntimeSettings(spinning=False).session_options(ort)
-    assert asleep.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"
+    with pytest.raises(Exception, match="spin_duration_us"):
+        options.get_session_config_entry("session.intra_op.spin_duration_us")
+    spinning = RuntimeSettings(spinning=True).session_options(ort)
+    assert spinning.get_session_config_entry("session.intra_op.allow_spinning") == "1"
     assert RuntimeSettings(threads=3).session_options(ort).intra_op_num_threads == 3
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import ast
 import inspect
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from moviegenre.checks import (
     MAX_CHARS,
+    MIN_WORDS,
     TRANSPORT_MAX_CHARS,
     CheckSettings,
+    TextCheck,
     as_text_list,
     check_text,
     detect_language,
@@ -91,6 +94,8 @@ def test_rules_can_be_relaxed(settings):
         ({"min_words": -1}, "min_words must be >= 0"),
         ({"max_chars": 0}, "max_chars must be >= 1"),
         ({"english_min_prob": 2}, "english_min_prob must be in [0, 1]"),
+        ({"require_english": "no"}, "require_english must be True or False, got 'no'"),
+        ({"english_shortcut": 1}, "english_shortcut must be True or False, got 1"),
     ],
 )
 def test_bad_settings_are_refused(kwargs, message):
@@ -296,3 +301,134 @@ def test_checks_is_the_only_module_that_counts_words():
             ):
                 offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert offenders == []
+
+
+# -- the plainly-English shortcut -------------------------------------------------------------
+
+#: The same description in Latin-script languages that share short words with English, and
+#: texts built to look English to a word count: none may skip identification.
+NOT_PLAINLY_ENGLISH = {
+    "de": "Ein pensionierter Kommissar kehrt in die kleine Küstenstadt zurück, in der er "
+    "aufgewachsen ist, um das Verschwinden eines Fischers zu untersuchen, und entdeckt, dass "
+    "das ganze Dorf ein altes Geheimnis hütet, über das man nicht sprechen will, was er bald "
+    "versteht.",
+    "nl": "Een gepensioneerde rechercheur keert terug naar het kleine kustdorp waar hij is "
+    "opgegroeid om de verdwijning van een visser te onderzoeken, en ontdekt dat het hele dorp "
+    "een oud geheim verbergt dat niemand wil vertellen, wat hij was vergeten.",
+    "da": "En pensioneret kriminalbetjent vender tilbage til den lille kystby, hvor han "
+    "voksede op, for at efterforske en fiskers forsvinden, og han opdager, at hele landsbyen "
+    "skjuler en gammel hemmelighed, som ingen vil tale om, her og nu.",
+    "sv": "En pensionerad kriminalkommissarie återvänder till den lilla kuststaden där han "
+    "växte upp för att utreda en fiskares försvinnande, och han upptäcker att hela byn döljer "
+    "en gammal hemlighet som ingen vill tala om.",
+    "no": "En pensjonert etterforsker vender tilbake til den lille kystbyen der han vokste opp "
+    "for å etterforske en fiskers forsvinning, og han oppdager at hele bygda skjuler en gammel "
+    "hemmelighet som ingen vil snakke om.",
+    "af": "'n Afgetrede speurder keer terug na die klein kusdorpie waar hy grootgeword het om "
+    "die verdwyning van 'n visserman te ondersoek, en hy ontdek dat die hele dorp 'n ou geheim "
+    "wegsteek waaroor niemand wil praat nie, want dit is gevaarlik.",
+    "es": "Un detective retirado regresa al pequeño pueblo costero donde creció para investigar "
+    "la desaparición de un pescador, y descubre que todo el pueblo esconde un viejo secreto del "
+    "que nadie quiere hablar.",
+    "it": "Un detective in pensione torna nella piccola città costiera dove è cresciuto per "
+    "indagare sulla scomparsa di un pescatore, e scopre che l'intero villaggio nasconde un "
+    "vecchio segreto di cui nessuno vuole parlare.",
+    "pt": "Um detetive aposentado volta à pequena cidade costeira onde cresceu para investigar "
+    "o desaparecimento de um pescador, e descobre que toda a aldeia esconde um velho segredo "
+    "do qual ninguém quer falar.",
+    "fr": FRENCH,
+    "ro": "Un detectiv pensionat se întoarce în micul oraș de pe coastă unde a crescut pentru "
+    "a investiga dispariția unui pescar și descoperă că întregul sat ascunde un secret vechi "
+    "despre care nimeni nu vrea să vorbească.",
+    "pl": "Emerytowany detektyw wraca do małego nadmorskiego miasteczka, w którym dorastał, "
+    "aby zbadać zaginięcie rybaka, i odkrywa, że cała wioska skrywa starą tajemnicę, o której "
+    "nikt nie chce mówić, to jest jego sprawa.",
+    "id": "Seorang detektif pensiunan kembali ke kota pesisir kecil tempat dia dibesarkan untuk "
+    "menyelidiki hilangnya seorang nelayan, dan menemukan bahwa seluruh desa menyembunyikan "
+    "rahasia lama yang tidak ingin dibicarakan siapa pun.",
+    "tl": "Isang retiradong detektib ang bumalik sa maliit na bayan sa baybayin kung saan siya "
+    "lumaki upang imbestigahan ang pagkawala ng isang mangingisda, at natuklasan niya na ang "
+    "buong nayon ay may itinatagong lumang lihim.",
+    # English first, then another language: py3langid reads the whole sample, so must this
+    "en+sq": "English: A comedy by a well-known theatre. A comedy known and loved by all, "
+    "under the interpretation of the most famous actors. Albanian: Nje komedi nga Teatri "
+    "Popullor Shqiptar. Komedia me e njohur dhe me e dashur për të gjithë, nën interpretimin "
+    "e aktoreve më të njohur të Teatrit Kombëtar, nje komedi qe siguron vetem te qeshura.",
+    # English words sprinkled into an unspaced script
+    "zh+en": "the and of to his her with when who they " * 2
+    + "退休的侦探回到他长大的海滨小镇调查一名渔民的失踪" * 12,
+}
+
+
+@pytest.mark.parametrize("language", sorted(NOT_PLAINLY_ENGLISH))
+def test_other_languages_are_never_plainly_english(language):
+    """The shortcut's words are rare in other languages: these are identified, not waved
+    through, and the checks' verdict is the identifier's own."""
+    from moviegenre.checks import plainly_english
+
+    text = NOT_PLAINLY_ENGLISH[language]
+    assert not plainly_english(text)
+    exact = CheckSettings(english_shortcut=False)
+    assert check_text(text) == check_text(text, exact)
+
+
+def _identifier_must_not_run(monkeypatch):
+    import moviegenre.language
+
+    def refuse():
+        raise AssertionError("language identification ran")
+
+    monkeypatch.setattr(moviegenre.language, "identifier", refuse)
+
+
+def test_plainly_english_texts_skip_identification(monkeypatch):
+    from moviegenre.checks import check_texts, plainly_english
+
+    assert plainly_english(ENGLISH)
+    _identifier_must_not_run(monkeypatch)
+    assert check_text(ENGLISH) == TextCheck(ENGLISH, language="en")
+    texts = [ENGLISH, ENGLISH.upper()]
+    assert check_texts(texts) == [TextCheck(t, language="en") for t in texts]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        CheckSettings(english_shortcut=False),
+        CheckSettings(english_min_prob=0.5),  # above SHORTCUT_MAX_PROB: only py3langid decides
+    ],
+)
+def test_the_shortcut_is_not_taken_when_turned_off_or_the_bar_is_high(monkeypatch, settings):
+    from moviegenre.checks import check_texts
+
+    _identifier_must_not_run(monkeypatch)
+    with pytest.raises(AssertionError, match="identification ran"):
+        check_text(ENGLISH, settings)
+    with pytest.raises(AssertionError, match="identification ran"):
+        check_texts([ENGLISH] * 10, settings)
+
+
+@pytest.mark.parametrize(("min_words", "not_english"), [(0, 47), (MIN_WORDS, 38)])
+def test_the_shortcut_refuses_what_identification_refuses_on_the_shared_data(
+    shared_data_dir, shared_multilabel_csv, min_words, not_english
+):
+    """On every shared-data description, the checks with the shortcut give the same verdicts,
+    messages and languages as identifying every text; py3langid gives each text the shortcut
+    accepts a probability of English far above SHORTCUT_MAX_PROB (the figures checks.py and
+    the README quote)."""
+    from moviegenre.checks import SHORTCUT_MAX_PROB, check_texts, detect_languages, plainly_english
+    from moviegenre.data import load_dataset
+
+    files = [shared_data_dir / "train_data.txt", shared_data_dir / "test_data_solution.txt"]
+    with pytest.warns(Warning):
+        texts = [t for path in [*files, shared_multilabel_csv] for t in load_dataset(path).texts]
+    settings = CheckSettings(min_words=min_words)
+    fast = check_texts(texts, settings)
+    exact = check_texts(texts, replace(settings, english_shortcut=False))
+    assert fast == exact
+    assert sum(c.code == "not_english" for c in fast) == not_english
+    plain = [t.strip() for t in texts if plainly_english(t.strip())]
+    assert (len(plain), len(texts)) == (8_153, 9_362)
+    detected = detect_languages(plain)
+    assert {language for language, _, _ in detected} == {"en"}
+    assert round(min(english for _, _, english in detected), 2) == 0.59 > SHORTCUT_MAX_PROB

@@ -145,23 +145,25 @@ class RuntimeSettings:
     it for the CPU and one parallel operator waits on a descheduled thread: the default model
     fell from 76-80 to 29-34 descriptions/s with one core taken (issue 20). Here the pool has
     one thread per core this process may use (``os.sched_getaffinity``, so ``taskset`` and
-    container limits count), an idle thread spins for at most ``spin_us`` microseconds (200)
-    before it sleeps, and operators run one at a time (``inter_op_threads=1``: a MiniLM layer
-    is a chain). ``threads=0`` means that count; ``ort_defaults=True`` gives ONNX Runtime's own
-    settings.
+    container limits count), an idle thread sleeps at once instead of spinning, and operators
+    run one at a time (``inter_op_threads=1``: a MiniLM layer is a chain). ``threads=0`` means
+    that count; ``ort_defaults=True`` gives ONNX Runtime's own settings; ``spinning=True`` lets
+    idle threads spin, for at most ``spin_us`` microseconds when it is set (ONNX Runtime's
+    ``session.intra_op.spin_duration_us``).
 
-    Why a bounded spin (ONNX Runtime's ``session.intra_op.spin_duration_us``): threads that
-    never spin were steady beside a busy core but 12-32% slower on a quiet machine, since
-    every operator waited for sleeping threads to wake; spinning 200 µs keeps the quiet speed
-    of ONNX Runtime's defaults and most of the steadiness of sleeping (benchmarks/speed.py
-    measures the three side by side; ``spinning=False`` still sleeps at once).
+    Why threads that never spin: of the settings benchmarks/speed.py compares side by side
+    (ONNX Runtime's defaults, spinning bounded to 200 or 50 µs, never spinning), only never
+    spinning kept 60% or more of its quiet rate beside a busy core in every run of
+    2026-12-03, and with processes rotated and warmed, its quiet rate equalled the others'
+    (benchmarks/RESULTS.md; a bounded spin, this module's default for part of that day, kept
+    46-76% from run to run).
     """
 
     threads: int = 0
-    spinning: bool = True
+    spinning: bool = False
     inter_op_threads: int = 1
     ort_defaults: bool = False
-    spin_us: int | None = 200
+    spin_us: int | None = None
 
     @classmethod
     def from_env(cls) -> RuntimeSettings:
