@@ -146,10 +146,6 @@ def plainly_english(text: str) -> bool:
     return hits >= SHORTCUT_LEAST_WORDS and hits >= SHORTCUT_SHARE * len(words)
 
 
-def _shortcut(settings: CheckSettings) -> bool:
-    return settings.english_shortcut and settings.english_min_prob <= SHORTCUT_MAX_PROB
-
-
 def detect_languages(
     texts: Sequence[str], threshold: float | None = None
 ) -> list[tuple[str, float, float]]:
@@ -182,6 +178,25 @@ def _language_verdict(
     return TextCheck(check.text, None, None, check.truncated, language)
 
 
+def _language_rule(checks: Sequence[TextCheck], settings: CheckSettings) -> list[TextCheck]:
+    """``checks`` (which passed the other rules) judged by the language rule: plainly English
+    texts are accepted as "en" while the shortcut applies, the others identified in one batch."""
+    shortcut = settings.english_shortcut and settings.english_min_prob <= SHORTCUT_MAX_PROB
+    judged: list[TextCheck] = []
+    doubtful: list[int] = []
+    for check in checks:
+        if shortcut and plainly_english(check.text):
+            judged.append(replace(check, language="en"))
+        else:
+            doubtful.append(len(judged))
+            judged.append(check)
+    if doubtful:
+        detected = detect_languages([judged[i].text for i in doubtful], settings.english_min_prob)
+        for i, verdict in zip(doubtful, detected, strict=True):
+            judged[i] = _language_verdict(judged[i], verdict, settings)
+    return judged
+
+
 def check_text(text: Any, settings: CheckSettings = CheckSettings()) -> TextCheck:
     """Check one text against ``settings``; never raises for bad content, it reports it."""
     if not isinstance(text, str):
@@ -204,9 +219,7 @@ def check_text(text: Any, settings: CheckSettings = CheckSettings()) -> TextChec
         )
         return TextCheck(stripped, problem, "too_short", truncated)
     check = TextCheck(stripped, None, None, truncated)
-    if settings.require_english and not (_shortcut(settings) and plainly_english(stripped)):
-        return _language_verdict(check, detect_language(stripped), settings)
-    return replace(check, language="en") if settings.require_english else check
+    return _language_rule([check], settings)[0] if settings.require_english else check
 
 
 def as_text_list(texts: Any) -> list[Any]:
@@ -223,23 +236,16 @@ def as_text_list(texts: Any) -> list[Any]:
 
 
 def check_texts(texts: Sequence[Any], settings: CheckSettings = CheckSettings()) -> list[TextCheck]:
-    """Check each text; the list mirrors the input. The texts that pass the other rules have
-    their language identified in one batch."""
+    """Check each text; the list mirrors the input. The texts that pass the other rules are
+    judged by the language rule together (one batch for those it must identify)."""
     if not settings.require_english:
         return [check_text(t, settings) for t in texts]
     other_rules = replace(settings, require_english=False)
     checks = [check_text(t, other_rules) for t in texts]
-    judged = [i for i, c in enumerate(checks) if c.ok]
-    if _shortcut(settings):
-        plain = {i for i in judged if plainly_english(checks[i].text)}
-        for i in plain:
-            checks[i] = replace(checks[i], language="en")
-        judged = [i for i in judged if i not in plain]
-    if not judged:
-        return checks
-    detected = detect_languages([checks[i].text for i in judged], settings.english_min_prob)
-    for i, verdict in zip(judged, detected, strict=True):
-        checks[i] = _language_verdict(checks[i], verdict, settings)
+    passed = [i for i, c in enumerate(checks) if c.ok]
+    judged = _language_rule([checks[i] for i in passed], settings)
+    for i, check in zip(passed, judged, strict=True):
+        checks[i] = check
     return checks
 
 
