@@ -134,7 +134,8 @@ def _linear_child(rounds: int) -> None:
     clf = GenreClassifier.load("linear")
     exact = CheckSettings(english_shortcut=False)
     identified = GenreClassifier.load("linear", checks=exact)
-    identified.classify(texts[:10])  # warm: the feature index and the language model are built
+    for warm in (clf, identified):  # warm: the feature index and the language model are built
+        warm.classify(texts[:10])
     calls = {
         "seed": lambda: seed.predict_proba(texts),
         "proba": lambda: clf.predict_proba(texts),
